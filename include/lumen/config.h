@@ -1,0 +1,39 @@
+// lumen::Config — how a program starts or joins a lumen cluster.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+namespace lumen {
+
+/// Options for lumen::Init. A plain struct: every field has a documented default, and
+/// `--lumen-<field>=<value>` flags (with '_' written as '-') override them when Init is
+/// given argc/argv. Invalid values make Init throw ConfigError.
+struct Config {
+  /// Address ("host:port") of a running cluster's GCS. Empty (the default) starts an
+  /// embedded one-node cluster inside this process; the environment variable
+  /// LUMEN_ADDRESS, when set, replaces an empty address.
+  std::string address;
+  /// Logical CPUs of the embedded node. -1 (default): the machine's cores.
+  double num_cpus = -1;
+  /// GPUs of the embedded node. -1 (default): the NVIDIA devices the machine shows.
+  double num_gpus = -1;
+  /// Custom resources of the embedded node, name -> quantity (quantity > 0).
+  std::map<std::string, double> resources;
+  /// Bytes of the node's shared-memory object store. -1 (default): 30% of memory,
+  /// capped by what /dev/shm allows. Reserved for the object store.
+  int64_t object_store_memory = -1;
+  /// Namespace for named actors. Empty: an anonymous namespace of this job.
+  std::string namespace_;
+  /// Session directory (logs, sockets). Empty: /tmp/lumen/session_<time>_<pid>.
+  std::string session_dir;
+  /// Runtime log level on stderr: trace, debug, info, warn (default), error, off.
+  std::string log_level = "warn";
+  /// Keep the session directory (worker logs) after Shutdown. Default: removed.
+  bool keep_session_dir = false;
+  /// Echo what workers print to this terminal, prefixed with "(pid=N) ".
+  bool log_to_driver = true;
+};
+
+}  // namespace lumen

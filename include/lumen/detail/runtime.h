@@ -1,0 +1,76 @@
+// The boundary between the header-only API templates and the lumen library. Everything
+// here is implemented in src/api and is not meant to be called by users directly.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace lumen::detail {
+
+/// What travels for an ObjectRef: the binary object id and the owner's endpoint.
+struct RefData {
+  std::string id;
+  std::string owner;
+};
+
+/// A read-only view of a serialized value. `keep_alive` owns the bytes; the view is
+/// valid as long as any copy of the Buffer exists.
+struct Buffer {
+  const char* data = nullptr;
+  size_t size = 0;
+  std::shared_ptr<const void> keep_alive;
+};
+
+/// One argument of a task, serialized by the caller.
+struct SerializedArg {
+  bool by_ref = false;            // true: `ref` is resolved to its value by the worker
+  std::string data;               // msgpack bytes when !by_ref
+  RefData ref;                    // when by_ref
+  std::vector<RefData> nested;    // ObjectRefs serialized inside `data`
+};
+
+struct TaskOptions {
+  std::string name;
+  std::map<std::string, double> resources;  // empty: {"CPU": 1}
+  int max_retries = 3;
+  bool retry_exceptions = false;
+};
+
+// Reference counting of ObjectRef handles in this process. No-ops before Init and after
+// Shutdown. Thread-safe.
+void AddLocalRef(const std::string& id, const std::string& owner) noexcept;
+void RemoveLocalRef(const std::string& id) noexcept;
+
+/// Stores a serialized value owned by this process. Throws lumen::Error subclasses.
+RefData Put(std::string data, std::vector<RefData> nested);
+
+/// Waits for every ref and returns their serialized values in order. Throws the typed
+/// error stored in a failed object, or GetTimeoutError. A negative timeout waits forever.
+std::vector<Buffer> Get(const std::vector<RefData>& refs, std::chrono::milliseconds timeout);
+
+/// Waits until `num_returns` refs are ready or the timeout passes; returns one flag per
+/// ref (true: ready, value or error).
+std::vector<bool> Wait(const std::vector<RefData>& refs, int num_returns,
+                       std::chrono::milliseconds timeout);
+
+/// Submits a task of a registered function. Returns the ref of its single return value.
+RefData SubmitTask(const std::string& function_name, std::vector<SerializedArg> args,
+                   const TaskOptions& options);
+
+/// Throws ConfigError unless `amount` is a valid quantity of resource `name`.
+void ValidateResource(const std::string& name, double amount);
+
+/// Nested-reference collection: while a collector is installed on this thread, every
+/// ObjectRef that is serialized is appended to it.
+void PushRefCollector(std::vector<RefData>* out) noexcept;
+void PopRefCollector() noexcept;
+void OnRefSerialized(const RefData& ref) noexcept;
+
+/// Throws ConfigError when Init has not been called.
+void CheckInitialized(const char* call);
+
+}  // namespace lumen::detail

@@ -1,0 +1,104 @@
+// lumen::Put, Get and Wait.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <type_traits>
+#include <vector>
+
+#include "lumen/detail/runtime.h"
+#include "lumen/errors.h"
+#include "lumen/object_ref.h"
+
+namespace lumen {
+
+/// Stores `value` in the cluster, owned by this process, and returns its reference.
+template <typename T>
+ObjectRef<T> Put(const T& value) {
+  detail::CheckInitialized("Put");
+  std::vector<detail::RefData> nested;
+  std::string data = detail::Serialize<T>(value, &nested);
+  return ObjectRef<T>::Adopt(detail::Put(std::move(data), std::move(nested)));
+}
+
+namespace detail {
+template <typename T>
+std::shared_ptr<T> Decode(const Buffer& buffer) {
+  if constexpr (std::is_void_v<T>) {
+    return nullptr;
+  } else {
+    return std::make_shared<T>(Deserialize<T>(buffer.data, buffer.size));
+  }
+}
+}  // namespace detail
+
+/// Waits for the values of `refs` and returns them in order. A negative timeout waits
+/// forever. Throws the error of the first failed object (TaskError, WorkerCrashedError,
+/// ...), or GetTimeoutError. For ObjectRef<void> the pointers are empty.
+template <typename T>
+std::vector<std::shared_ptr<T>> Get(const std::vector<ObjectRef<T>>& refs,
+                                    std::chrono::milliseconds timeout) {
+  detail::CheckInitialized("Get");
+  std::vector<detail::RefData> data;
+  data.reserve(refs.size());
+  for (const auto& ref : refs) data.push_back(ref.Data());
+  std::vector<detail::Buffer> buffers = detail::Get(data, timeout);
+  std::vector<std::shared_ptr<T>> out;
+  out.reserve(buffers.size());
+  for (const auto& buffer : buffers) out.push_back(detail::Decode<T>(buffer));
+  return out;
+}
+
+template <typename T>
+std::vector<std::shared_ptr<T>> Get(const std::vector<ObjectRef<T>>& refs) {
+  return Get(refs, std::chrono::milliseconds(-1));
+}
+
+template <typename T>
+std::shared_ptr<T> Get(const ObjectRef<T>& ref, std::chrono::milliseconds timeout) {
+  detail::CheckInitialized("Get");
+  std::vector<detail::Buffer> buffers = detail::Get({ref.Data()}, timeout);
+  return detail::Decode<T>(buffers.at(0));
+}
+
+template <typename T>
+std::shared_ptr<T> Get(const ObjectRef<T>& ref) {
+  return Get(ref, std::chrono::milliseconds(-1));
+}
+
+template <typename T>
+std::shared_ptr<T> ObjectRef<T>::Get() const {
+  return lumen::Get(*this);
+}
+
+template <typename T>
+struct WaitResult {
+  std::vector<ObjectRef<T>> ready;    // in input order
+  std::vector<ObjectRef<T>> unready;  // in input order
+};
+
+/// Returns when `num_returns` of `refs` are ready (hold a value or an error) or the
+/// timeout passes; `ready` holds at most num_returns refs. Throws ConfigError when
+/// num_returns is not in [1, refs.size()] (0 is allowed for an empty list).
+template <typename T>
+WaitResult<T> Wait(const std::vector<ObjectRef<T>>& refs, int num_returns,
+                   std::chrono::milliseconds timeout) {
+  detail::CheckInitialized("Wait");
+  std::vector<detail::RefData> data;
+  data.reserve(refs.size());
+  for (const auto& ref : refs) data.push_back(ref.Data());
+  std::vector<bool> flags = detail::Wait(data, num_returns, timeout);
+  WaitResult<T> result;
+  int taken = 0;
+  for (size_t i = 0; i < refs.size(); ++i) {
+    if (flags[i] && taken < num_returns) {
+      result.ready.push_back(refs[i]);
+      ++taken;
+    } else {
+      result.unready.push_back(refs[i]);
+    }
+  }
+  return result;
+}
+
+}  // namespace lumen

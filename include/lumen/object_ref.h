@@ -1,0 +1,126 @@
+// lumen::ObjectRef<T> — a handle to a value that exists, or will, somewhere in the cluster.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "lumen/detail/runtime.h"
+#include "lumen/detail/serializer.h"
+
+namespace lumen {
+
+/// A copyable handle to an object of type T. Every live copy counts as a reference: the
+/// object stays available while any copy exists anywhere it was handed. Copies can be
+/// stored in containers, serialized into arguments of other tasks, and returned from
+/// tasks. Thread-safe to copy and destroy concurrently.
+template <typename T>
+class ObjectRef {
+ public:
+  using ValueType = T;
+
+  /// A nil reference; Get on it throws ObjectLostError.
+  ObjectRef() = default;
+
+  ObjectRef(const ObjectRef& other) : data_(other.data_) { Acquire(); }
+  ObjectRef(ObjectRef&& other) noexcept : data_(std::move(other.data_)) {
+    other.data_ = {};
+  }
+  ObjectRef& operator=(const ObjectRef& other) {
+    if (this != &other) {
+      Release();
+      data_ = other.data_;
+      Acquire();
+    }
+    return *this;
+  }
+  ObjectRef& operator=(ObjectRef&& other) noexcept {
+    if (this != &other) {
+      Release();
+      data_ = std::move(other.data_);
+      other.data_ = {};
+    }
+    return *this;
+  }
+  ~ObjectRef() { Release(); }
+
+  /// The object id in hex: printable, stable across processes.
+  std::string ID() const {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(data_.id.size() * 2);
+    for (unsigned char c : data_.id) {
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+    return out;
+  }
+  bool IsNil() const { return data_.id.empty(); }
+
+  /// Same as lumen::Get(*this): blocks until the value is ready.
+  std::shared_ptr<T> Get() const;
+
+  bool operator==(const ObjectRef& other) const { return data_.id == other.data_.id; }
+  bool operator!=(const ObjectRef& other) const { return !(*this == other); }
+
+  /// Internal: adopt a reference that the runtime already counted for this handle.
+  static ObjectRef Adopt(detail::RefData data) {
+    ObjectRef ref;
+    ref.data_ = std::move(data);
+    return ref;
+  }
+  /// Internal: a new handle for `data`, counted now.
+  static ObjectRef FromData(detail::RefData data) {
+    ObjectRef ref;
+    ref.data_ = std::move(data);
+    ref.Acquire();
+    return ref;
+  }
+  const detail::RefData& Data() const { return data_; }
+
+ private:
+  void Acquire() {
+    if (!data_.id.empty()) detail::AddLocalRef(data_.id, data_.owner);
+  }
+  void Release() {
+    if (!data_.id.empty()) detail::RemoveLocalRef(data_.id);
+  }
+
+  detail::RefData data_;
+};
+
+}  // namespace lumen
+
+// ObjectRefs serialize as [id, owner]; serializing one inside a value records it as a
+// nested reference, deserializing one makes this process a borrower.
+namespace msgpack {
+MSGPACK_API_VERSION_NAMESPACE(MSGPACK_DEFAULT_API_NS) {
+  namespace adaptor {
+  template <typename T>
+  struct pack<lumen::ObjectRef<T>> {
+    template <typename Stream>
+    packer<Stream>& operator()(packer<Stream>& o, const lumen::ObjectRef<T>& ref) const {
+      lumen::detail::OnRefSerialized(ref.Data());
+      o.pack_array(2);
+      o.pack(ref.Data().id);
+      o.pack(ref.Data().owner);
+      return o;
+    }
+  };
+  template <typename T>
+  struct convert<lumen::ObjectRef<T>> {
+    const msgpack::object& operator()(const msgpack::object& o,
+                                      lumen::ObjectRef<T>& ref) const {
+      if (o.type != msgpack::type::ARRAY || o.via.array.size != 2) {
+        throw msgpack::type_error();
+      }
+      lumen::detail::RefData data;
+      o.via.array.ptr[0].convert(data.id);
+      o.via.array.ptr[1].convert(data.owner);
+      ref = lumen::ObjectRef<T>::FromData(std::move(data));
+      return o;
+    }
+  };
+  }  // namespace adaptor
+}
+}  // namespace msgpack

@@ -1,0 +1,168 @@
+// The detail:: functions behind the header templates: translate between the API's
+// types and the core worker's, and Status into typed exceptions, once, here.
+#include "api/runtime.h"
+#include "common/resources.h"
+#include "lumen/lumen.h"
+
+namespace lumen {
+namespace detail {
+namespace {
+
+thread_local std::vector<std::vector<RefData>*> t_collectors;
+
+rpc::ObjectRefProto ToProto(const RefData& ref) {
+  rpc::ObjectRefProto proto;
+  proto.set_id(ref.id);
+  proto.set_owner(ref.owner);
+  return proto;
+}
+
+RefData FromProto(const rpc::ObjectRefProto& proto) { return RefData{proto.id(), proto.owner()}; }
+
+std::vector<rpc::ObjectRefProto> ToProtos(const std::vector<RefData>& refs) {
+  std::vector<rpc::ObjectRefProto> out;
+  out.reserve(refs.size());
+  for (const auto& ref : refs) out.push_back(ToProto(ref));
+  return out;
+}
+
+[[noreturn]] void ThrowObjectError(const core::StoredObject& object) {
+  const std::string& message = object.error_message;
+  switch (object.error) {
+    case core::ErrorKind::kTaskError:
+      throw TaskError("remote task threw " + object.error_type + ": " + message,
+                      object.error_type);
+    case core::ErrorKind::kWorkerCrashed:
+      throw WorkerCrashedError("lumen: " + message);
+    case core::ErrorKind::kFunctionNotFound:
+      throw FunctionNotFoundError("lumen: " + message);
+    case core::ErrorKind::kOwnerDied:
+      throw OwnerDiedError("lumen: " + message);
+    case core::ErrorKind::kObjectLost:
+      throw ObjectLostError("lumen: " + message);
+    case core::ErrorKind::kActorDied:
+      throw ActorDiedError("lumen: " + message);
+    case core::ErrorKind::kObjectStoreFull:
+      throw ObjectStoreFullError("lumen: " + message);
+    default:
+      throw Error("lumen: " + message);
+  }
+}
+
+[[noreturn]] void ThrowStatus(const absl::Status& status) {
+  std::string message = "lumen: " + std::string(status.message());
+  switch (status.code()) {
+    case absl::StatusCode::kDeadlineExceeded:
+      throw GetTimeoutError(message);
+    case absl::StatusCode::kInvalidArgument:
+      throw ObjectLostError(message);
+    default:
+      throw Error(message);
+  }
+}
+
+}  // namespace
+
+void AddLocalRef(const std::string& id, const std::string& owner) noexcept {
+  if (auto runtime = api::Current()) runtime->core->AddLocalRef(id, owner);
+}
+
+void RemoveLocalRef(const std::string& id) noexcept {
+  if (auto runtime = api::Current()) runtime->core->RemoveLocalRef(id);
+}
+
+RefData Put(std::string data, std::vector<RefData> nested) {
+  auto runtime = api::Require("Put");
+  return FromProto(runtime->core->Put(std::move(data), ToProtos(nested)));
+}
+
+std::vector<Buffer> Get(const std::vector<RefData>& refs, std::chrono::milliseconds timeout) {
+  auto runtime = api::Require("Get");
+  std::vector<rpc::ObjectRefProto> protos;
+  protos.reserve(refs.size());
+  for (const auto& ref : refs) {
+    if (ref.id.empty()) throw ObjectLostError("lumen: Get of a nil ObjectRef");
+    protos.push_back(ToProto(ref));
+  }
+  auto objects = runtime->core->Get(protos, timeout);
+  if (!objects.ok()) ThrowStatus(objects.status());
+  std::vector<Buffer> out;
+  out.reserve(objects->size());
+  for (const core::ObjectPtr& object : *objects) {
+    if (object->IsError()) ThrowObjectError(*object);
+    out.push_back(Buffer{object->data.data(), object->data.size(), object});
+  }
+  return out;
+}
+
+std::vector<bool> Wait(const std::vector<RefData>& refs, int num_returns,
+                       std::chrono::milliseconds timeout) {
+  auto runtime = api::Require("Wait");
+  if (num_returns < 0 || size_t(num_returns) > refs.size() ||
+      (num_returns == 0 && !refs.empty())) {
+    throw ConfigError("lumen: Wait: num_returns must be between 1 and the number of refs (" +
+                      std::to_string(refs.size()) + "), got " + std::to_string(num_returns));
+  }
+  if (refs.empty()) return {};
+  return runtime->core->Wait(ToProtos(refs), num_returns, timeout);
+}
+
+RefData SubmitTask(const std::string& function_name, std::vector<SerializedArg> args,
+                   const TaskOptions& options) {
+  auto runtime = api::Require("Task(...).Remote");
+  std::vector<rpc::TaskArg> protos;
+  protos.reserve(args.size());
+  for (auto& arg : args) {
+    rpc::TaskArg proto;
+    if (arg.by_ref) {
+      *proto.mutable_ref() = ToProto(arg.ref);
+    } else {
+      proto.set_value(std::move(arg.data));
+    }
+    for (const auto& nested : arg.nested) *proto.add_nested() = ToProto(nested);
+    protos.push_back(std::move(proto));
+  }
+  core::TaskOptionsInternal internal{options.name, options.resources, options.max_retries,
+                                     options.retry_exceptions};
+  return FromProto(runtime->core->SubmitTask(function_name, std::move(protos), internal));
+}
+
+void ValidateResource(const std::string& name, double amount) {
+  absl::Status status = ResourceSet::ValidateDemand(name, amount);
+  if (!status.ok()) throw ConfigError("lumen: " + std::string(status.message()));
+}
+
+void PushRefCollector(std::vector<RefData>* out) noexcept { t_collectors.push_back(out); }
+
+void PopRefCollector() noexcept {
+  if (!t_collectors.empty()) t_collectors.pop_back();
+}
+
+void OnRefSerialized(const RefData& ref) noexcept {
+  if (!t_collectors.empty() && t_collectors.back() != nullptr) {
+    t_collectors.back()->push_back(ref);
+  }
+}
+
+void CheckInitialized(const char* call) { api::Require(call); }
+
+}  // namespace detail
+
+RuntimeContext GetRuntimeContext() {
+  auto runtime = api::Require("GetRuntimeContext");
+  const core::CoreWorkerOptions& options = runtime->core->options();
+  RuntimeContext context;
+  context.job_id_ = options.job_id.Hex();
+  context.node_id_ = options.node_id.Hex();
+  context.worker_id_ = options.worker_id.Hex();
+  context.is_worker_ = runtime->is_worker;
+  if (runtime->is_worker) {
+    core::TaskContext task = runtime->core->CurrentTask();
+    if (!task.task_id.empty()) context.task_id_ = TaskId::FromBinary(task.task_id).Hex();
+    context.resources_ = task.resources;
+    context.gpu_ids_ = task.gpu_ids;
+  }
+  return context;
+}
+
+}  // namespace lumen

@@ -1,0 +1,282 @@
+// Init, Shutdown, the worker entry point, and the exit paths (atexit, SIGINT/SIGTERM).
+#include "api/runtime.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+
+#include "common/logging.h"
+#include "common/process.h"
+#include "lumen/errors.h"
+#include "lumen/lumen.h"
+
+namespace lumen {
+namespace api {
+namespace {
+
+std::mutex g_mutex;                 // guards g_runtime and Init/Shutdown
+std::shared_ptr<Runtime> g_runtime;
+std::mutex g_shutdown_mutex;        // serializes Shutdown bodies
+
+// SIGINT/SIGTERM: the handler only writes the signal number to a pipe; a watcher thread
+// shuts lumen down, then re-raises the signal with its default action.
+int g_signal_pipe[2] = {-1, -1};
+std::thread* g_signal_thread = nullptr;
+
+void OnSignal(int signo) {
+  char c = char(signo);
+  (void)!write(g_signal_pipe[1], &c, 1);
+}
+
+void InstallExitHooks() {
+  static bool installed = false;
+  if (installed) return;
+  installed = true;
+  std::atexit([] { lumen::Shutdown(); });
+  if (pipe2(g_signal_pipe, O_CLOEXEC) != 0) return;
+  for (int signo : {SIGINT, SIGTERM}) {
+    struct sigaction current {};
+    sigaction(signo, nullptr, &current);
+    if (current.sa_handler != SIG_DFL) continue;  // the program has its own handler
+    struct sigaction action {};
+    action.sa_handler = OnSignal;
+    sigemptyset(&action.sa_mask);
+    sigaction(signo, &action, nullptr);
+  }
+  g_signal_thread = new std::thread([] {
+    char c;
+    while (read(g_signal_pipe[0], &c, 1) < 0) {
+    }
+    int signo = c;
+    lumen::Shutdown();
+    signal(signo, SIG_DFL);
+    raise(signo);
+  });
+  g_signal_thread->detach();
+}
+
+std::string Env(const char* name) {
+  const char* value = std::getenv(name);
+  return value ? value : "";
+}
+
+double DetectGpus() {
+  std::error_code ec;
+  int count = 0;
+  for (const auto& entry :
+       std::filesystem::directory_iterator("/proc/driver/nvidia/gpus", ec)) {
+    (void)entry;
+    ++count;
+  }
+  return count;
+}
+
+void Validate(Config& config) {
+  if (config.num_cpus < 0) config.num_cpus = std::thread::hardware_concurrency();
+  if (config.num_gpus < 0) config.num_gpus = DetectGpus();
+  if (std::floor(config.num_cpus) != config.num_cpus) {
+    throw ConfigError("lumen: num_cpus must be a whole number, got " +
+                      std::to_string(config.num_cpus));
+  }
+  if (std::floor(config.num_gpus) != config.num_gpus) {
+    throw ConfigError("lumen: num_gpus must be a whole number, got " +
+                      std::to_string(config.num_gpus));
+  }
+  for (const auto& [name, amount] : config.resources) {
+    if (name == "CPU" || name == "GPU") {
+      throw ConfigError("lumen: set CPU and GPU with num_cpus and num_gpus, not resources");
+    }
+    if (!(amount > 0)) {
+      throw ConfigError("lumen: resource '" + name + "' quantity must be greater than 0");
+    }
+  }
+  if (!SetLogLevel(config.log_level)) {
+    throw ConfigError("lumen: unknown log_level '" + config.log_level +
+                      "' (trace, debug, info, warn, error, off)");
+  }
+}
+
+// Prints worker output on the driver's terminal.
+void EchoToDriver(const std::string& line) {
+  static std::mutex mutex;
+  std::lock_guard<std::mutex> lock(mutex);
+  std::fwrite(line.data(), 1, line.size(), stdout);
+  std::fputc('\n', stdout);
+  std::fflush(stdout);
+}
+
+std::shared_ptr<Runtime> StartEmbedded(const Config& config) {
+  auto runtime = std::make_shared<Runtime>();
+  runtime->config = config;
+  auto session = Session::Create(config.session_dir);
+  if (!session.ok()) throw ConfigError("lumen: " + std::string(session.status().message()));
+  runtime->session = *session;
+  auto fail = [&](const std::string& what, const absl::Status& status) {
+    if (runtime->core) runtime->core->Shutdown();
+    if (runtime->raylet) runtime->raylet->Stop();
+    if (runtime->gcs) runtime->gcs->Stop();
+    runtime->session->Remove();
+    throw ConfigError("lumen: cannot start the embedded cluster: " + what + ": " +
+                      std::string(status.message()));
+  };
+
+  runtime->gcs = std::make_unique<gcs::GcsServer>(gcs::GcsOptions{});
+  auto gcs_endpoint = runtime->gcs->Start();
+  if (!gcs_endpoint.ok()) fail("GCS", gcs_endpoint.status());
+
+  raylet::RayletOptions raylet_options;
+  raylet_options.session_dir = session->dir();
+  raylet_options.logs_dir = session->LogsDir();
+  raylet_options.socket_path = session->SocketPath("raylet");
+  raylet_options.gcs_endpoint = *gcs_endpoint;
+  std::map<std::string, double> total = config.resources;
+  total["CPU"] = config.num_cpus;
+  total["GPU"] = config.num_gpus;
+  raylet_options.total = ResourceSet::FromMap(total);
+  raylet_options.num_prestart_workers = int(config.num_cpus);
+  raylet_options.log_level = config.log_level;
+  if (config.log_to_driver) raylet_options.driver_log_sink = EchoToDriver;
+  runtime->raylet = std::make_unique<raylet::Raylet>(raylet_options);
+  auto raylet_endpoint = runtime->raylet->Start();
+  if (!raylet_endpoint.ok()) fail("raylet", raylet_endpoint.status());
+  runtime->raylet_endpoint = *raylet_endpoint;
+
+  rpc::RegisterJobRequest job_request;
+  job_request.set_driver_pid(getpid());
+  job_request.set_namespace_(config.namespace_);
+  auto gcs_stub = rpc::GcsService::NewStub(rpc::MakeChannel(*gcs_endpoint));
+  auto job = rpc::CallBlocking<rpc::RegisterJobRequest, rpc::RegisterJobReply>(
+      [&](auto* ctx, const auto& req, auto* rep) { return gcs_stub->RegisterJob(ctx, req, rep); },
+      job_request, 10000);
+  if (!job.ok()) fail("job registration", job.status());
+
+  core::CoreWorkerOptions options;
+  options.is_worker = false;
+  options.listen_socket = "unix:" + session->SocketPath("driver-" + std::to_string(getpid()));
+  options.raylet_endpoint = *raylet_endpoint;
+  options.gcs_endpoint = *gcs_endpoint;
+  options.job_id = JobId::FromBinary(job->job_id());
+  options.worker_id = WorkerId::FromRandom();
+  options.executable = SelfExecutable();
+  options.argv = SelfCommandLine();
+  auto core = core::CoreWorker::Create(options);
+  if (!core.ok()) fail("core worker", core.status());
+  runtime->core = std::move(*core);
+  return runtime;
+}
+
+[[noreturn]] void RunWorker(const Config& config) {
+  // The lifeline: EOF when the raylet's process is gone, whatever killed it.
+  int lifeline = std::atoi(Env("LUMEN_LIFELINE_FD").c_str());
+  if (lifeline > 0) {
+    std::thread([lifeline] {
+      char c;
+      while (true) {
+        ssize_t n = read(lifeline, &c, 1);
+        if (n == 0 || (n < 0 && errno != EINTR)) std::_Exit(1);
+      }
+    }).detach();
+  }
+  SetLogLevel(Env("LUMEN_LOG_LEVEL").empty() ? "warn" : Env("LUMEN_LOG_LEVEL"));
+  auto runtime = std::make_shared<Runtime>();
+  runtime->config = config;
+  runtime->is_worker = true;
+  std::string session_dir = Env("LUMEN_SESSION_DIR");
+  std::string socket = session_dir + "/sockets/w" + std::to_string(getpid()) + ".sock";
+  core::CoreWorkerOptions options;
+  options.is_worker = true;
+  options.listen_socket = "unix:" + socket;
+  options.raylet_endpoint = Env("LUMEN_RAYLET_SOCKET");
+  options.gcs_endpoint = Env("LUMEN_GCS_ADDRESS");
+  options.job_id = JobId::FromHex(Env("LUMEN_JOB_ID"));
+  options.worker_id = WorkerId::FromHex(Env("LUMEN_WORKER_ID"));
+  options.node_id = NodeId::FromHex(Env("LUMEN_NODE_ID"));
+  auto core = core::CoreWorker::Create(options);
+  if (!core.ok()) {
+    std::fprintf(stderr, "lumen: worker %d cannot start: %s\n", getpid(),
+                 core.status().ToString().c_str());
+    unlink(socket.c_str());
+    std::_Exit(1);
+  }
+  runtime->core = std::move(*core);
+  core::CoreWorker* worker = runtime->core.get();
+  {
+    std::lock_guard<std::mutex> lock(g_mutex);
+    g_runtime = runtime;
+  }
+  worker->RunTaskLoop();
+  std::fflush(nullptr);
+  unlink(socket.c_str());
+  std::_Exit(0);
+}
+
+}  // namespace
+
+std::shared_ptr<Runtime> Current() {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  return g_runtime;
+}
+
+std::shared_ptr<Runtime> Require(const char* call) {
+  auto runtime = Current();
+  if (!runtime) {
+    throw ConfigError(std::string("lumen: ") + call + " called before lumen::Init()");
+  }
+  return runtime;
+}
+
+}  // namespace api
+
+void Init() { Init(Config{}); }
+
+void Init(const Config& config) { Init(config, 0, nullptr); }
+
+void Init(const Config& config_in, int argc, char** argv) {
+  Config config = config_in;
+  if (!api::Env("LUMEN_WORKER").empty()) api::RunWorker(config);
+  api::ApplyFlags(config, argc, argv);
+  if (config.address.empty()) config.address = api::Env("LUMEN_ADDRESS");
+  std::lock_guard<std::mutex> shutdown_lock(api::g_shutdown_mutex);
+  {
+    std::lock_guard<std::mutex> lock(api::g_mutex);
+    if (api::g_runtime) throw ConfigError("lumen: Init called twice without Shutdown");
+  }
+  api::Validate(config);
+  if (!config.address.empty()) {
+    throw ConfigError("lumen: cannot join the cluster at '" + config.address +
+                      "': joining a running cluster needs the `lumen start` daemons, which "
+                      "this version does not ship yet; leave address empty to run an "
+                      "embedded one-node cluster");
+  }
+  std::shared_ptr<api::Runtime> runtime = api::StartEmbedded(config);
+  {
+    std::lock_guard<std::mutex> lock(api::g_mutex);
+    api::g_runtime = runtime;
+  }
+  api::InstallExitHooks();
+}
+
+bool IsInitialized() { return api::Current() != nullptr; }
+
+void Shutdown() {
+  std::lock_guard<std::mutex> shutdown_lock(api::g_shutdown_mutex);
+  std::shared_ptr<api::Runtime> runtime;
+  {
+    std::lock_guard<std::mutex> lock(api::g_mutex);
+    runtime.swap(api::g_runtime);
+  }
+  if (!runtime || runtime->is_worker) return;
+  runtime->core->Shutdown();
+  if (runtime->raylet) runtime->raylet->Stop();
+  runtime->core->WaitForCallbacks();
+  if (runtime->gcs) runtime->gcs->Stop();
+  if (runtime->session && !runtime->config.keep_session_dir) runtime->session->Remove();
+}
+
+}  // namespace lumen

@@ -1,0 +1,63 @@
+#include "common/session.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+
+#include "common/process.h"
+
+namespace fs = std::filesystem;
+
+namespace lumen {
+namespace {
+
+constexpr char kRoot[] = "/tmp/lumen";
+constexpr char kOwnerFile[] = "owner.pid";
+
+void RemoveStaleSessions() {
+  std::error_code ec;
+  if (!fs::is_directory(kRoot, ec)) return;
+  for (const auto& entry : fs::directory_iterator(kRoot, ec)) {
+    if (entry.path().filename().string().rfind("session_", 0) != 0) continue;
+    std::ifstream in(entry.path() / kOwnerFile);
+    pid_t pid = 0;
+    if (!(in >> pid)) continue;  // not ours to judge
+    if (!ProcessAlive(pid)) fs::remove_all(entry.path(), ec);
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<Session> Session::Create(const std::string& dir) {
+  Session session;
+  RemoveStaleSessions();
+  if (dir.empty()) {
+    std::time_t now = std::time(nullptr);
+    char stamp[32];
+    std::strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", std::localtime(&now));
+    session.dir_ = std::string(kRoot) + "/session_" + stamp + "_" + std::to_string(getpid());
+  } else {
+    session.dir_ = dir;
+  }
+  std::error_code ec;
+  fs::create_directories(session.dir_ + "/logs", ec);
+  if (!ec) fs::create_directories(session.dir_ + "/sockets", ec);
+  if (ec) {
+    return absl::FailedPreconditionError("cannot create session directory '" +
+                                         session.dir_ + "': " + ec.message());
+  }
+  std::ofstream(session.dir_ + "/" + kOwnerFile) << getpid() << "\n";
+  return session;
+}
+
+void Session::Remove() const {
+  std::error_code ec;
+  fs::remove_all(dir_, ec);
+  // Drop /tmp/lumen itself when this was the last session in it.
+  fs::remove(kRoot, ec);
+}
+
+}  // namespace lumen

@@ -1,0 +1,28 @@
+// The session directory of one cluster: logs/, sockets/, and an owner pid file.
+#pragma once
+
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace lumen {
+
+class Session {
+ public:
+  /// Creates `dir` (or /tmp/lumen/session_<time>_<pid> when empty) with logs/ and
+  /// sockets/, after removing stale sessions under /tmp/lumen whose owner is dead.
+  static absl::StatusOr<Session> Create(const std::string& dir);
+
+  const std::string& dir() const { return dir_; }
+  std::string LogsDir() const { return dir_ + "/logs"; }
+  std::string SocketPath(const std::string& name) const {
+    return dir_ + "/sockets/" + name + ".sock";
+  }
+  /// Removes the directory tree. Safe to call twice.
+  void Remove() const;
+
+ private:
+  std::string dir_;
+};
+
+}  // namespace lumen

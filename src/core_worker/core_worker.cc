@@ -1,0 +1,322 @@
+#include "core_worker/core_worker.h"
+
+#include <unistd.h>
+
+#include "common/logging.h"
+#include "common/resources.h"
+
+namespace lumen::core {
+namespace {
+
+class CoreWorkerGrpcService final : public rpc::CoreWorkerService::CallbackService {
+ public:
+  explicit CoreWorkerGrpcService(CoreWorker* handler) : handler_(handler) {}
+  LUMEN_RPC_FORWARD(handler_, PushTasks)
+  LUMEN_RPC_FORWARD(handler_, GetObject)
+  LUMEN_RPC_FORWARD(handler_, Exit)
+
+ private:
+  CoreWorker* handler_;
+};
+
+std::chrono::steady_clock::time_point DeadlineFor(std::chrono::milliseconds timeout) {
+  if (timeout.count() < 0) return std::chrono::steady_clock::time_point::max();
+  return std::chrono::steady_clock::now() + timeout;
+}
+
+}  // namespace
+
+CoreWorker::CoreWorker(CoreWorkerOptions options)
+    : options_(std::move(options)),
+      refs_([this](const ObjectId& id) { store_.Erase(id); }) {}
+
+absl::StatusOr<std::unique_ptr<CoreWorker>> CoreWorker::Create(CoreWorkerOptions options) {
+  std::unique_ptr<CoreWorker> worker(new CoreWorker(std::move(options)));
+  absl::Status started = worker->Start();
+  if (!started.ok()) {
+    worker->Shutdown();
+    worker->WaitForCallbacks();
+    return started;
+  }
+  return worker;
+}
+
+absl::Status CoreWorker::Start() {
+  raylet_ = rpc::RayletService::NewStub(rpc::MakeChannel(options_.raylet_endpoint));
+  gcs_ = rpc::GcsService::NewStub(rpc::MakeChannel(options_.gcs_endpoint));
+  executor_ = std::make_unique<TaskExecutor>(
+      [this](const rpc::ObjectRefProto& ref) -> ObjectPtr {
+        auto objects = Get({ref}, std::chrono::milliseconds(-1));
+        if (!objects.ok()) {
+          return StoredObject::MakeError(ErrorKind::kObjectLost,
+                                         std::string(objects.status().message()));
+        }
+        return (*objects)[0];
+      },
+      [this](const rpc::ObjectRefProto& ref) {
+        refs_.MarkEscaped(ObjectId::FromBinary(ref.id()));
+      });
+  timers_.Start();
+  service_ = std::make_unique<CoreWorkerGrpcService>(this);
+  auto endpoint = server_.Start(options_.listen_socket, {service_.get()});
+  if (!endpoint.ok()) return endpoint.status();
+  endpoint_ = *endpoint;
+  submitter_ = std::make_unique<TaskSubmitter>(SubmitterDeps{
+      endpoint_, options_.job_id.Binary(), options_.worker_id, &store_, &refs_, &timers_,
+      raylet_.get(), [this] { return ClusterCapacity(); }});
+
+  if (options_.is_worker) {
+    rpc::RegisterWorkerRequest request;
+    request.set_worker_id(options_.worker_id.Binary());
+    request.set_pid(getpid());
+    request.set_endpoint(endpoint_);
+    auto reply = rpc::CallBlocking<rpc::RegisterWorkerRequest, rpc::RegisterWorkerReply>(
+        [this](auto* ctx, const auto& req, auto* rep) {
+          return raylet_->RegisterWorker(ctx, req, rep);
+        },
+        request, 30000);
+    if (!reply.ok()) return reply.status();
+    options_.node_id = NodeId::FromBinary(reply->node_id());
+  } else {
+    rpc::RegisterDriverRequest request;
+    request.set_job_id(options_.job_id.Binary());
+    request.set_executable(options_.executable);
+    for (const auto& arg : options_.argv) request.add_argv(arg);
+    request.set_driver_pid(getpid());
+    auto reply = rpc::CallBlocking<rpc::RegisterDriverRequest, rpc::RegisterDriverReply>(
+        [this](auto* ctx, const auto& req, auto* rep) {
+          return raylet_->RegisterDriver(ctx, req, rep);
+        },
+        request, 30000);
+    if (!reply.ok()) return reply.status();
+    options_.node_id = NodeId::FromBinary(reply->node_id());
+  }
+  return absl::OkStatus();
+}
+
+CoreWorker::~CoreWorker() {
+  Shutdown();
+  WaitForCallbacks();
+  timers_.Stop();
+}
+
+void CoreWorker::Shutdown() {
+  if (shutdown_.exchange(true)) return;
+  if (executor_) executor_->Stop();
+  if (submitter_) submitter_->Shutdown();
+  // Answers parked GetObject calls (with NOT_FOUND) so the server can stop.
+  store_.Shutdown();
+  server_.Shutdown(100);
+}
+
+void CoreWorker::WaitForCallbacks() {
+  auto limit = std::chrono::milliseconds(5000);
+  if (submitter_ && !submitter_->WaitForCallbacks(limit)) {
+    LUMEN_LOG_WARN("core worker: task RPCs still in flight at shutdown");
+  }
+  if (!rpcs_.WaitIdle(limit)) LUMEN_LOG_WARN("core worker: fetches still in flight at shutdown");
+}
+
+rpc::ObjectRefProto CoreWorker::Put(std::string data, std::vector<rpc::ObjectRefProto> nested) {
+  ObjectId id = ObjectId::ForPut(TaskId::FromRandom(), 0);
+  for (const auto& ref : nested) refs_.MarkEscaped(ObjectId::FromBinary(ref.id()));
+  auto object = std::make_shared<StoredObject>();
+  object->data = std::move(data);
+  object->nested = std::move(nested);
+  refs_.AddOwned(id);
+  store_.Put(id, std::move(object));
+  rpc::ObjectRefProto ref;
+  ref.set_id(id.Binary());
+  ref.set_owner(endpoint_);
+  return ref;
+}
+
+void CoreWorker::FetchFromOwner(const ObjectId& id, const std::string& owner) {
+  {
+    absl::MutexLock lock(&fetch_mutex_);
+    if (!fetching_.emplace(id, true).second) return;
+  }
+  rpc::GetObjectRequest request;
+  request.set_id(id.Binary());
+  request.set_timeout_ms(-1);
+  auto stub = std::shared_ptr<rpc::CoreWorkerService::Stub>(
+      rpc::CoreWorkerService::NewStub(rpc::MakeChannel(owner)));
+  rpcs_.Begin();
+  rpc::CallUnary<rpc::GetObjectRequest, rpc::GetObjectReply>(
+      [stub](auto... args) { stub->async()->GetObject(args...); }, std::move(request),
+      [this, id, owner, stub](absl::Status status, rpc::GetObjectReply&& reply) {
+        ObjectPtr object;
+        if (!status.ok()) {
+          object = StoredObject::MakeError(
+              ErrorKind::kOwnerDied, "the owner of object " + id.Hex() + " (" + owner +
+                                         ") is unreachable: " + std::string(status.message()));
+        } else if (reply.state() == rpc::GetObjectReply::NOT_FOUND) {
+          object = StoredObject::MakeError(
+              ErrorKind::kObjectLost,
+              "object " + id.Hex() + " no longer exists at its owner (" + owner + ")");
+        } else {
+          object = StoredObject::FromProto(reply.data(), reply.is_error(), reply.error());
+        }
+        {
+          absl::MutexLock lock(&fetch_mutex_);
+          fetching_.erase(id);
+        }
+        store_.Put(id, object);
+        rpcs_.End();
+      });
+}
+
+absl::StatusOr<std::vector<ObjectPtr>> CoreWorker::Get(
+    const std::vector<rpc::ObjectRefProto>& refs, std::chrono::milliseconds timeout) {
+  std::vector<ObjectId> ids;
+  ids.reserve(refs.size());
+  for (const auto& ref : refs) {
+    ObjectId id = ObjectId::FromBinary(ref.id());
+    if (id.IsNil()) return absl::InvalidArgumentError("Get of a nil ObjectRef");
+    ids.push_back(id);
+    if (ref.owner() != endpoint_ && store_.GetIfReady(id) == nullptr) {
+      FetchFromOwner(id, ref.owner());
+    }
+  }
+  std::vector<ObjectPtr> out;
+  auto deadline = DeadlineFor(timeout);
+  size_t ready = store_.Wait(ids, ids.size(), std::chrono::steady_clock::now(), &out);
+  if (ready < ids.size()) {
+    NotifyBlocked(true);
+    ready = store_.Wait(ids, ids.size(), deadline, &out);
+    NotifyBlocked(false);
+  }
+  if (ready < ids.size()) {
+    if (shutdown_) return absl::CancelledError("lumen is shutting down");
+    return absl::DeadlineExceededError("Get timed out after " +
+                                       std::to_string(timeout.count()) + " ms with " +
+                                       std::to_string(ids.size() - ready) + " of " +
+                                       std::to_string(ids.size()) + " objects not ready");
+  }
+  // Borrowed values are cached only while this process holds a handle to them.
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (refs[i].owner() != endpoint_ && refs_.OwnerOf(ids[i]).empty()) store_.Erase(ids[i]);
+  }
+  return out;
+}
+
+std::vector<bool> CoreWorker::Wait(const std::vector<rpc::ObjectRefProto>& refs,
+                                   int num_returns, std::chrono::milliseconds timeout) {
+  std::vector<ObjectId> ids;
+  for (const auto& ref : refs) {
+    ObjectId id = ObjectId::FromBinary(ref.id());
+    ids.push_back(id);
+    if (ref.owner() != endpoint_ && store_.GetIfReady(id) == nullptr) {
+      FetchFromOwner(id, ref.owner());
+    }
+  }
+  std::vector<ObjectPtr> out;
+  size_t ready = store_.Wait(ids, size_t(num_returns), std::chrono::steady_clock::now(), &out);
+  if (ready < size_t(num_returns)) {
+    NotifyBlocked(true);
+    store_.Wait(ids, size_t(num_returns), DeadlineFor(timeout), &out);
+    NotifyBlocked(false);
+  }
+  std::vector<bool> flags;
+  for (const auto& object : out) flags.push_back(object != nullptr);
+  return flags;
+}
+
+void CoreWorker::AddLocalRef(const std::string& id, const std::string& owner) {
+  refs_.AddLocal(ObjectId::FromBinary(id), owner == endpoint_ ? "" : owner);
+}
+
+void CoreWorker::RemoveLocalRef(const std::string& id) {
+  refs_.RemoveLocal(ObjectId::FromBinary(id));
+}
+
+rpc::ObjectRefProto CoreWorker::SubmitTask(const std::string& function_name,
+                                           std::vector<rpc::TaskArg> args,
+                                           const TaskOptionsInternal& options) {
+  rpc::TaskSpec spec;
+  TaskId task_id = TaskId::FromRandom();
+  spec.set_task_id(task_id.Binary());
+  spec.set_job_id(options_.job_id.Binary());
+  spec.set_function_name(function_name);
+  spec.set_name(options.name);
+  for (auto& arg : args) *spec.add_args() = std::move(arg);
+  spec.set_num_returns(1);
+  if (options.resources.empty()) {
+    (*spec.mutable_resources())["CPU"] = 1;
+  } else {
+    for (const auto& [name, amount] : options.resources) (*spec.mutable_resources())[name] = amount;
+  }
+  spec.set_owner(endpoint_);
+  if (options_.is_worker) spec.set_parent_task_id(executor_->CurrentContext().task_id);
+  ObjectId return_id = ObjectId::ForTaskReturn(task_id, 1);
+  refs_.AddOwned(return_id);
+  submitter_->Submit(std::move(spec), options.max_retries, options.retry_exceptions);
+  rpc::ObjectRefProto ref;
+  ref.set_id(return_id.Binary());
+  ref.set_owner(endpoint_);
+  return ref;
+}
+
+void CoreWorker::RunTaskLoop() { executor_->Run(); }
+
+void CoreWorker::HandlePushTasks(const rpc::PushTasksRequest& request,
+                                 rpc::PushTasksReply* reply, rpc::Done done) {
+  if (!options_.is_worker) return done(absl::FailedPreconditionError("a driver runs no tasks"));
+  executor_->Enqueue(&request, reply, std::move(done));
+}
+
+void CoreWorker::HandleGetObject(const rpc::GetObjectRequest& request,
+                                 rpc::GetObjectReply* reply, rpc::Done done) {
+  ObjectId id = ObjectId::FromBinary(request.id());
+  auto answer = [reply, done](ObjectPtr object) {
+    if (object == nullptr) {
+      reply->set_state(rpc::GetObjectReply::NOT_FOUND);
+    } else {
+      reply->set_state(rpc::GetObjectReply::READY);
+      reply->set_data(object->data);
+      reply->set_is_error(object->IsError());
+      if (object->IsError()) object->ToErrorInfo(reply->mutable_error());
+    }
+    done(absl::OkStatus());
+  };
+  if (ObjectPtr object = store_.GetIfReady(id)) return answer(object);
+  if (!refs_.IsOwnedAndLive(id)) return answer(nullptr);
+  store_.OnReady(id, answer);
+}
+
+void CoreWorker::HandleExit(const rpc::ExitRequest&, rpc::ExitReply* reply, rpc::Done done) {
+  reply->set_accepted(true);
+  done(absl::OkStatus());
+  if (executor_) executor_->Stop();
+}
+
+void CoreWorker::NotifyBlocked(bool blocked) {
+  if (!options_.is_worker || shutdown_) return;
+  if (executor_->CurrentContext().task_id.empty()) return;
+  rpc::NotifyBlockedRequest request;
+  request.set_worker_id(options_.worker_id.Binary());
+  request.set_blocked(blocked);
+  rpc::CallBlocking<rpc::NotifyBlockedRequest, rpc::NotifyBlockedReply>(
+      [this](auto* ctx, const auto& req, auto* rep) {
+        return raylet_->NotifyBlocked(ctx, req, rep);
+      },
+      request, 5000)
+      .IgnoreError();
+}
+
+std::string CoreWorker::ClusterCapacity() {
+  auto reply = rpc::CallBlocking<rpc::GetAllNodesRequest, rpc::GetAllNodesReply>(
+      [this](auto* ctx, const auto& req, auto* rep) { return gcs_->GetAllNodes(ctx, req, rep); },
+      rpc::GetAllNodesRequest(), 2000);
+  if (!reply.ok()) return "unknown (GCS unreachable)";
+  ResourceSet total;
+  int alive = 0;
+  for (const auto& node : reply->nodes()) {
+    if (!node.alive()) continue;
+    ++alive;
+    total.Add(ResourceSet::FromMap({node.total().begin(), node.total().end()}));
+  }
+  return total.ToString() + " on " + std::to_string(alive) + " node(s)";
+}
+
+}  // namespace lumen::core

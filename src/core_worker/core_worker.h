@@ -1,0 +1,116 @@
+// The core worker: lumen's runtime inside every driver and worker process. Owns the
+// in-process object store and reference counts, submits tasks, serves its objects to
+// borrowers and (in a worker) executes pushed tasks.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/event_loop.h"
+#include "common/ids.h"
+#include "core_worker.grpc.pb.h"
+#include "core_worker/memory_store.h"
+#include "core_worker/reference_counter.h"
+#include "core_worker/task_executor.h"
+#include "core_worker/task_submitter.h"
+#include "gcs.grpc.pb.h"
+#include "raylet.grpc.pb.h"
+#include "rpc/rpc.h"
+
+namespace lumen::core {
+
+struct CoreWorkerOptions {
+  bool is_worker = false;
+  std::string listen_socket;    // this process's CoreWorkerService: unix:<path>
+  std::string raylet_endpoint;
+  std::string gcs_endpoint;
+  JobId job_id;
+  WorkerId worker_id;
+  NodeId node_id;
+  // Driver only: how the raylet re-launches this program as a worker.
+  std::string executable;
+  std::vector<std::string> argv;
+};
+
+struct TaskOptionsInternal {
+  std::string name;
+  std::map<std::string, double> resources;
+  int max_retries = 3;
+  bool retry_exceptions = false;
+};
+
+class CoreWorker {
+ public:
+  /// Starts the service and registers with the raylet (as driver or worker).
+  static absl::StatusOr<std::unique_ptr<CoreWorker>> Create(CoreWorkerOptions options);
+  ~CoreWorker();
+
+  /// Stops submitting and serving; returns leases. Safe to call twice.
+  void Shutdown();
+  /// After the peers are gone: waits (bounded) for RPC callbacks still in flight.
+  void WaitForCallbacks();
+
+  // Objects. Ids are binary ObjectIds; `owner` endpoints.
+  rpc::ObjectRefProto Put(std::string data, std::vector<rpc::ObjectRefProto> nested);
+  /// DeadlineExceeded when the timeout passes; otherwise one object (value or error) per
+  /// ref. timeout < 0: forever.
+  absl::StatusOr<std::vector<ObjectPtr>> Get(const std::vector<rpc::ObjectRefProto>& refs,
+                                             std::chrono::milliseconds timeout);
+  std::vector<bool> Wait(const std::vector<rpc::ObjectRefProto>& refs, int num_returns,
+                         std::chrono::milliseconds timeout);
+  void AddLocalRef(const std::string& id, const std::string& owner);
+  void RemoveLocalRef(const std::string& id);
+
+  /// Submits a task; returns the ref of its return object (counted once for the caller).
+  rpc::ObjectRefProto SubmitTask(const std::string& function_name,
+                                 std::vector<rpc::TaskArg> args,
+                                 const TaskOptionsInternal& options);
+
+  /// Worker: runs tasks on this thread until the raylet or the owner says exit.
+  void RunTaskLoop();
+
+  const std::string& endpoint() const { return endpoint_; }
+  const CoreWorkerOptions& options() const { return options_; }
+  TaskContext CurrentTask() { return executor_->CurrentContext(); }
+  size_t NumObjectsInStore() { return store_.Size(); }
+
+  // CoreWorkerService.
+  void HandlePushTasks(const rpc::PushTasksRequest& request, rpc::PushTasksReply* reply,
+                       rpc::Done done);
+  void HandleGetObject(const rpc::GetObjectRequest& request, rpc::GetObjectReply* reply,
+                       rpc::Done done);
+  void HandleExit(const rpc::ExitRequest& request, rpc::ExitReply* reply, rpc::Done done);
+
+ private:
+  explicit CoreWorker(CoreWorkerOptions options);
+  absl::Status Start();
+  /// Starts fetching a borrowed object from its owner into the local store.
+  void FetchFromOwner(const ObjectId& id, const std::string& owner);
+  std::string ClusterCapacity();
+  void NotifyBlocked(bool blocked);
+  TaskId NextPutTaskId();
+
+  CoreWorkerOptions options_;
+  std::string endpoint_;
+  MemoryStore store_;
+  ReferenceCounter refs_;
+  EventLoop timers_{"lumen-cw-timers"};
+  std::unique_ptr<rpc::RayletService::Stub> raylet_;
+  std::unique_ptr<rpc::GcsService::Stub> gcs_;
+  std::unique_ptr<TaskSubmitter> submitter_;
+  std::unique_ptr<TaskExecutor> executor_;
+  std::unique_ptr<grpc::Service> service_;
+  rpc::Server server_;
+  RpcTracker rpcs_;
+  TaskId driver_task_id_ = TaskId::FromRandom();  // parent of the driver's objects
+  std::atomic<uint32_t> put_index_{0};
+  std::atomic<bool> shutdown_{false};
+  absl::Mutex fetch_mutex_;
+  absl::flat_hash_map<ObjectId, bool> fetching_ ABSL_GUARDED_BY(fetch_mutex_);
+};
+
+}  // namespace lumen::core

@@ -1,0 +1,77 @@
+#include "core_worker/reference_counter.h"
+
+namespace lumen::core {
+
+void ReferenceCounter::AddOwned(const ObjectId& id) {
+  absl::MutexLock lock(&mutex_);
+  Entry& entry = entries_[id];
+  entry.owned = true;
+  entry.local += 1;
+}
+
+void ReferenceCounter::AddLocal(const ObjectId& id, const std::string& owner) {
+  absl::MutexLock lock(&mutex_);
+  Entry& entry = entries_[id];
+  entry.local += 1;
+  if (!entry.owned && entry.owner.empty()) entry.owner = owner;
+}
+
+void ReferenceCounter::MaybeFree(const ObjectId& id, Entry& entry, bool* freed) {
+  if (entry.local > 0 || entry.task_uses > 0 || entry.escaped) return;
+  entries_.erase(id);
+  *freed = true;
+}
+
+void ReferenceCounter::RemoveLocal(const ObjectId& id) {
+  bool freed = false;
+  {
+    absl::MutexLock lock(&mutex_);
+    auto it = entries_.find(id);
+    if (it == entries_.end()) return;
+    it->second.local -= 1;
+    MaybeFree(id, it->second, &freed);
+  }
+  if (freed) on_free_(id);
+}
+
+void ReferenceCounter::AddTaskUse(const ObjectId& id) {
+  absl::MutexLock lock(&mutex_);
+  entries_[id].task_uses += 1;
+}
+
+void ReferenceCounter::RemoveTaskUse(const ObjectId& id) {
+  bool freed = false;
+  {
+    absl::MutexLock lock(&mutex_);
+    auto it = entries_.find(id);
+    if (it == entries_.end()) return;
+    it->second.task_uses -= 1;
+    MaybeFree(id, it->second, &freed);
+  }
+  if (freed) on_free_(id);
+}
+
+void ReferenceCounter::MarkEscaped(const ObjectId& id) {
+  absl::MutexLock lock(&mutex_);
+  auto it = entries_.find(id);
+  if (it != entries_.end() && it->second.owned) it->second.escaped = true;
+}
+
+bool ReferenceCounter::IsOwnedAndLive(const ObjectId& id) {
+  absl::MutexLock lock(&mutex_);
+  auto it = entries_.find(id);
+  return it != entries_.end() && it->second.owned;
+}
+
+std::string ReferenceCounter::OwnerOf(const ObjectId& id) {
+  absl::MutexLock lock(&mutex_);
+  auto it = entries_.find(id);
+  return it == entries_.end() ? "" : it->second.owner;
+}
+
+size_t ReferenceCounter::NumTracked() {
+  absl::MutexLock lock(&mutex_);
+  return entries_.size();
+}
+
+}  // namespace lumen::core

@@ -1,0 +1,64 @@
+// What the core worker stores for an object: a serialized value, or an error.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common.pb.h"
+
+namespace lumen::core {
+
+/// Why an object holds an error. Values travel in rpc::ErrorInfo::kind.
+enum class ErrorKind : int {
+  kNone = 0,
+  kTaskError = 1,
+  kWorkerCrashed = 2,
+  kFunctionNotFound = 3,
+  kObjectLost = 4,
+  kOwnerDied = 5,
+  kActorDied = 6,
+  kObjectStoreFull = 7,
+  kInternal = 8,
+};
+
+/// Immutable once stored; shared by every reader.
+struct StoredObject {
+  std::string data;                       // msgpack bytes (empty on error)
+  ErrorKind error = ErrorKind::kNone;
+  std::string error_type;                 // TaskError: the original exception type
+  std::string error_message;
+  std::vector<rpc::ObjectRefProto> nested;
+
+  bool IsError() const { return error != ErrorKind::kNone; }
+
+  static std::shared_ptr<const StoredObject> MakeError(ErrorKind kind, std::string message,
+                                                       std::string type = "") {
+    auto object = std::make_shared<StoredObject>();
+    object->error = kind;
+    object->error_message = std::move(message);
+    object->error_type = std::move(type);
+    return object;
+  }
+  void ToErrorInfo(rpc::ErrorInfo* info) const {
+    info->set_kind(int(error));
+    info->set_type_name(error_type);
+    info->set_message(error_message);
+  }
+  static std::shared_ptr<const StoredObject> FromProto(const std::string& data, bool has_error,
+                                                       const rpc::ErrorInfo& info) {
+    auto object = std::make_shared<StoredObject>();
+    if (has_error) {
+      object->error = ErrorKind(info.kind() == 0 ? int(ErrorKind::kInternal) : info.kind());
+      object->error_type = info.type_name();
+      object->error_message = info.message();
+    } else {
+      object->data = data;
+    }
+    return object;
+  }
+};
+
+using ObjectPtr = std::shared_ptr<const StoredObject>;
+
+}  // namespace lumen::core

@@ -1,0 +1,153 @@
+#include "core_worker/task_executor.h"
+
+#include <cxxabi.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <typeinfo>
+
+#include "common/ids.h"
+#include "lumen/detail/registry.h"
+
+namespace lumen::core {
+namespace {
+
+std::string Demangle(const char* name) {
+  int status = 0;
+  char* demangled = abi::__cxa_demangle(name, nullptr, nullptr, &status);
+  std::string out = (status == 0 && demangled) ? demangled : name;
+  std::free(demangled);
+  return out;
+}
+
+void SetError(rpc::TaskResult* result, const rpc::TaskSpec& spec, ErrorKind kind,
+              const std::string& type, const std::string& message) {
+  result->clear_returns();
+  result->set_is_application_error(kind == ErrorKind::kTaskError);
+  for (int i = 0; i < spec.num_returns(); ++i) {
+    rpc::ReturnObject* ret = result->add_returns();
+    ret->set_id(
+        ObjectId::ForTaskReturn(TaskId::FromBinary(spec.task_id()), uint32_t(i + 1)).Binary());
+    ret->set_is_error(true);
+    ret->mutable_error()->set_kind(int(kind));
+    ret->mutable_error()->set_type_name(type);
+    ret->mutable_error()->set_message(message);
+  }
+}
+
+}  // namespace
+
+void TaskExecutor::Enqueue(const rpc::PushTasksRequest* request, rpc::PushTasksReply* reply,
+                           rpc::Done done) {
+  {
+    absl::MutexLock lock(&mutex_);
+    if (!stopped_) {
+      queue_.push_back(Item{request, reply, std::move(done)});
+      return;
+    }
+  }
+  done(absl::UnavailableError("worker is exiting"));
+}
+
+void TaskExecutor::Stop() {
+  std::deque<Item> left;
+  {
+    absl::MutexLock lock(&mutex_);
+    stopped_ = true;
+    left.swap(queue_);
+  }
+  for (Item& item : left) item.done(absl::UnavailableError("worker is exiting"));
+}
+
+TaskContext TaskExecutor::CurrentContext() {
+  absl::MutexLock lock(&mutex_);
+  return context_;
+}
+
+void TaskExecutor::Run() {
+  while (true) {
+    Item item;
+    {
+      absl::MutexLock lock(&mutex_);
+      auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mutex_) {
+        return stopped_ || !queue_.empty();
+      };
+      mutex_.Await(absl::Condition(&ready));
+      if (stopped_) return;
+      item = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    std::vector<int> gpu_ids(item.request->gpu_ids().begin(), item.request->gpu_ids().end());
+    if (!gpu_ids.empty()) {
+      std::string visible;
+      for (int id : gpu_ids) visible += (visible.empty() ? "" : ",") + std::to_string(id);
+      setenv("CUDA_VISIBLE_DEVICES", visible.c_str(), 1);
+    }
+    for (const rpc::TaskSpec& spec : item.request->tasks()) {
+      {
+        absl::MutexLock lock(&mutex_);
+        context_.task_id = spec.task_id();
+        context_.resources = {spec.resources().begin(), spec.resources().end()};
+        context_.gpu_ids = gpu_ids;
+      }
+      Execute(spec, item.reply->add_results());
+    }
+    {
+      absl::MutexLock lock(&mutex_);
+      context_ = TaskContext{};
+    }
+    std::cout.flush();
+    std::cerr.flush();
+    std::fflush(nullptr);
+    item.done(absl::OkStatus());
+  }
+}
+
+void TaskExecutor::Execute(const rpc::TaskSpec& spec, rpc::TaskResult* result) {
+  result->set_task_id(spec.task_id());
+  const detail::Invoker* invoker = detail::FindInvoker(spec.function_name());
+  if (invoker == nullptr) {
+    return SetError(result, spec, ErrorKind::kFunctionNotFound, "",
+                    "function '" + spec.function_name() +
+                        "' is not registered in the worker's executable (LUMEN_REMOTE)");
+  }
+  // Resolve arguments; borrowed ones are fetched from their owners.
+  std::vector<ObjectPtr> fetched;
+  std::vector<detail::ArgView> args;
+  args.reserve(spec.args_size());
+  for (const rpc::TaskArg& arg : spec.args()) {
+    if (arg.has_ref()) {
+      ObjectPtr object = fetch_(arg.ref());
+      if (object->IsError()) {
+        return SetError(result, spec, object->error, object->error_type,
+                        object->error_message);
+      }
+      fetched.push_back(object);
+      args.push_back({object->data.data(), object->data.size()});
+    } else {
+      args.push_back({arg.value().data(), arg.value().size()});
+    }
+  }
+  std::string out;
+  std::vector<detail::RefData> nested;
+  try {
+    (*invoker)(args, &out, &nested);
+  } catch (const std::exception& e) {
+    return SetError(result, spec, ErrorKind::kTaskError, Demangle(typeid(e).name()), e.what());
+  } catch (...) {
+    return SetError(result, spec, ErrorKind::kTaskError, "unknown",
+                    "a non-std::exception was thrown");
+  }
+  rpc::ReturnObject* ret = result->add_returns();
+  ret->set_id(ObjectId::ForTaskReturn(TaskId::FromBinary(spec.task_id()), 1).Binary());
+  ret->set_data(std::move(out));
+  for (const auto& ref : nested) {
+    rpc::ObjectRefProto* proto = ret->add_nested();
+    proto->set_id(ref.id);
+    proto->set_owner(ref.owner);
+    on_escape_(*proto);
+  }
+}
+
+}  // namespace lumen::core

@@ -1,0 +1,60 @@
+// The worker's side of the task path: run pushed tasks one at a time, in order.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "core_worker.pb.h"
+#include "core_worker/stored_object.h"
+#include "rpc/rpc.h"
+
+namespace lumen::core {
+
+/// What the task running now holds (for GetRuntimeContext).
+struct TaskContext {
+  std::string task_id;  // binary; empty when idle
+  std::map<std::string, double> resources;
+  std::vector<int> gpu_ids;
+};
+
+/// Runs tasks on the thread that calls Run (the worker's main thread). Thread-safe
+/// Enqueue/Stop; Run is single-threaded.
+class TaskExecutor {
+ public:
+  /// Resolves a by-reference argument (a borrowed object) to its value or error.
+  using Fetch = std::function<ObjectPtr(const rpc::ObjectRefProto&)>;
+  /// Called with the ids of refs serialized inside a result (handed to the owner).
+  using OnEscape = std::function<void(const rpc::ObjectRefProto&)>;
+
+  TaskExecutor(Fetch fetch, OnEscape on_escape)
+      : fetch_(std::move(fetch)), on_escape_(std::move(on_escape)) {}
+
+  void Enqueue(const rpc::PushTasksRequest* request, rpc::PushTasksReply* reply,
+               rpc::Done done);
+  /// Runs until Stop. Unanswered requests are answered with an error at Stop.
+  void Run();
+  void Stop();
+  TaskContext CurrentContext();
+
+ private:
+  struct Item {
+    const rpc::PushTasksRequest* request;
+    rpc::PushTasksReply* reply;
+    rpc::Done done;
+  };
+  void Execute(const rpc::TaskSpec& spec, rpc::TaskResult* result);
+
+  Fetch fetch_;
+  OnEscape on_escape_;
+  absl::Mutex mutex_;
+  std::deque<Item> queue_ ABSL_GUARDED_BY(mutex_);
+  bool stopped_ ABSL_GUARDED_BY(mutex_) = false;
+  TaskContext context_ ABSL_GUARDED_BY(mutex_);
+};
+
+}  // namespace lumen::core

@@ -1,0 +1,399 @@
+#include "core_worker/task_submitter.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+
+#include "common/logging.h"
+#include "common/resources.h"
+#include "rpc/rpc.h"
+
+namespace lumen::core {
+namespace {
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string KeyOf(const google::protobuf::Map<std::string, double>& resources) {
+  std::map<std::string, double> sorted(resources.begin(), resources.end());
+  return ResourceSet::FromMap(sorted).ToString();
+}
+
+std::string TaskLabel(const rpc::TaskSpec& spec) {
+  return spec.name().empty() ? spec.function_name() : spec.name();
+}
+
+void RunAll(std::vector<std::function<void()>>& actions) {
+  for (auto& action : actions) action();
+  actions.clear();
+}
+
+}  // namespace
+
+void TaskSubmitter::Submit(rpc::TaskSpec spec, int max_retries, bool retry_exceptions) {
+  auto task = std::make_shared<Task>();
+  task->retries_left = max_retries;
+  task->retry_exceptions = retry_exceptions;
+  task->spec = std::move(spec);
+
+  // Pin every by-reference argument; wait for the ones owned here and inline them.
+  struct Resolution {
+    std::atomic<int> remaining{1};
+    absl::Mutex mutex;
+    ObjectPtr failed_dependency;
+  };
+  auto resolution = std::make_shared<Resolution>();
+  std::vector<std::pair<int, ObjectId>> local;
+  for (int i = 0; i < task->spec.args_size(); ++i) {
+    const rpc::TaskArg& arg = task->spec.args(i);
+    if (arg.has_ref()) {
+      ObjectId id = ObjectId::FromBinary(arg.ref().id());
+      deps_.refs->AddTaskUse(id);
+      task->task_uses.push_back(id);
+      if (arg.ref().owner() == deps_.self_endpoint) local.emplace_back(i, id);
+    }
+    for (const auto& nested : arg.nested()) {
+      deps_.refs->MarkEscaped(ObjectId::FromBinary(nested.id()));
+    }
+  }
+  resolution->remaining += int(local.size());
+  auto on_resolved = [this, task, resolution] {
+    if (--resolution->remaining > 0) return;
+    ObjectPtr failed;
+    {
+      absl::MutexLock lock(&resolution->mutex);
+      failed = resolution->failed_dependency;
+    }
+    if (failed) {
+      Finish(task, nullptr, failed);
+    } else {
+      Enqueue(task);
+    }
+  };
+  for (const auto& [index, id] : local) {
+    deps_.store->OnReady(id, [task, resolution, index = index, on_resolved](ObjectPtr object) {
+      {
+        absl::MutexLock lock(&resolution->mutex);
+        if (object == nullptr) {
+          resolution->failed_dependency = StoredObject::MakeError(
+              ErrorKind::kObjectLost, "an argument of the task was lost at shutdown");
+        } else if (object->IsError()) {
+          resolution->failed_dependency = object;
+        } else {
+          rpc::TaskArg* arg = task->spec.mutable_args(index);
+          arg->set_value(object->data);
+          for (const auto& nested : object->nested) *arg->add_nested() = nested;
+        }
+      }
+      on_resolved();
+    });
+  }
+  on_resolved();
+}
+
+void TaskSubmitter::Enqueue(TaskPtr task) {
+  Actions actions;
+  {
+    absl::MutexLock lock(&mutex_);
+    if (shutdown_) {
+      actions.push_back([this, task] {
+        Finish(task, nullptr,
+               StoredObject::MakeError(ErrorKind::kInternal, "lumen is shutting down"));
+      });
+    } else {
+      std::string key = KeyOf(task->spec.resources());
+      KeyState& state = keys_[key];
+      if (state.description.empty()) {
+        state.resources = task->spec.resources();
+        state.description = key;
+      }
+      state.queue.push_back(std::move(task));
+      Pump(key, state, &actions);
+    }
+  }
+  RunAll(actions);
+}
+
+void TaskSubmitter::Pump(const std::string& key, KeyState& state, Actions* actions) {
+  if (shutdown_) return;
+  for (auto& [id, lease] : state.leases) {
+    if (state.queue.empty()) break;
+    size_t workers = state.leases.size() + size_t(state.pending_lease_requests);
+    size_t batch_size =
+        std::clamp<size_t>(state.queue.size() / std::max<size_t>(workers, 1), 1, kMaxBatch);
+    // A second batch in flight hides the round trip, but only when there is enough work
+    // that it does not starve leases about to be granted.
+    int depth = state.queue.size() > workers ? 2 : 1;
+    while (lease->in_flight < depth && !state.queue.empty()) {
+      std::vector<TaskPtr> batch;
+      while (batch.size() < batch_size && !state.queue.empty()) {
+        batch.push_back(std::move(state.queue.front()));
+        state.queue.pop_front();
+      }
+      PushBatch(key, lease, std::move(batch), actions);
+    }
+  }
+  size_t wanted = std::min<size_t>(state.queue.size(), kMaxPendingLeaseRequests);
+  while (size_t(state.pending_lease_requests) < wanted) RequestLease(key, state, actions);
+  for (auto& [id, lease] : state.leases) MaybeScheduleIdleReturn(key, lease, actions);
+}
+
+void TaskSubmitter::RequestLease(const std::string& key, KeyState& state, Actions* actions) {
+  ++state.pending_lease_requests;
+  rpc::RequestWorkerLeaseRequest request;
+  request.set_job_id(deps_.job_id);
+  *request.mutable_resources() = state.resources;
+  request.set_requester_worker_id(deps_.worker_id.Binary());
+  rpcs_.Begin();
+  actions->push_back([this, key, request = std::move(request)]() mutable {
+    rpc::CallUnary<rpc::RequestWorkerLeaseRequest, rpc::RequestWorkerLeaseReply>(
+        [this](auto... args) { deps_.raylet->async()->RequestWorkerLease(args...); },
+        std::move(request),
+        [this, key](absl::Status status, rpc::RequestWorkerLeaseReply&& reply) {
+          OnLeaseReply(key, status, std::move(reply));
+          rpcs_.End();
+        });
+  });
+}
+
+void TaskSubmitter::OnLeaseReply(const std::string& key, absl::Status status,
+                                 rpc::RequestWorkerLeaseReply reply) {
+  Actions actions;
+  {
+    absl::MutexLock lock(&mutex_);
+    KeyState& state = keys_[key];
+    --state.pending_lease_requests;
+    if (shutdown_) {
+      if (reply.granted()) {
+        auto lease = std::make_shared<Lease>();
+        lease->id = LeaseId::FromBinary(reply.lease_id());
+        ReturnLease(lease, false, &actions);
+      }
+    } else if (!status.ok()) {
+      if (status.code() == absl::StatusCode::kInvalidArgument ||
+          status.code() == absl::StatusCode::kFailedPrecondition) {
+        FailQueue(state,
+                  StoredObject::MakeError(ErrorKind::kInternal,
+                                          "the raylet refused the task: " +
+                                              std::string(status.message())),
+                  &actions);
+      } else {
+        LUMEN_LOG_WARN("lease request failed: {}; retrying", status.ToString());
+        ++state.pending_lease_requests;
+        deps_.timers->RunAfter(std::chrono::milliseconds(500), [this, key] {
+          Actions retry;
+          {
+            absl::MutexLock lock(&mutex_);
+            KeyState& s = keys_[key];
+            --s.pending_lease_requests;
+            Pump(key, s, &retry);
+          }
+          RunAll(retry);
+        });
+      }
+    } else if (reply.infeasible()) {
+      int64_t now = NowMs();
+      if (state.last_infeasible_warning_ms < 0 ||
+          now - state.last_infeasible_warning_ms >= kInfeasibleWarningMs) {
+        state.last_infeasible_warning_ms = now;
+        std::string label = state.queue.empty() ? "a task" : TaskLabel(state.queue.front()->spec);
+        std::string demand = state.description;
+        size_t waiting = state.queue.size();
+        // Asking the GCS for the capacity blocks: do it on the timer thread, unlocked.
+        deps_.timers->Post([this, label, demand, waiting] {
+          std::fprintf(stderr,
+                       "lumen: warning: task '%s' demands %s but no node can ever fit it; "
+                       "cluster capacity: %s. %zu task(s) wait until a node that fits "
+                       "joins.\n",
+                       label.c_str(), demand.c_str(), deps_.cluster_capacity().c_str(),
+                       waiting);
+        });
+      }
+      ++state.pending_lease_requests;
+      deps_.timers->RunAfter(std::chrono::milliseconds(1000), [this, key] {
+        Actions retry;
+        {
+          absl::MutexLock lock(&mutex_);
+          KeyState& s = keys_[key];
+          --s.pending_lease_requests;
+          Pump(key, s, &retry);
+        }
+        RunAll(retry);
+      });
+    } else if (!reply.failure().empty()) {
+      FailQueue(state, StoredObject::MakeError(ErrorKind::kWorkerCrashed, reply.failure()),
+                &actions);
+    } else if (reply.granted()) {
+      auto lease = std::make_shared<Lease>();
+      lease->id = LeaseId::FromBinary(reply.lease_id());
+      lease->pid = reply.worker_pid();
+      lease->stub = rpc::CoreWorkerService::NewStub(rpc::MakeChannel(reply.worker_endpoint()));
+      lease->gpu_ids.assign(reply.gpu_ids().begin(), reply.gpu_ids().end());
+      state.leases[lease->id] = lease;
+      Pump(key, state, &actions);
+    }
+  }
+  RunAll(actions);
+}
+
+void TaskSubmitter::PushBatch(const std::string& key, const LeasePtr& lease,
+                              std::vector<TaskPtr> batch, Actions* actions) {
+  ++lease->in_flight;
+  ++lease->idle_generation;
+  rpc::PushTasksRequest request;
+  request.set_lease_id(lease->id.Binary());
+  for (int gpu : lease->gpu_ids) request.add_gpu_ids(gpu);
+  for (const TaskPtr& task : batch) *request.add_tasks() = task->spec;
+  rpcs_.Begin();
+  actions->push_back([this, key, lease, batch = std::move(batch),
+                      request = std::move(request)]() mutable {
+    rpc::CallUnary<rpc::PushTasksRequest, rpc::PushTasksReply>(
+        [lease](auto... args) { lease->stub->async()->PushTasks(args...); },
+        std::move(request),
+        [this, key, lease, batch = std::move(batch)](absl::Status status,
+                                                     rpc::PushTasksReply&& reply) mutable {
+          OnPushReply(key, lease, std::move(batch), status, std::move(reply));
+          rpcs_.End();
+        });
+  });
+}
+
+void TaskSubmitter::OnPushReply(const std::string& key, const LeasePtr& lease,
+                                std::vector<TaskPtr> batch, absl::Status status,
+                                rpc::PushTasksReply reply) {
+  Actions actions;
+  std::vector<std::pair<TaskPtr, int>> finished;  // task, index into reply (-1: crashed)
+  {
+    absl::MutexLock lock(&mutex_);
+    KeyState& state = keys_[key];
+    --lease->in_flight;
+    bool ok = status.ok() && reply.results_size() == int(batch.size());
+    if (!ok) {
+      // The worker died (or answered nonsense): drop the lease, retry what it carried.
+      if (state.leases.erase(lease->id) > 0) ReturnLease(lease, true, &actions);
+      for (auto it = batch.rbegin(); it != batch.rend(); ++it) {
+        TaskPtr& task = *it;
+        if (task->retries_left != 0 && !shutdown_) {
+          if (task->retries_left > 0) --task->retries_left;
+          task->spec.set_attempt(task->spec.attempt() + 1);
+          state.queue.push_front(task);
+        } else {
+          finished.emplace_back(task, -1);
+        }
+      }
+    } else {
+      for (size_t i = 0; i < batch.size(); ++i) {
+        TaskPtr& task = batch[i];
+        const rpc::TaskResult& result = reply.results(int(i));
+        if (result.is_application_error() && task->retry_exceptions &&
+            task->retries_left != 0 && !shutdown_) {
+          if (task->retries_left > 0) --task->retries_left;
+          task->spec.set_attempt(task->spec.attempt() + 1);
+          state.queue.push_back(task);
+        } else {
+          finished.emplace_back(task, int(i));
+        }
+      }
+    }
+    Pump(key, state, &actions);
+  }
+  for (auto& [task, index] : finished) {
+    if (index >= 0) {
+      Finish(task, &reply.results(index), nullptr);
+    } else {
+      Finish(task, nullptr,
+             StoredObject::MakeError(
+                 ErrorKind::kWorkerCrashed,
+                 "the worker (pid " + std::to_string(lease->pid) + ") running task '" +
+                     TaskLabel(task->spec) + "' died: " + std::string(status.message()) +
+                     "; no retries left (attempts: " +
+                     std::to_string(task->spec.attempt() + 1) + ")"));
+    }
+  }
+  RunAll(actions);
+}
+
+void TaskSubmitter::MaybeScheduleIdleReturn(const std::string& key, const LeasePtr& lease,
+                                            Actions*) {
+  if (lease->in_flight > 0) return;
+  uint64_t generation = ++lease->idle_generation;
+  deps_.timers->RunAfter(std::chrono::milliseconds(kLeaseIdleMs), [this, key, lease,
+                                                                   generation] {
+    Actions actions;
+    {
+      absl::MutexLock lock(&mutex_);
+      KeyState& state = keys_[key];
+      if (lease->idle_generation != generation || lease->in_flight > 0 ||
+          !state.leases.count(lease->id)) {
+        return;
+      }
+      state.leases.erase(lease->id);
+      ReturnLease(lease, false, &actions);
+    }
+    RunAll(actions);
+  });
+}
+
+void TaskSubmitter::ReturnLease(const LeasePtr& lease, bool worker_failed, Actions* actions) {
+  rpc::ReturnWorkerLeaseRequest request;
+  request.set_lease_id(lease->id.Binary());
+  request.set_worker_failed(worker_failed);
+  rpcs_.Begin();
+  actions->push_back([this, request = std::move(request)]() mutable {
+    rpc::CallUnary<rpc::ReturnWorkerLeaseRequest, rpc::ReturnWorkerLeaseReply>(
+        [this](auto... args) { deps_.raylet->async()->ReturnWorkerLease(args...); },
+        std::move(request),
+        [this](absl::Status, rpc::ReturnWorkerLeaseReply&&) { rpcs_.End(); });
+  });
+}
+
+void TaskSubmitter::FailQueue(KeyState& state, ObjectPtr error, Actions* actions) {
+  for (TaskPtr& task : state.queue) {
+    actions->push_back([this, task, error] { Finish(task, nullptr, error); });
+  }
+  state.queue.clear();
+}
+
+void TaskSubmitter::Finish(const TaskPtr& task, const rpc::TaskResult* result,
+                           ObjectPtr error) {
+  for (int i = 0; i < task->spec.num_returns(); ++i) {
+    ObjectId id = ObjectId::ForTaskReturn(TaskId::FromBinary(task->spec.task_id()), i + 1);
+    if (!deps_.refs->IsOwnedAndLive(id)) continue;  // nobody wants it any more
+    ObjectPtr object = error;
+    if (!object && result && i < result->returns_size()) {
+      const rpc::ReturnObject& ret = result->returns(i);
+      auto stored = std::make_shared<StoredObject>(
+          *StoredObject::FromProto(ret.data(), ret.is_error(), ret.error()));
+      stored->nested.assign(ret.nested().begin(), ret.nested().end());
+      object = stored;
+    }
+    if (!object) {
+      object = StoredObject::MakeError(ErrorKind::kInternal, "the worker returned no value");
+    }
+    deps_.store->Put(id, object);
+  }
+  for (const ObjectId& id : task->task_uses) deps_.refs->RemoveTaskUse(id);
+}
+
+void TaskSubmitter::Shutdown() {
+  Actions actions;
+  {
+    absl::MutexLock lock(&mutex_);
+    if (shutdown_) return;
+    shutdown_ = true;
+    for (auto& [key, state] : keys_) {
+      for (auto& [id, lease] : state.leases) ReturnLease(lease, false, &actions);
+      state.leases.clear();
+      FailQueue(state,
+                StoredObject::MakeError(ErrorKind::kInternal, "lumen is shutting down"),
+                &actions);
+    }
+  }
+  RunAll(actions);
+}
+
+}  // namespace lumen::core

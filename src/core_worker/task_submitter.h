@@ -1,0 +1,113 @@
+// The owner's side of the task path: resolve arguments, lease workers from the raylet,
+// push batches of tasks straight to them, retry on worker death.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "common/event_loop.h"
+#include "common/ids.h"
+#include "core_worker.grpc.pb.h"
+#include "core_worker/memory_store.h"
+#include "core_worker/reference_counter.h"
+#include "core_worker/rpc_tracker.h"
+#include "raylet.grpc.pb.h"
+
+namespace lumen::core {
+
+struct SubmitterDeps {
+  std::string self_endpoint;
+  std::string job_id;  // binary
+  WorkerId worker_id;
+  MemoryStore* store;
+  ReferenceCounter* refs;
+  EventLoop* timers;
+  rpc::RayletService::Stub* raylet;
+  /// Describes the cluster's capacity for the infeasible-task warning.
+  std::function<std::string()> cluster_capacity;
+};
+
+/// Tasks with the same resource demand share a scheduling key; each key keeps a queue
+/// and the leases it holds. Leases are reused while tasks keep coming, and returned
+/// after kLeaseIdleMs without work. Each lease carries up to two batches in flight, each
+/// batch up to kMaxBatch tasks, sized so that the queue spreads over all leases.
+/// Thread-safe: user threads submit, gRPC threads complete.
+class TaskSubmitter {
+ public:
+  static constexpr int kMaxBatch = 100;
+  static constexpr int kMaxPendingLeaseRequests = 16;
+  static constexpr int kLeaseIdleMs = 20;
+  static constexpr int kInfeasibleWarningMs = 30000;
+
+  explicit TaskSubmitter(SubmitterDeps deps) : deps_(std::move(deps)) {}
+
+  /// Takes a task whose return objects are already registered with the reference
+  /// counter. ObjectRef arguments owned here are waited for and inlined.
+  void Submit(rpc::TaskSpec spec, int max_retries, bool retry_exceptions);
+  /// Stops dispatching, returns every lease and fails queued tasks. Then waits (bounded)
+  /// for RPC callbacks in flight.
+  void Shutdown();
+  /// After Shutdown and after the peers are gone: waits for RPC callbacks in flight.
+  bool WaitForCallbacks(std::chrono::milliseconds timeout) { return rpcs_.WaitIdle(timeout); }
+
+ private:
+  struct Task {
+    rpc::TaskSpec spec;
+    int retries_left = 0;
+    bool retry_exceptions = false;
+    std::vector<ObjectId> task_uses;  // args pinned until the task ends
+  };
+  using TaskPtr = std::shared_ptr<Task>;
+  struct Lease {
+    LeaseId id;
+    int pid = 0;
+    std::unique_ptr<rpc::CoreWorkerService::Stub> stub;
+    std::vector<int> gpu_ids;
+    int in_flight = 0;
+    uint64_t idle_generation = 0;
+  };
+  using LeasePtr = std::shared_ptr<Lease>;
+  struct KeyState {
+    google::protobuf::Map<std::string, double> resources;
+    std::string description;  // demand as text
+    std::deque<TaskPtr> queue;
+    std::map<LeaseId, LeasePtr> leases;
+    int pending_lease_requests = 0;
+    int64_t last_infeasible_warning_ms = -1;
+  };
+  using Actions = std::vector<std::function<void()>>;
+
+  void Enqueue(TaskPtr task);
+  void Pump(const std::string& key, KeyState& state, Actions* actions)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void RequestLease(const std::string& key, KeyState& state, Actions* actions)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void OnLeaseReply(const std::string& key, absl::Status status,
+                    rpc::RequestWorkerLeaseReply reply);
+  void PushBatch(const std::string& key, const LeasePtr& lease, std::vector<TaskPtr> batch,
+                 Actions* actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void OnPushReply(const std::string& key, const LeasePtr& lease, std::vector<TaskPtr> batch,
+                   absl::Status status, rpc::PushTasksReply reply);
+  void ReturnLease(const LeasePtr& lease, bool worker_failed, Actions* actions);
+  void MaybeScheduleIdleReturn(const std::string& key, const LeasePtr& lease,
+                               Actions* actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  /// Stores the task's results (or `error` in every return) and unpins its arguments.
+  void Finish(const TaskPtr& task, const rpc::TaskResult* result, ObjectPtr error);
+  void FailQueue(KeyState& state, ObjectPtr error, Actions* actions)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+
+  SubmitterDeps deps_;
+  RpcTracker rpcs_;
+  absl::Mutex mutex_;
+  std::map<std::string, KeyState> keys_ ABSL_GUARDED_BY(mutex_);
+  bool shutdown_ ABSL_GUARDED_BY(mutex_) = false;
+};
+
+}  // namespace lumen::core

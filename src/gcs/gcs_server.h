@@ -1,0 +1,70 @@
+// The GCS: the head node's tables (nodes with health, jobs, internal KV), served over gRPC.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "common/event_loop.h"
+#include "gcs.grpc.pb.h"
+#include "rpc/rpc.h"
+
+namespace lumen::gcs {
+
+struct GcsOptions {
+  /// Listening address; port 0 picks a free port. Loopback unless told otherwise.
+  std::string listen_address = "127.0.0.1:0";
+  /// A node missing heartbeats this long is marked dead.
+  int64_t node_timeout_ms = 10000;
+};
+
+/// The service logic. Every handler runs on the GCS event loop; the tables are owned by
+/// it and touched nowhere else.
+class GcsServer {
+ public:
+  explicit GcsServer(GcsOptions options);
+  ~GcsServer();
+
+  /// Starts the loop and the gRPC server; returns the endpoint ("127.0.0.1:port").
+  absl::StatusOr<std::string> Start();
+  void Stop();
+
+  void HandleRegisterNode(const rpc::RegisterNodeRequest& request,
+                          rpc::RegisterNodeReply* reply, rpc::Done done);
+  void HandleNodeHeartbeat(const rpc::NodeHeartbeatRequest& request,
+                           rpc::NodeHeartbeatReply* reply, rpc::Done done);
+  void HandleGetAllNodes(const rpc::GetAllNodesRequest& request,
+                         rpc::GetAllNodesReply* reply, rpc::Done done);
+  void HandleRegisterJob(const rpc::RegisterJobRequest& request,
+                         rpc::RegisterJobReply* reply, rpc::Done done);
+  void HandleFinishJob(const rpc::FinishJobRequest& request, rpc::FinishJobReply* reply,
+                       rpc::Done done);
+  void HandleKvPut(const rpc::KvPutRequest& request, rpc::KvPutReply* reply,
+                   rpc::Done done);
+  void HandleKvGet(const rpc::KvGetRequest& request, rpc::KvGetReply* reply,
+                   rpc::Done done);
+  void HandleKvDel(const rpc::KvDelRequest& request, rpc::KvDelReply* reply,
+                   rpc::Done done);
+  void HandleKvKeys(const rpc::KvKeysRequest& request, rpc::KvKeysReply* reply,
+                    rpc::Done done);
+
+ private:
+  struct JobEntry {
+    rpc::RegisterJobRequest info;
+    bool finished = false;
+  };
+  void CheckNodeHealth();
+
+  GcsOptions options_;
+  EventLoop loop_{"lumen-gcs"};
+  std::unique_ptr<grpc::Service> service_;
+  rpc::Server server_;
+  // Loop-only state.
+  std::map<std::string, rpc::NodeInfo> nodes_;  // by binary node id
+  std::map<uint32_t, JobEntry> jobs_;
+  uint32_t next_job_ = 1;
+  std::map<std::string, std::map<std::string, std::string>> kv_;  // ns -> key -> value
+};
+
+}  // namespace lumen::gcs

@@ -1,0 +1,47 @@
+// Copies what workers print into per-worker log files and, optionally, to the driver.
+#pragma once
+
+#include <sys/types.h>
+
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace lumen::raylet {
+
+/// One thread polling the output pipes of workers. Each chunk is appended to the
+/// worker's log file; each complete line is passed to the sink as "(pid=N) line".
+/// Thread-safe.
+class LogMonitor {
+ public:
+  using Sink = std::function<void(const std::string& line)>;
+  /// `sink` may be empty (no echo).
+  explicit LogMonitor(Sink sink);
+  ~LogMonitor();
+
+  /// Starts following `fd` (takes ownership) into `log_path`.
+  void Add(int fd, pid_t pid, const std::string& log_path);
+  /// Drains what is readable, then stops. Idempotent.
+  void Stop();
+
+ private:
+  struct Stream {
+    pid_t pid;
+    int log_fd;
+    std::string partial;
+  };
+  void Run();
+  bool Drain(int fd, Stream& stream);  // false at EOF
+  void Emit(Stream& stream, const char* data, size_t size, bool flush_partial);
+
+  Sink sink_;
+  int wake_pipe_[2] = {-1, -1};
+  std::mutex mutex_;
+  std::map<int, Stream> streams_;  // by pipe fd; guarded by mutex_
+  bool stopping_ = false;          // guarded by mutex_
+  std::thread thread_;
+};
+
+}  // namespace lumen::raylet

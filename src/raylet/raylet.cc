@@ -1,0 +1,328 @@
+#include "raylet/raylet.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <future>
+
+#include "common/logging.h"
+#include "common/process.h"
+
+namespace lumen::raylet {
+namespace {
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+class RayletGrpcService final : public rpc::RayletService::CallbackService {
+ public:
+  explicit RayletGrpcService(Raylet* handler) : handler_(handler) {}
+  LUMEN_RPC_FORWARD(handler_, RegisterDriver)
+  LUMEN_RPC_FORWARD(handler_, RegisterWorker)
+  LUMEN_RPC_FORWARD(handler_, RequestWorkerLease)
+  LUMEN_RPC_FORWARD(handler_, ReturnWorkerLease)
+  LUMEN_RPC_FORWARD(handler_, NotifyBlocked)
+  LUMEN_RPC_FORWARD(handler_, GetNodeInfo)
+
+ private:
+  Raylet* handler_;
+};
+
+void ToProtoMap(const ResourceSet& set, google::protobuf::Map<std::string, double>* out) {
+  for (const auto& [k, v] : set.ToMap()) (*out)[k] = v;
+}
+
+}  // namespace
+
+Raylet::Raylet(RayletOptions options)
+    : options_(std::move(options)),
+      log_monitor_(options_.driver_log_sink),
+      service_(std::make_unique<RayletGrpcService>(this)),
+      resources_(options_.total),
+      pool_(WorkerEnvironment{"unix:" + options_.socket_path, options_.gcs_endpoint,
+                              node_id_.Hex(), options_.session_dir, options_.logs_dir,
+                              options_.log_level},
+            &log_monitor_) {}
+
+Raylet::~Raylet() { Stop(); }
+
+absl::StatusOr<std::string> Raylet::Start() {
+  gcs_ = rpc::GcsService::NewStub(rpc::MakeChannel(options_.gcs_endpoint));
+  rpc::RegisterNodeRequest request;
+  rpc::NodeInfo* node = request.mutable_node();
+  node->set_node_id(node_id_.Binary());
+  node->set_raylet_endpoint("unix:" + options_.socket_path);
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  node->set_hostname(host);
+  ToProtoMap(options_.total, node->mutable_total());
+  auto registered = rpc::CallBlocking<rpc::RegisterNodeRequest, rpc::RegisterNodeReply>(
+      [&](auto* ctx, const auto& req, auto* reply) {
+        return gcs_->RegisterNode(ctx, req, reply);
+      },
+      request, 10000);
+  if (!registered.ok()) {
+    return absl::UnavailableError("raylet cannot register with the GCS at " +
+                                  options_.gcs_endpoint + ": " +
+                                  std::string(registered.status().message()));
+  }
+  loop_.Start();
+  loop_.RunEvery(std::chrono::milliseconds(20), [this] { OnTick(); });
+  loop_.RunEvery(std::chrono::milliseconds(1000), [this] { SendHeartbeat(); });
+  return server_.Start("unix:" + options_.socket_path, {service_.get()});
+}
+
+void Raylet::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  // First answer every parked lease request and refuse new ones, so that the server's
+  // shutdown does not wait on them and no worker starts after this point.
+  std::promise<void> drained;
+  loop_.Post([this, &drained] {
+    stopping_ = true;
+    for (auto& pending : pending_) pending.done(absl::UnavailableError("raylet stopping"));
+    pending_.clear();
+    drained.set_value();
+  });
+  drained.get_future().wait();
+  server_.Shutdown();
+  loop_.Stop();
+  pool_.StopAll();
+  log_monitor_.Stop();
+  unlink(options_.socket_path.c_str());
+}
+
+void Raylet::SendHeartbeat() {
+  rpc::NodeHeartbeatRequest request;
+  request.set_node_id(node_id_.Binary());
+  ToProtoMap(resources_.available(), request.mutable_available());
+  rpc::CallUnary<rpc::NodeHeartbeatRequest, rpc::NodeHeartbeatReply>(
+      [this](auto... args) { gcs_->async()->NodeHeartbeat(args...); }, std::move(request),
+      [](absl::Status status, rpc::NodeHeartbeatReply&&) {
+        if (!status.ok()) LUMEN_LOG_DEBUG("raylet: heartbeat failed: {}", status.ToString());
+      },
+      2000);
+}
+
+void Raylet::HandleRegisterDriver(const rpc::RegisterDriverRequest& request,
+                                  rpc::RegisterDriverReply* reply, rpc::Done done) {
+  loop_.Post([this, request, reply, done] {
+    if (request.job_id().size() != JobId::Size() || request.executable().empty()) {
+      return done(absl::InvalidArgumentError("RegisterDriver needs a job id and executable"));
+    }
+    JobLaunch launch{request.executable(),
+                     {request.argv().begin(), request.argv().end()},
+                     request.driver_pid()};
+    pool_.AddJob(request.job_id(), launch);
+    for (int i = 0; i < options_.num_prestart_workers; ++i) {
+      absl::Status started = pool_.StartWorker(request.job_id());
+      if (!started.ok()) return done(started);
+    }
+    reply->set_node_id(node_id_.Binary());
+    done(absl::OkStatus());
+  });
+}
+
+void Raylet::HandleRegisterWorker(const rpc::RegisterWorkerRequest& request,
+                                  rpc::RegisterWorkerReply* reply, rpc::Done done) {
+  loop_.Post([this, request, reply, done] {
+    Worker* worker = pool_.OnRegistered(WorkerId::FromBinary(request.worker_id()),
+                                        request.pid(), request.endpoint());
+    if (worker == nullptr) {
+      return done(absl::NotFoundError("unknown worker: not started by this raylet"));
+    }
+    worker->idle_since_ms = NowMs();
+    startup_failures_[worker->job] = 0;
+    reply->set_node_id(node_id_.Binary());
+    done(absl::OkStatus());
+    ScheduleLeases();
+  });
+}
+
+void Raylet::HandleRequestWorkerLease(const rpc::RequestWorkerLeaseRequest& request,
+                                      rpc::RequestWorkerLeaseReply* reply, rpc::Done done) {
+  loop_.Post([this, request, reply, done] {
+    if (stopping_) return done(absl::UnavailableError("raylet stopping"));
+    std::map<std::string, double> demand_map(request.resources().begin(),
+                                             request.resources().end());
+    for (const auto& [name, amount] : demand_map) {
+      absl::Status valid = ResourceSet::ValidateDemand(name, amount);
+      if (!valid.ok()) return done(valid);
+    }
+    ResourceSet demand = ResourceSet::FromMap(demand_map);
+    if (!pool_.HasJob(request.job_id())) {
+      return done(absl::FailedPreconditionError("job is not registered with this raylet"));
+    }
+    if (resources_.IsInfeasible(demand)) {
+      reply->set_infeasible(true);
+      ToProtoMap(resources_.total(), reply->mutable_node_total());
+      return done(absl::OkStatus());
+    }
+    pending_.push_back(PendingLease{request.job_id(), demand, reply, done});
+    ScheduleLeases();
+  });
+}
+
+void Raylet::ScheduleLeases() {
+  if (stopping_) return;
+  std::map<std::string, int> workers_wanted;
+  ResourceSet would_remain = resources_.available();
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    std::vector<int> gpu_ids;
+    Worker* idle = pool_.FindIdle(it->job);
+    if (idle != nullptr && resources_.TryAllocate(it->demand, &gpu_ids)) {
+      Grant(*it, idle, std::move(gpu_ids));
+      it = pending_.erase(it);
+      continue;
+    }
+    if (idle == nullptr && would_remain.Contains(it->demand)) {
+      would_remain.Subtract(it->demand);
+      ++workers_wanted[it->job];
+    }
+    ++it;
+  }
+  for (const auto& [job, wanted] : workers_wanted) {
+    for (int n = pool_.CountStarting(job); n < wanted; ++n) {
+      absl::Status started = pool_.StartWorker(job);
+      if (!started.ok()) {
+        FailPendingForJob(job, started.ToString());
+        break;
+      }
+    }
+  }
+}
+
+void Raylet::Grant(PendingLease& pending, Worker* worker, std::vector<int> gpu_ids) {
+  worker->state = Worker::State::kLeased;
+  worker->lease = LeaseId::FromRandom();
+  worker->held = pending.demand;
+  worker->gpu_ids = gpu_ids;
+  worker->blocked = false;
+  pending.reply->set_granted(true);
+  pending.reply->set_lease_id(worker->lease.Binary());
+  pending.reply->set_worker_id(worker->id.Binary());
+  pending.reply->set_worker_endpoint(worker->endpoint);
+  pending.reply->set_worker_pid(worker->pid);
+  for (int id : gpu_ids) pending.reply->add_gpu_ids(id);
+  pending.done(absl::OkStatus());
+}
+
+void Raylet::ReleaseLease(Worker* worker) {
+  if (worker->blocked) resources_.ReclaimCpu(worker->held.Get("CPU"));
+  resources_.Release(worker->held, worker->gpu_ids);
+  worker->held = ResourceSet();
+  worker->gpu_ids.clear();
+  worker->blocked = false;
+  worker->lease = LeaseId::Nil();
+}
+
+void Raylet::HandleReturnWorkerLease(const rpc::ReturnWorkerLeaseRequest& request,
+                                     rpc::ReturnWorkerLeaseReply*, rpc::Done done) {
+  loop_.Post([this, request, done] {
+    Worker* worker = pool_.FindByLease(LeaseId::FromBinary(request.lease_id()));
+    if (worker == nullptr) return done(absl::OkStatus());  // already gone: idempotent
+    ReleaseLease(worker);
+    worker->state = Worker::State::kIdle;
+    worker->idle_since_ms = NowMs();
+    if (request.worker_failed()) pool_.Kill(worker->id, /*force=*/true);
+    done(absl::OkStatus());
+    ScheduleLeases();
+  });
+}
+
+void Raylet::HandleNotifyBlocked(const rpc::NotifyBlockedRequest& request,
+                                 rpc::NotifyBlockedReply*, rpc::Done done) {
+  loop_.Post([this, request, done] {
+    Worker* worker = pool_.Find(WorkerId::FromBinary(request.worker_id()));
+    if (worker != nullptr && worker->state == Worker::State::kLeased &&
+        worker->blocked != request.blocked()) {
+      worker->blocked = request.blocked();
+      double cpus = worker->held.Get("CPU");
+      if (request.blocked()) {
+        resources_.LendCpu(cpus);
+      } else {
+        resources_.ReclaimCpu(cpus);
+      }
+    }
+    done(absl::OkStatus());
+    if (request.blocked()) ScheduleLeases();
+  });
+}
+
+void Raylet::HandleGetNodeInfo(const rpc::GetNodeInfoRequest&, rpc::GetNodeInfoReply* reply,
+                               rpc::Done done) {
+  loop_.Post([this, reply, done] {
+    reply->set_node_id(node_id_.Binary());
+    ToProtoMap(resources_.total(), reply->mutable_total());
+    ToProtoMap(resources_.available(), reply->mutable_available());
+    int idle = 0, all = 0;
+    for (Worker* w : pool_.All()) {
+      ++all;
+      idle += w->state == Worker::State::kIdle;
+    }
+    reply->set_num_workers(all);
+    reply->set_num_idle_workers(idle);
+    done(absl::OkStatus());
+  });
+}
+
+void Raylet::FailPendingForJob(const std::string& job, const std::string& why) {
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (it->job == job) {
+      it->reply->set_failure(why);
+      it->done(absl::OkStatus());
+      it = pending_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void Raylet::OnTick() {
+  bool changed = false;
+  pool_.ReapExited([&](const Worker& worker, const std::string& how) {
+    changed = true;
+    if (worker.state == Worker::State::kStarting) {
+      int failures = ++startup_failures_[worker.job];
+      std::string why = "worker process (pid " + std::to_string(worker.pid) + ") " + how +
+                        " before it registered; see " + pool_.LogPath(worker.pid);
+      LUMEN_LOG_WARN("raylet: {}", why);
+      if (failures >= options_.max_startup_failures) {
+        FailPendingForJob(worker.job, "workers cannot start: " + why);
+      }
+      return;
+    }
+    if (worker.state == Worker::State::kLeased) {
+      Worker copy = worker;
+      ReleaseLease(&copy);
+    }
+    LUMEN_LOG_INFO("raylet: worker pid {} {}", worker.pid, how);
+  });
+  // Jobs whose driver is gone: stop their workers.
+  for (const auto& [job, launch] : pool_.jobs()) {
+    if (launch.driver_pid > 0 && launch.driver_pid != getpid() &&
+        !ProcessAlive(launch.driver_pid)) {
+      for (Worker* w : pool_.All()) {
+        if (w->job == job) pool_.Kill(w->id, /*force=*/true);
+      }
+    }
+  }
+  // Reap idle workers above the prestarted count.
+  int64_t now = NowMs();
+  std::map<std::string, int> alive;
+  for (Worker* w : pool_.All()) ++alive[w->job];
+  for (Worker* w : pool_.All()) {
+    if (w->state == Worker::State::kIdle && alive[w->job] > options_.num_prestart_workers &&
+        now - w->idle_since_ms > options_.idle_worker_timeout_ms) {
+      --alive[w->job];
+      pool_.Kill(w->id, /*force=*/false);
+      w->state = Worker::State::kExiting;  // never leased again; reaped when it exits
+    }
+  }
+  if (changed) ScheduleLeases();
+}
+
+}  // namespace lumen::raylet

@@ -1,0 +1,101 @@
+// The raylet: one per node. Leases workers to owners under fractional resource
+// accounting, runs the worker pool, and reports the node to the GCS.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "common/event_loop.h"
+#include "common/ids.h"
+#include "common/resources.h"
+#include "gcs.grpc.pb.h"
+#include "raylet.grpc.pb.h"
+#include "raylet/log_monitor.h"
+#include "raylet/resource_pool.h"
+#include "raylet/worker_pool.h"
+#include "rpc/rpc.h"
+
+namespace lumen::raylet {
+
+struct RayletOptions {
+  std::string session_dir;
+  std::string logs_dir;
+  std::string socket_path;   // the raylet listens on unix:<socket_path>
+  std::string gcs_endpoint;
+  ResourceSet total;         // CPU, GPU, custom
+  /// Workers started per job when its driver registers, and kept when idle.
+  int num_prestart_workers = 1;
+  /// Idle workers above num_prestart_workers exit after this long.
+  int64_t idle_worker_timeout_ms = 10000;
+  /// Lease requests fail after this many workers in a row died before registering.
+  int max_startup_failures = 3;
+  std::string log_level = "warn";
+  LogMonitor::Sink driver_log_sink;  // worker output echo; may be empty
+};
+
+/// Lease protocol, on the raylet's event loop:
+///   1. RequestWorkerLease queues the demand (infeasible ones are answered at once).
+///   2. When resources fit and an idle worker of the job exists, the lease is granted;
+///      otherwise workers are started, at most one per queued demand that fits.
+///   3. The owner pushes tasks to the worker directly, then ReturnWorkerLease frees it.
+///   4. A leased worker blocked in Get lends its CPU back until it runs again.
+///   5. A worker that exits frees whatever it held; its owner finds out on its own RPC.
+class Raylet {
+ public:
+  explicit Raylet(RayletOptions options);
+  ~Raylet();
+
+  /// Listens, registers the node with the GCS. Returns the endpoint ("unix:...").
+  absl::StatusOr<std::string> Start();
+  /// Stops serving and stops every worker. Idempotent.
+  void Stop();
+  const NodeId& node_id() const { return node_id_; }
+
+  void HandleRegisterDriver(const rpc::RegisterDriverRequest& request,
+                            rpc::RegisterDriverReply* reply, rpc::Done done);
+  void HandleRegisterWorker(const rpc::RegisterWorkerRequest& request,
+                            rpc::RegisterWorkerReply* reply, rpc::Done done);
+  void HandleRequestWorkerLease(const rpc::RequestWorkerLeaseRequest& request,
+                                rpc::RequestWorkerLeaseReply* reply, rpc::Done done);
+  void HandleReturnWorkerLease(const rpc::ReturnWorkerLeaseRequest& request,
+                               rpc::ReturnWorkerLeaseReply* reply, rpc::Done done);
+  void HandleNotifyBlocked(const rpc::NotifyBlockedRequest& request,
+                           rpc::NotifyBlockedReply* reply, rpc::Done done);
+  void HandleGetNodeInfo(const rpc::GetNodeInfoRequest& request,
+                         rpc::GetNodeInfoReply* reply, rpc::Done done);
+
+ private:
+  struct PendingLease {
+    std::string job;
+    ResourceSet demand;
+    rpc::RequestWorkerLeaseReply* reply;
+    rpc::Done done;
+  };
+  void ScheduleLeases();
+  void Grant(PendingLease& pending, Worker* worker, std::vector<int> gpu_ids);
+  void ReleaseLease(Worker* worker);
+  void OnTick();
+  void FailPendingForJob(const std::string& job, const std::string& why);
+  void SendHeartbeat();
+
+  RayletOptions options_;
+  NodeId node_id_ = NodeId::FromRandom();
+  EventLoop loop_{"lumen-raylet"};
+  LogMonitor log_monitor_;
+  std::unique_ptr<grpc::Service> service_;
+  rpc::Server server_;
+  std::unique_ptr<rpc::GcsService::Stub> gcs_;
+  bool stopped_ = false;
+  // Loop-only state.
+  bool stopping_ = false;
+  ResourcePool resources_;
+  WorkerPool pool_;
+  std::deque<PendingLease> pending_;
+  std::map<std::string, int> startup_failures_;  // by job, consecutive
+  std::map<std::string, std::string> last_startup_failure_;
+};
+
+}  // namespace lumen::raylet

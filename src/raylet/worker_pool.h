@@ -1,0 +1,91 @@
+// The node's worker processes: the job's own executable re-launched in worker mode.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "common/ids.h"
+#include "common/resources.h"
+#include "raylet/log_monitor.h"
+
+namespace lumen::raylet {
+
+/// How to start a job's workers.
+struct JobLaunch {
+  std::string executable;
+  std::vector<std::string> argv;
+  pid_t driver_pid = 0;
+};
+
+struct WorkerEnvironment {
+  std::string raylet_socket;
+  std::string gcs_endpoint;
+  std::string node_id_hex;
+  std::string session_dir;
+  std::string logs_dir;
+  std::string log_level;
+};
+
+/// A worker process and what the scheduler knows of it.
+struct Worker {
+  enum class State { kStarting, kIdle, kLeased, kExiting };
+  WorkerId id;
+  std::string job;  // binary JobId
+  pid_t pid = -1;
+  int lifeline_fd = -1;
+  State state = State::kStarting;
+  std::string endpoint;  // set by RegisterWorker
+  int64_t idle_since_ms = 0;
+  // While leased:
+  LeaseId lease;
+  ResourceSet held;
+  std::vector<int> gpu_ids;
+  bool blocked = false;
+};
+
+/// Owns the worker processes of one node. Loop-only: every method runs on the raylet's
+/// event loop.
+class WorkerPool {
+ public:
+  WorkerPool(WorkerEnvironment env, LogMonitor* log_monitor);
+  ~WorkerPool();
+
+  void AddJob(const std::string& job, JobLaunch launch);
+  bool HasJob(const std::string& job) const { return jobs_.count(job) > 0; }
+  const std::map<std::string, JobLaunch>& jobs() const { return jobs_; }
+
+  /// Starts one worker for `job`. Errors: unknown job, spawn failure.
+  absl::Status StartWorker(const std::string& job);
+  /// A starting worker announced itself; nullptr when the id is unknown.
+  Worker* OnRegistered(const WorkerId& id, pid_t pid, const std::string& endpoint);
+
+  Worker* FindIdle(const std::string& job);
+  Worker* Find(const WorkerId& id);
+  Worker* FindByLease(const LeaseId& lease);
+  int CountStarting(const std::string& job) const;
+  int CountAlive(const std::string& job) const;
+  std::vector<Worker*> All();
+
+  /// Reaps exited workers; calls `on_exit(worker, how)` before forgetting each.
+  void ReapExited(const std::function<void(const Worker&, const std::string&)>& on_exit);
+  /// Stops one worker (SIGTERM, then SIGKILL) without waiting; it is reaped later.
+  void Kill(const WorkerId& id, bool force);
+  /// Stops every worker and waits for them.
+  void StopAll();
+  std::string LogPath(pid_t pid) const;
+
+ private:
+  WorkerEnvironment env_;
+  LogMonitor* log_monitor_;
+  std::map<std::string, JobLaunch> jobs_;
+  std::map<WorkerId, std::unique_ptr<Worker>> workers_;
+};
+
+}  // namespace lumen::raylet

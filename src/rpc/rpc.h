@@ -1,0 +1,104 @@
+// gRPC plumbing shared by every service and client: status mapping, channels, servers,
+// and one generic helper for unary calls on gRPC's callback API.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace lumen::rpc {
+
+/// The largest message any lumen service accepts (values travel inline until the
+/// shared-memory store carries large ones).
+constexpr int kMaxMessageBytes = 1024 * 1024 * 1024;
+
+inline grpc::Status ToGrpc(const absl::Status& s) {
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
+}
+inline absl::Status FromGrpc(const grpc::Status& s) {
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+}
+
+/// Completion of a handler: the handler fills the reply, then calls this once.
+using Done = std::function<void(absl::Status)>;
+
+/// A channel to `endpoint` ("unix:/path" or "host:port") with lumen's limits.
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& endpoint);
+
+/// A gRPC server hosting callback services on one listening address.
+class Server {
+ public:
+  Server() = default;
+  ~Server() { Shutdown(); }
+  /// `address` is "unix:/path" or "host:port" (port 0 picks a free one). Returns the
+  /// endpoint clients should use.
+  absl::StatusOr<std::string> Start(const std::string& address,
+                                    const std::vector<grpc::Service*>& services);
+  /// Cancels in-flight calls after `deadline_ms` and stops. Idempotent.
+  void Shutdown(int deadline_ms = 200);
+
+ private:
+  std::unique_ptr<grpc::Server> server_;
+};
+
+/// One unary call on the callback API. `start(ctx, req, reply, on_done)` is the stub's
+/// async method (e.g. `stub->async()->PushTasks`); `callback` runs on a gRPC thread with
+/// the status and reply. timeout_ms < 0: no deadline.
+template <typename Request, typename Reply, typename Start>
+void CallUnary(Start&& start, Request request,
+               std::function<void(absl::Status, Reply&&)> callback, int64_t timeout_ms = -1) {
+  struct Call {
+    grpc::ClientContext context;
+    Request request;
+    Reply reply;
+    std::function<void(absl::Status, Reply&&)> callback;
+  };
+  auto* call = new Call();
+  call->request = std::move(request);
+  call->callback = std::move(callback);
+  if (timeout_ms >= 0) {
+    call->context.set_deadline(std::chrono::system_clock::now() +
+                               std::chrono::milliseconds(timeout_ms));
+  }
+  start(&call->context, &call->request, &call->reply, [call](grpc::Status status) {
+    std::unique_ptr<Call> owned(call);
+    owned->callback(FromGrpc(status), std::move(owned->reply));
+  });
+}
+
+/// A blocking unary call (for start-up and shutdown paths, never on an event loop).
+template <typename Request, typename Reply, typename Method>
+absl::StatusOr<Reply> CallBlocking(Method&& method, const Request& request,
+                                   int64_t timeout_ms) {
+  grpc::ClientContext context;
+  if (timeout_ms >= 0) {
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::milliseconds(timeout_ms));
+  }
+  Reply reply;
+  grpc::Status status = method(&context, request, &reply);
+  if (!status.ok()) return FromGrpc(status);
+  return reply;
+}
+
+}  // namespace lumen::rpc
+
+/// Inside a CallbackService adapter: forwards `Method` to `handler->HandleMethod(request,
+/// reply, done)`; the handler replies by calling done (on any thread).
+#define LUMEN_RPC_FORWARD(handler, Method)                                          \
+  grpc::ServerUnaryReactor* Method(grpc::CallbackServerContext* context,            \
+                                   const ::lumen::rpc::Method##Request* request,                \
+                                   ::lumen::rpc::Method##Reply* reply) override {    \
+    auto* reactor = context->DefaultReactor();                                      \
+    (handler)->Handle##Method(*request, reply, [reactor](absl::Status status) {     \
+      reactor->Finish(::lumen::rpc::ToGrpc(status));                                \
+    });                                                                             \
+    return reactor;                                                                 \
+  }
