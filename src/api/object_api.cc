@@ -142,6 +142,8 @@ void OnRefSerialized(const RefData& ref) noexcept {
   if (!t_collectors.empty() && t_collectors.back() != nullptr) {
     t_collectors.back()->push_back(ref);
   }
+  // A serialized ref may leave this process (task argument, result, stored value).
+  if (auto runtime = api::Current()) runtime->core->MarkEscaped(ref.id);
 }
 
 void CheckInitialized(const char* call) { api::Require(call); }

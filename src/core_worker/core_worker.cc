@@ -52,9 +52,6 @@ absl::Status CoreWorker::Start() {
                                          std::string(objects.status().message()));
         }
         return (*objects)[0];
-      },
-      [this](const rpc::ObjectRefProto& ref) {
-        refs_.MarkEscaped(ObjectId::FromBinary(ref.id()));
       });
   timers_.Start();
   service_ = std::make_unique<CoreWorkerGrpcService>(this);
@@ -119,7 +116,6 @@ void CoreWorker::WaitForCallbacks() {
 
 rpc::ObjectRefProto CoreWorker::Put(std::string data, std::vector<rpc::ObjectRefProto> nested) {
   ObjectId id = ObjectId::ForPut(TaskId::FromRandom(), 0);
-  for (const auto& ref : nested) refs_.MarkEscaped(ObjectId::FromBinary(ref.id()));
   auto object = std::make_shared<StoredObject>();
   object->data = std::move(data);
   object->nested = std::move(nested);

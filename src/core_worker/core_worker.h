@@ -64,6 +64,9 @@ class CoreWorker {
                          std::chrono::milliseconds timeout);
   void AddLocalRef(const std::string& id, const std::string& owner);
   void RemoveLocalRef(const std::string& id);
+  /// The ref was serialized and may be held elsewhere: never free it here (until the
+  /// borrower protocol tells the owner when remote holders are gone).
+  void MarkEscaped(const std::string& id) { refs_.MarkEscaped(ObjectId::FromBinary(id)); }
 
   /// Submits a task; returns the ref of its return object (counted once for the caller).
   rpc::ObjectRefProto SubmitTask(const std::string& function_name,

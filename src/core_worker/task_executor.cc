@@ -146,7 +146,6 @@ void TaskExecutor::Execute(const rpc::TaskSpec& spec, rpc::TaskResult* result) {
     rpc::ObjectRefProto* proto = ret->add_nested();
     proto->set_id(ref.id);
     proto->set_owner(ref.owner);
-    on_escape_(*proto);
   }
 }
 

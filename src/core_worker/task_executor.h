@@ -28,11 +28,7 @@ class TaskExecutor {
  public:
   /// Resolves a by-reference argument (a borrowed object) to its value or error.
   using Fetch = std::function<ObjectPtr(const rpc::ObjectRefProto&)>;
-  /// Called with the ids of refs serialized inside a result (handed to the owner).
-  using OnEscape = std::function<void(const rpc::ObjectRefProto&)>;
-
-  TaskExecutor(Fetch fetch, OnEscape on_escape)
-      : fetch_(std::move(fetch)), on_escape_(std::move(on_escape)) {}
+  explicit TaskExecutor(Fetch fetch) : fetch_(std::move(fetch)) {}
 
   void Enqueue(const rpc::PushTasksRequest* request, rpc::PushTasksReply* reply,
                rpc::Done done);
@@ -50,7 +46,6 @@ class TaskExecutor {
   void Execute(const rpc::TaskSpec& spec, rpc::TaskResult* result);
 
   Fetch fetch_;
-  OnEscape on_escape_;
   absl::Mutex mutex_;
   std::deque<Item> queue_ ABSL_GUARDED_BY(mutex_);
   bool stopped_ ABSL_GUARDED_BY(mutex_) = false;

@@ -56,9 +56,6 @@ void TaskSubmitter::Submit(rpc::TaskSpec spec, int max_retries, bool retry_excep
       task->task_uses.push_back(id);
       if (arg.ref().owner() == deps_.self_endpoint) local.emplace_back(i, id);
     }
-    for (const auto& nested : arg.nested()) {
-      deps_.refs->MarkEscaped(ObjectId::FromBinary(nested.id()));
-    }
   }
   resolution->remaining += int(local.size());
   auto on_resolved = [this, task, resolution] {

@@ -168,6 +168,8 @@ void Raylet::HandleRequestWorkerLease(const rpc::RequestWorkerLeaseRequest& requ
 
 void Raylet::ScheduleLeases() {
   if (stopping_) return;
+  // A worker that died since the last tick must not be granted.
+  ReapWorkers();
   std::map<std::string, int> workers_wanted;
   ResourceSet would_remain = resources_.available();
   for (auto it = pending_.begin(); it != pending_.end();) {
@@ -225,9 +227,14 @@ void Raylet::HandleReturnWorkerLease(const rpc::ReturnWorkerLeaseRequest& reques
     Worker* worker = pool_.FindByLease(LeaseId::FromBinary(request.lease_id()));
     if (worker == nullptr) return done(absl::OkStatus());  // already gone: idempotent
     ReleaseLease(worker);
-    worker->state = Worker::State::kIdle;
     worker->idle_since_ms = NowMs();
-    if (request.worker_failed()) pool_.Kill(worker->id, /*force=*/true);
+    if (request.worker_failed()) {
+      // Its owner saw it fail: never lease it again, even before it is reaped.
+      worker->state = Worker::State::kExiting;
+      pool_.Kill(worker->id, /*force=*/true);
+    } else {
+      worker->state = Worker::State::kIdle;
+    }
     done(absl::OkStatus());
     ScheduleLeases();
   });
@@ -281,7 +288,7 @@ void Raylet::FailPendingForJob(const std::string& job, const std::string& why) {
   }
 }
 
-void Raylet::OnTick() {
+bool Raylet::ReapWorkers() {
   bool changed = false;
   pool_.ReapExited([&](const Worker& worker, const std::string& how) {
     changed = true;
@@ -301,6 +308,11 @@ void Raylet::OnTick() {
     }
     LUMEN_LOG_INFO("raylet: worker pid {} {}", worker.pid, how);
   });
+  return changed;
+}
+
+void Raylet::OnTick() {
+  bool changed = ReapWorkers();
   // Jobs whose driver is gone: stop their workers.
   for (const auto& [job, launch] : pool_.jobs()) {
     if (launch.driver_pid > 0 && launch.driver_pid != getpid() &&

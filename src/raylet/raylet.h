@@ -78,6 +78,8 @@ class Raylet {
   void Grant(PendingLease& pending, Worker* worker, std::vector<int> gpu_ids);
   void ReleaseLease(Worker* worker);
   void OnTick();
+  /// Forgets exited workers and frees what they held; true when any exited.
+  bool ReapWorkers();
   void FailPendingForJob(const std::string& job, const std::string& why);
   void SendHeartbeat();
 

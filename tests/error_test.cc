@@ -1,0 +1,166 @@
+// The typed errors of API.md, as a user meets them.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <stdexcept>
+#include <thread>
+
+#include "lumen/lumen.h"
+#include "test_util.h"
+
+namespace {
+
+class CustomError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Appends one line per attempt to `path`; returns the number of attempts so far.
+int CountAttempt(const std::string& path) {
+  std::ofstream(path, std::ios::app) << "attempt\n";
+  std::ifstream in(path);
+  int lines = 0;
+  for (std::string line; std::getline(in, line);) ++lines;
+  return lines;
+}
+
+int AttemptsIn(const std::string& path) {
+  std::ifstream in(path);
+  int lines = 0;
+  for (std::string line; std::getline(in, line);) ++lines;
+  return lines;
+}
+
+std::string TempPath(const std::string& name) {
+  std::string path = "/tmp/lumen_error_test_" + name + "_" + std::to_string(getpid());
+  std::remove(path.c_str());
+  return path;
+}
+
+}  // namespace
+
+int Throws(int) { throw CustomError("something broke"); }
+int KillSelfAlways(std::string path) {
+  CountAttempt(path);
+  raise(SIGKILL);
+  return 0;
+}
+int KillSelfOnce(std::string path) {
+  if (CountAttempt(path) == 1) raise(SIGKILL);
+  return 42;
+}
+int ThrowOnce(std::string path) {
+  if (CountAttempt(path) == 1) throw std::runtime_error("first attempt fails");
+  return 7;
+}
+int ExitsProcess(int code) { std::_Exit(code); }
+int SleepMs(int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return ms;
+}
+int Identity(int x) { return x; }
+LUMEN_REMOTE(Throws, KillSelfAlways, KillSelfOnce, ThrowOnce, ExitsProcess, SleepMs, Identity);
+
+namespace {
+
+class ErrorTest : public lumen::test::ClusterTest {};
+
+TEST_F(ErrorTest, ThrowingTaskIsTaskErrorWithTypeAndMessage) {
+  auto ref = lumen::Task(Throws).Remote(1);
+  try {
+    lumen::Get(ref);
+    FAIL() << "expected TaskError";
+  } catch (const lumen::TaskError& e) {
+    EXPECT_NE(std::string(e.what()).find("CustomError"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("something broke"), std::string::npos) << e.what();
+    EXPECT_NE(e.TypeName().find("CustomError"), std::string::npos);
+  }
+  // The error propagates to tasks that depend on the failed object.
+  EXPECT_THROW(lumen::Get(lumen::Task(Identity).Remote(ref)), lumen::TaskError);
+  // The worker survives: the next task works.
+  EXPECT_EQ(*lumen::Get(lumen::Task(Identity).Remote(5)), 5);
+}
+
+TEST_F(ErrorTest, KilledWorkerIsRetried) {
+  std::string path = TempPath("once");
+  EXPECT_EQ(*lumen::Get(lumen::Task(KillSelfOnce).Remote(path)), 42);
+  EXPECT_EQ(AttemptsIn(path), 2);
+  std::remove(path.c_str());
+}
+
+TEST_F(ErrorTest, KilledWorkerPastRetriesIsWorkerCrashedError) {
+  std::string path = TempPath("always");
+  auto ref = lumen::Task(KillSelfAlways).Remote(path);  // default max_retries = 3
+  EXPECT_THROW(lumen::Get(ref), lumen::WorkerCrashedError);
+  EXPECT_EQ(AttemptsIn(path), 4);
+  std::remove(path.c_str());
+
+  std::string none = TempPath("none");
+  auto no_retry = lumen::Task(KillSelfAlways).SetMaxRetries(0).Remote(none);
+  try {
+    lumen::Get(no_retry);
+    FAIL() << "expected WorkerCrashedError";
+  } catch (const lumen::WorkerCrashedError& e) {
+    EXPECT_NE(std::string(e.what()).find("died"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(AttemptsIn(none), 1);
+  std::remove(none.c_str());
+  // The driver and the node keep working.
+  EXPECT_EQ(*lumen::Get(lumen::Task(Identity).Remote(3)), 3);
+}
+
+TEST_F(ErrorTest, WorkerThatExitsDoesNotTakeTheDriverDown) {
+  auto ref = lumen::Task(ExitsProcess).SetMaxRetries(0).Remote(3);
+  EXPECT_THROW(lumen::Get(ref), lumen::WorkerCrashedError);
+  EXPECT_EQ(*lumen::Get(lumen::Task(Identity).Remote(9)), 9);
+}
+
+TEST_F(ErrorTest, RetryExceptionsReRunsThrowingTasks) {
+  std::string path = TempPath("throw_once");
+  EXPECT_THROW(lumen::Get(lumen::Task(ThrowOnce).Remote(path)), lumen::TaskError);
+  std::remove(path.c_str());
+  EXPECT_EQ(*lumen::Get(lumen::Task(ThrowOnce).SetRetryExceptions(true).Remote(path)), 7);
+  EXPECT_EQ(AttemptsIn(path), 2);
+  std::remove(path.c_str());
+}
+
+TEST_F(ErrorTest, GetTimeoutError) {
+  auto slow = lumen::Task(SleepMs).Remote(3000);
+  EXPECT_THROW(lumen::Get(slow, std::chrono::milliseconds(100)), lumen::GetTimeoutError);
+  std::vector<lumen::ObjectRef<int>> refs{slow};
+  EXPECT_THROW(lumen::Get(refs, std::chrono::milliseconds(100)), lumen::GetTimeoutError);
+  EXPECT_EQ(*lumen::Get(slow, std::chrono::seconds(30)), 3000);
+}
+
+TEST_F(ErrorTest, BadResourceAmountsAreConfigErrors) {
+  EXPECT_THROW(lumen::Task(Identity).SetResource("CPU", 0), lumen::ConfigError);
+  EXPECT_THROW(lumen::Task(Identity).SetResource("CPU", -1), lumen::ConfigError);
+  EXPECT_THROW(lumen::Task(Identity).SetResource("CPU", 1.5), lumen::ConfigError);
+  EXPECT_THROW(lumen::Task(Identity).SetResources({{"GPU", 2.5}}), lumen::ConfigError);
+  EXPECT_THROW(lumen::Task(Identity).SetMaxRetries(-2), lumen::ConfigError);
+  EXPECT_NO_THROW(lumen::Task(Identity).SetResource("CPU", 0.25));
+}
+
+TEST_F(ErrorTest, InfeasibleTaskWaitsWithAWarning) {
+  testing::internal::CaptureStderr();
+  auto ref = lumen::Task(Identity).SetResource("CPU", 64).Remote(1);
+  EXPECT_THROW(lumen::Get(ref, std::chrono::milliseconds(1500)), lumen::GetTimeoutError);
+  std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("{CPU: 64}"), std::string::npos) << err;
+  EXPECT_NE(err.find("{CPU: 2"), std::string::npos) << err;  // the cluster's capacity
+  // Other work is not held up by it.
+  EXPECT_EQ(*lumen::Get(lumen::Task(Identity).Remote(4)), 4);
+  auto custom = lumen::Task(Identity).SetResource("accelerator", 1).Remote(1);
+  EXPECT_THROW(lumen::Get(custom, std::chrono::milliseconds(200)), lumen::GetTimeoutError);
+}
+
+TEST_F(ErrorTest, NilRefIsObjectLost) {
+  lumen::ObjectRef<int> nil;
+  EXPECT_TRUE(nil.IsNil());
+  EXPECT_THROW(lumen::Get(nil), lumen::ObjectLostError);
+}
+
+}  // namespace
