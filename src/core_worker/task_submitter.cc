@@ -5,18 +5,13 @@
 #include <chrono>
 #include <cstdio>
 
+#include "common/clock.h"
 #include "common/logging.h"
 #include "common/resources.h"
 #include "rpc/rpc.h"
 
 namespace lumen::core {
 namespace {
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string KeyOf(const google::protobuf::Map<std::string, double>& resources) {
   std::map<std::string, double> sorted(resources.begin(), resources.end());
@@ -180,17 +175,7 @@ void TaskSubmitter::OnLeaseReply(const std::string& key, absl::Status status,
                   &actions);
       } else {
         LUMEN_LOG_WARN("lease request failed: {}; retrying", status.ToString());
-        ++state.pending_lease_requests;
-        deps_.timers->RunAfter(std::chrono::milliseconds(500), [this, key] {
-          Actions retry;
-          {
-            absl::MutexLock lock(&mutex_);
-            KeyState& s = keys_[key];
-            --s.pending_lease_requests;
-            Pump(key, s, &retry);
-          }
-          RunAll(retry);
-        });
+        PumpLater(key, state, std::chrono::milliseconds(500));
       }
     } else if (reply.infeasible()) {
       int64_t now = NowMs();
@@ -210,17 +195,7 @@ void TaskSubmitter::OnLeaseReply(const std::string& key, absl::Status status,
                        waiting);
         });
       }
-      ++state.pending_lease_requests;
-      deps_.timers->RunAfter(std::chrono::milliseconds(1000), [this, key] {
-        Actions retry;
-        {
-          absl::MutexLock lock(&mutex_);
-          KeyState& s = keys_[key];
-          --s.pending_lease_requests;
-          Pump(key, s, &retry);
-        }
-        RunAll(retry);
-      });
+      PumpLater(key, state, std::chrono::milliseconds(1000));
     } else if (!reply.failure().empty()) {
       FailQueue(state, StoredObject::MakeError(ErrorKind::kWorkerCrashed, reply.failure()),
                 &actions);
@@ -235,6 +210,22 @@ void TaskSubmitter::OnLeaseReply(const std::string& key, absl::Status status,
     }
   }
   RunAll(actions);
+}
+
+void TaskSubmitter::PumpLater(const std::string& key, KeyState& state,
+                              std::chrono::milliseconds delay) {
+  // Counts as a lease request in flight, so that Pump does not ask again meanwhile.
+  ++state.pending_lease_requests;
+  deps_.timers->RunAfter(delay, [this, key] {
+    Actions actions;
+    {
+      absl::MutexLock lock(&mutex_);
+      KeyState& s = keys_[key];
+      --s.pending_lease_requests;
+      Pump(key, s, &actions);
+    }
+    RunAll(actions);
+  });
 }
 
 void TaskSubmitter::PushBatch(const std::string& key, const LeasePtr& lease,

@@ -89,6 +89,9 @@ class TaskSubmitter {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void RequestLease(const std::string& key, KeyState& state, Actions* actions)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  /// Asks for a lease again after `delay` (the raylet said not now).
+  void PumpLater(const std::string& key, KeyState& state, std::chrono::milliseconds delay)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void OnLeaseReply(const std::string& key, absl::Status status,
                     rpc::RequestWorkerLeaseReply reply);
   void PushBatch(const std::string& key, const LeasePtr& lease, std::vector<TaskPtr> batch,

@@ -2,17 +2,12 @@
 
 #include <chrono>
 
+#include "common/clock.h"
 #include "common/ids.h"
 #include "common/logging.h"
 
 namespace lumen::gcs {
 namespace {
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 class GcsGrpcService final : public rpc::GcsService::CallbackService {
  public:

@@ -5,17 +5,12 @@
 #include <chrono>
 #include <future>
 
+#include "common/clock.h"
 #include "common/logging.h"
 #include "common/process.h"
 
 namespace lumen::raylet {
 namespace {
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 class RayletGrpcService final : public rpc::RayletService::CallbackService {
  public:

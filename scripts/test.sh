@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# README command 2: install what is missing, build, and run the whole test suite.
+#   scripts/test.sh                  Release build, ctest, and the installed-package check
+#   scripts/test.sh --preset asan    the same suite under ASan/UBSan (or tsan, debug)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+preset=release
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --preset) preset="$2"; shift 2 ;;
+    --preset=*) preset="${1#--preset=}"; shift ;;
+    *) echo "test.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+
+bash scripts/install-deps.sh
+cmake --preset "$preset"
+cmake --build --preset "$preset" -j"$(nproc)"
+ctest --preset "$preset" --timeout 600
+
+if [ "$preset" = release ]; then
+  # A user's project finds lumen in the build tree, after install, and by pkg-config.
+  bash scripts/check-consumer.sh build/release
+fi
+
+# Nothing may outlive the suite: no worker processes, no session files.
+leftover=$(pgrep -a -f "build/$preset/(tests|examples)/" || true)
+if [ -n "$leftover" ]; then
+  echo "test.sh: processes left behind:" >&2
+  echo "$leftover" >&2
+  exit 1
+fi
+if [ -d /tmp/lumen ] && [ -n "$(ls -A /tmp/lumen)" ]; then
+  echo "test.sh: files left under /tmp/lumen:" >&2
+  ls -la /tmp/lumen >&2
+  exit 1
+fi
+echo "test.sh: $preset suite passed"
