@@ -47,6 +47,14 @@ int Print(int v) {
   std::cout << "printed-from-task " << v << std::endl;
   return v;
 }
+std::string GpuView(int sleep_ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms));
+  std::string ids;
+  for (int id : lumen::GetRuntimeContext().GpuIds()) ids += std::to_string(id);
+  const char* env = std::getenv("CUDA_VISIBLE_DEVICES");
+  return ids + "|" + (env ? env : "");
+}
+LUMEN_REMOTE(GpuView);
 LUMEN_REMOTE(Plus, Scale, SumRefs, SubExperiment, RunExperiment, Touch, SleepMs, Pid,
              TaskIdentity, Assigned, MakeRef, Print);
 
@@ -184,6 +192,28 @@ TEST_F(TaskTest, TaskOutputReachesTheDriverWithPidPrefix) {
   EXPECT_NE(out.find("(pid="), std::string::npos) << out;
   EXPECT_NE(out.find("printed-from-task 41"), std::string::npos) << out;
   (void)pid;
+}
+
+// GPUs are logical resources: ids and CUDA_VISIBLE_DEVICES are handed out whether or
+// not the machine has the devices, so this runs everywhere.
+class GpuTaskTest : public lumen::test::ClusterTest {
+ protected:
+  lumen::Config MakeConfig() override {
+    lumen::Config config = ClusterTest::MakeConfig();
+    config.num_gpus = 2;
+    return config;
+  }
+};
+
+TEST_F(GpuTaskTest, EachGpuTaskGetsItsOwnDevice) {
+  auto a = lumen::Task(GpuView).SetResource("GPU", 1).Remote(500);
+  auto b = lumen::Task(GpuView).SetResource("GPU", 1).Remote(500);
+  std::string va = *lumen::Get(a), vb = *lumen::Get(b);
+  EXPECT_TRUE((va == "0|0" && vb == "1|1") || (va == "1|1" && vb == "0|0")) << va << " " << vb;
+  EXPECT_EQ(*lumen::Get(lumen::Task(GpuView).SetResources({{"CPU", 1}, {"GPU", 2}}).Remote(0)),
+            "01|0,1");
+  // A task without GPUs on a worker that ran a GPU task sees none.
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(*lumen::Get(lumen::Task(GpuView).Remote(0)), "|");
 }
 
 }  // namespace

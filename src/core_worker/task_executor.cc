@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 #include <typeinfo>
 
 #include "common/ids.h"
@@ -79,10 +80,19 @@ void TaskExecutor::Run() {
       queue_.pop_front();
     }
     std::vector<int> gpu_ids(item.request->gpu_ids().begin(), item.request->gpu_ids().end());
+    // A task sees exactly the devices it holds; others see what the worker inherited.
+    static const std::optional<std::string> inherited = [] {
+      const char* value = std::getenv("CUDA_VISIBLE_DEVICES");
+      return value ? std::optional<std::string>(value) : std::nullopt;
+    }();
     if (!gpu_ids.empty()) {
       std::string visible;
       for (int id : gpu_ids) visible += (visible.empty() ? "" : ",") + std::to_string(id);
       setenv("CUDA_VISIBLE_DEVICES", visible.c_str(), 1);
+    } else if (inherited) {
+      setenv("CUDA_VISIBLE_DEVICES", inherited->c_str(), 1);
+    } else {
+      unsetenv("CUDA_VISIBLE_DEVICES");
     }
     for (const rpc::TaskSpec& spec : item.request->tasks()) {
       {
