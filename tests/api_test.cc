@@ -61,6 +61,9 @@ TEST(ApiTest, BadConfigurationIsAConfigError) {
   lumen::Config fractional_cpus;
   fractional_cpus.num_cpus = 1.5;
   EXPECT_THROW(lumen::Init(fractional_cpus), lumen::ConfigError);
+  lumen::Config negative_cpus;
+  negative_cpus.num_cpus = -5;
+  EXPECT_THROW(lumen::Init(negative_cpus), lumen::ConfigError);
   lumen::Config bad_level;
   bad_level.log_level = "loud";
   EXPECT_THROW(lumen::Init(bad_level), lumen::ConfigError);

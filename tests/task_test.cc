@@ -45,6 +45,7 @@ std::map<std::string, double> Assigned() { return lumen::GetRuntimeContext().Ass
 lumen::ObjectRef<int> MakeRef(int v) { return lumen::Put(v); }
 int Print(int v) {
   std::cout << "printed-from-task " << v << std::endl;
+  std::cerr << "error-from-task " << v << std::endl;
   return v;
 }
 std::string GpuView(int sleep_ms) {
@@ -179,18 +180,25 @@ TEST_F(TaskTest, RuntimeContextInsideATask) {
 
 TEST_F(TaskTest, TaskOutputReachesTheDriverWithPidPrefix) {
   testing::internal::CaptureStdout();
+  testing::internal::CaptureStderr();
   int pid = *lumen::Get(lumen::Task(Pid).Remote());
   lumen::Get(lumen::Task(Print).Remote(41));
-  // The log monitor forwards asynchronously; give it a moment.
-  std::string out;
-  for (int i = 0; i < 100 && out.find("printed-from-task 41") == std::string::npos; ++i) {
+  // The log monitor forwards asynchronously; give it a (generous) moment.
+  std::string out, err;
+  for (int i = 0; i < 250; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     out += testing::internal::GetCapturedStdout();
+    err += testing::internal::GetCapturedStderr();
+    bool seen = out.find("printed-from-task 41") != std::string::npos &&
+                err.find("error-from-task 41") != std::string::npos;
+    if (seen || i == 249) break;
     testing::internal::CaptureStdout();
+    testing::internal::CaptureStderr();
   }
-  out += testing::internal::GetCapturedStdout();
   EXPECT_NE(out.find("(pid="), std::string::npos) << out;
   EXPECT_NE(out.find("printed-from-task 41"), std::string::npos) << out;
+  EXPECT_EQ(out.find("error-from-task"), std::string::npos) << out;
+  EXPECT_NE(err.find("error-from-task 41"), std::string::npos) << err;
   (void)pid;
 }
 

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <thread>
 
@@ -78,8 +79,16 @@ double DetectGpus() {
 }
 
 void Validate(Config& config) {
-  if (config.num_cpus < 0) config.num_cpus = std::thread::hardware_concurrency();
-  if (config.num_gpus < 0) config.num_gpus = DetectGpus();
+  if (config.num_cpus < 0 && config.num_cpus != -1) {
+    throw ConfigError("lumen: num_cpus must be -1 (all cores) or at least 0, got " +
+                      std::to_string(config.num_cpus));
+  }
+  if (config.num_gpus < 0 && config.num_gpus != -1) {
+    throw ConfigError("lumen: num_gpus must be -1 (detect) or at least 0, got " +
+                      std::to_string(config.num_gpus));
+  }
+  if (config.num_cpus == -1) config.num_cpus = std::thread::hardware_concurrency();
+  if (config.num_gpus == -1) config.num_gpus = DetectGpus();
   if (std::floor(config.num_cpus) != config.num_cpus) {
     throw ConfigError("lumen: num_cpus must be a whole number, got " +
                       std::to_string(config.num_cpus));
@@ -102,13 +111,14 @@ void Validate(Config& config) {
   }
 }
 
-// Prints worker output on the driver's terminal.
-void EchoToDriver(const std::string& line) {
+// Prints worker output on the driver's terminal: stdout to stdout, stderr to stderr.
+void EchoToDriver(const std::string& line, bool from_stderr) {
   static std::mutex mutex;
   std::lock_guard<std::mutex> lock(mutex);
-  std::fwrite(line.data(), 1, line.size(), stdout);
-  std::fputc('\n', stdout);
-  std::fflush(stdout);
+  FILE* out = from_stderr ? stderr : stdout;
+  std::fwrite(line.data(), 1, line.size(), out);
+  std::fputc('\n', out);
+  std::fflush(out);
 }
 
 std::shared_ptr<Runtime> StartEmbedded(const Config& config) {
@@ -199,8 +209,12 @@ std::shared_ptr<Runtime> StartEmbedded(const Config& config) {
   options.node_id = NodeId::FromHex(Env("LUMEN_NODE_ID"));
   auto core = core::CoreWorker::Create(options);
   if (!core.ok()) {
-    std::fprintf(stderr, "lumen: worker %d cannot start: %s\n", getpid(),
-                 core.status().ToString().c_str());
+    // A cluster that shut down while this worker was starting is not an error.
+    std::string raylet_socket = options.raylet_endpoint.substr(std::strlen("unix:"));
+    if (access(raylet_socket.c_str(), F_OK) == 0) {
+      std::fprintf(stderr, "lumen: worker %d cannot start: %s\n", getpid(),
+                   core.status().ToString().c_str());
+    }
     unlink(socket.c_str());
     std::_Exit(1);
   }

@@ -30,15 +30,20 @@ std::string DescribeWaitStatus(int status) {
 }  // namespace
 
 absl::StatusOr<SpawnedProcess> SpawnProcess(const SpawnOptions& options) {
-  int out_pipe[2];
-  int life_pipe[2];
-  if (pipe2(out_pipe, O_CLOEXEC) != 0) {
-    return absl::InternalError(std::string("pipe2: ") + strerror(errno));
-  }
-  if (pipe2(life_pipe, O_CLOEXEC) != 0) {
-    close(out_pipe[0]);
-    close(out_pipe[1]);
-    return absl::InternalError(std::string("pipe2: ") + strerror(errno));
+  int out_pipe[2] = {-1, -1};
+  int err_pipe[2] = {-1, -1};
+  int life_pipe[2] = {-1, -1};
+  auto close_all = [&] {
+    for (int fd : {out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1], life_pipe[0],
+                   life_pipe[1]}) {
+      if (fd >= 0) close(fd);
+    }
+  };
+  if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0 ||
+      pipe2(life_pipe, O_CLOEXEC) != 0) {
+    std::string error = strerror(errno);
+    close_all();
+    return absl::InternalError("pipe2: " + error);
   }
   constexpr int kLifelineChildFd = 3;
 
@@ -66,7 +71,7 @@ absl::StatusOr<SpawnedProcess> SpawnProcess(const SpawnOptions& options) {
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 2);
+  posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
   posix_spawn_file_actions_adddup2(&actions, life_pipe[0], kLifelineChildFd);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
@@ -83,14 +88,14 @@ absl::StatusOr<SpawnedProcess> SpawnProcess(const SpawnOptions& options) {
                        envp.data());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
-  close(out_pipe[1]);
-  close(life_pipe[0]);
   if (rc != 0) {
-    close(out_pipe[0]);
-    close(life_pipe[1]);
+    close_all();
     return absl::InternalError("cannot start '" + options.executable + "': " + strerror(rc));
   }
-  return SpawnedProcess{pid, out_pipe[0], life_pipe[1]};
+  close(out_pipe[1]);
+  close(err_pipe[1]);
+  close(life_pipe[0]);
+  return SpawnedProcess{pid, out_pipe[0], err_pipe[0], life_pipe[1]};
 }
 
 bool ReapIfExited(pid_t pid, std::string* description) {

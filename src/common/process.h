@@ -17,12 +17,13 @@ struct SpawnOptions {
   std::map<std::string, std::string> env_set;  // added to (or replacing in) our environ
 };
 
-/// A started child. `output_fd` reads its stdout and stderr (merged); `lifeline_fd` is
+/// A started child. `stdout_fd` and `stderr_fd` read its output; `lifeline_fd` is
 /// the write end of a pipe whose read end the child holds as LUMEN_LIFELINE_FD: when
 /// this process dies, the child sees EOF and exits. Both are close-on-exec here.
 struct SpawnedProcess {
   pid_t pid = -1;
-  int output_fd = -1;
+  int stdout_fd = -1;
+  int stderr_fd = -1;
   int lifeline_fd = -1;
 };
 

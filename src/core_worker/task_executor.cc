@@ -87,7 +87,10 @@ void TaskExecutor::Run() {
     }();
     if (!gpu_ids.empty()) {
       std::string visible;
-      for (int id : gpu_ids) visible += (visible.empty() ? "" : ",") + std::to_string(id);
+      for (int id : gpu_ids) {
+        if (!visible.empty()) visible += ',';
+        visible += std::to_string(id);
+      }
       setenv("CUDA_VISIBLE_DEVICES", visible.c_str(), 1);
     } else if (inherited) {
       setenv("CUDA_VISIBLE_DEVICES", inherited->c_str(), 1);

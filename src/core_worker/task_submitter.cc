@@ -165,6 +165,8 @@ void TaskSubmitter::OnLeaseReply(const std::string& key, absl::Status status,
         lease->id = LeaseId::FromBinary(reply.lease_id());
         ReturnLease(lease, false, &actions);
       }
+    } else if (!status.ok() && state.queue.empty()) {
+      // Nothing waits for this lease any more (typically: the raylet is stopping).
     } else if (!status.ok()) {
       if (status.code() == absl::StatusCode::kInvalidArgument ||
           status.code() == absl::StatusCode::kFailedPrecondition) {

@@ -12,23 +12,25 @@
 namespace lumen::raylet {
 
 /// One thread polling the output pipes of workers. Each chunk is appended to the
-/// worker's log file; each complete line is passed to the sink as "(pid=N) line".
+/// worker's log file; each complete line is passed to the sink as "(pid=N) line", with
+/// whether it came from the worker's stderr.
 /// Thread-safe.
 class LogMonitor {
  public:
-  using Sink = std::function<void(const std::string& line)>;
+  using Sink = std::function<void(const std::string& line, bool from_stderr)>;
   /// `sink` may be empty (no echo).
   explicit LogMonitor(Sink sink);
   ~LogMonitor();
 
   /// Starts following `fd` (takes ownership) into `log_path`.
-  void Add(int fd, pid_t pid, const std::string& log_path);
+  void Add(int fd, pid_t pid, const std::string& log_path, bool from_stderr);
   /// Drains what is readable, then stops. Idempotent.
   void Stop();
 
  private:
   struct Stream {
     pid_t pid;
+    bool from_stderr;
     int log_fd;
     std::string partial;
   };

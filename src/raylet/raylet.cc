@@ -73,19 +73,21 @@ absl::StatusOr<std::string> Raylet::Start() {
 void Raylet::Stop() {
   if (stopped_) return;
   stopped_ = true;
-  // First answer every parked lease request and refuse new ones, so that the server's
-  // shutdown does not wait on them and no worker starts after this point.
+  // 1. On the loop: refuse new work, answer every parked lease request, stop every
+  //    worker (before the server goes, so a starting worker never finds it missing).
   std::promise<void> drained;
   loop_.Post([this, &drained] {
     stopping_ = true;
     for (auto& pending : pending_) pending.done(absl::UnavailableError("raylet stopping"));
     pending_.clear();
+    pool_.StopAll();
     drained.set_value();
   });
   drained.get_future().wait();
+  // 2. The server, while the loop still runs the handlers of calls in flight.
   server_.Shutdown();
+  // 3. The loop, then the log monitor (which drains what the workers printed last).
   loop_.Stop();
-  pool_.StopAll();
   log_monitor_.Stop();
   unlink(options_.socket_path.c_str());
 }
