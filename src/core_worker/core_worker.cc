@@ -129,7 +129,7 @@ rpc::ObjectRefProto CoreWorker::Put(std::string data, std::vector<rpc::ObjectRef
 
 void CoreWorker::FetchFromOwner(const ObjectId& id, const std::string& owner) {
   {
-    absl::MutexLock lock(&fetch_mutex_);
+    MutexLock lock(&fetch_mutex_);
     if (!fetching_.emplace(id, true).second) return;
   }
   rpc::GetObjectRequest request;
@@ -154,7 +154,7 @@ void CoreWorker::FetchFromOwner(const ObjectId& id, const std::string& owner) {
           object = StoredObject::FromProto(reply.data(), reply.is_error(), reply.error());
         }
         {
-          absl::MutexLock lock(&fetch_mutex_);
+          MutexLock lock(&fetch_mutex_);
           fetching_.erase(id);
         }
         store_.Put(id, object);

@@ -112,7 +112,7 @@ class CoreWorker {
   TaskId driver_task_id_ = TaskId::FromRandom();  // parent of the driver's objects
   std::atomic<uint32_t> put_index_{0};
   std::atomic<bool> shutdown_{false};
-  absl::Mutex fetch_mutex_;
+  Mutex fetch_mutex_;
   absl::flat_hash_map<ObjectId, bool> fetching_ ABSL_GUARDED_BY(fetch_mutex_);
 };
 

@@ -5,7 +5,7 @@ namespace lumen::core {
 void MemoryStore::Put(const ObjectId& id, ObjectPtr object) {
   std::vector<Callback> callbacks;
   {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     objects_[id] = object;
     auto it = callbacks_.find(id);
     if (it != callbacks_.end()) {
@@ -18,20 +18,20 @@ void MemoryStore::Put(const ObjectId& id, ObjectPtr object) {
 }
 
 ObjectPtr MemoryStore::GetIfReady(const ObjectId& id) {
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   auto it = objects_.find(id);
   return it == objects_.end() ? nullptr : it->second;
 }
 
 void MemoryStore::Erase(const ObjectId& id) {
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   objects_.erase(id);
 }
 
 void MemoryStore::OnReady(const ObjectId& id, Callback callback) {
   ObjectPtr object;
   {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     auto it = objects_.find(id);
     if (it != objects_.end()) {
       object = it->second;
@@ -47,7 +47,7 @@ size_t MemoryStore::Wait(const std::vector<ObjectId>& ids, size_t num_required,
                          std::chrono::steady_clock::time_point deadline,
                          std::vector<ObjectPtr>* out) {
   out->assign(ids.size(), nullptr);
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   while (true) {
     size_t ready = 0;
     for (size_t i = 0; i < ids.size(); ++i) {
@@ -61,9 +61,8 @@ size_t MemoryStore::Wait(const std::vector<ObjectId>& ids, size_t num_required,
     if (deadline == std::chrono::steady_clock::time_point::max()) {
       ready_.Wait(&mutex_);
     } else {
-      auto now = std::chrono::steady_clock::now();
-      if (now >= deadline) return ready;
-      ready_.WaitWithTimeout(&mutex_, absl::FromChrono(deadline - now));
+      if (std::chrono::steady_clock::now() >= deadline) return ready;
+      ready_.WaitUntil(&mutex_, deadline);
     }
   }
 }
@@ -71,7 +70,7 @@ size_t MemoryStore::Wait(const std::vector<ObjectId>& ids, size_t num_required,
 void MemoryStore::Shutdown() {
   absl::flat_hash_map<ObjectId, std::vector<Callback>> callbacks;
   {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     shutdown_ = true;
     callbacks.swap(callbacks_);
   }
@@ -82,7 +81,7 @@ void MemoryStore::Shutdown() {
 }
 
 size_t MemoryStore::Size() {
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   return objects_.size();
 }
 

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 #include "common/ids.h"
 #include "core_worker/stored_object.h"
 
@@ -47,8 +47,8 @@ class MemoryStore final : public ObjectStore {
   size_t Size();
 
  private:
-  absl::Mutex mutex_;
-  absl::CondVar ready_;
+  Mutex mutex_;
+  CondVar ready_;
   absl::flat_hash_map<ObjectId, ObjectPtr> objects_ ABSL_GUARDED_BY(mutex_);
   absl::flat_hash_map<ObjectId, std::vector<Callback>> callbacks_ ABSL_GUARDED_BY(mutex_);
   bool shutdown_ ABSL_GUARDED_BY(mutex_) = false;

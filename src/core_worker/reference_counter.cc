@@ -3,14 +3,14 @@
 namespace lumen::core {
 
 void ReferenceCounter::AddOwned(const ObjectId& id) {
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   Entry& entry = entries_[id];
   entry.owned = true;
   entry.local += 1;
 }
 
 void ReferenceCounter::AddLocal(const ObjectId& id, const std::string& owner) {
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   Entry& entry = entries_[id];
   entry.local += 1;
   if (!entry.owned && entry.owner.empty()) entry.owner = owner;
@@ -25,7 +25,7 @@ void ReferenceCounter::MaybeFree(const ObjectId& id, Entry& entry, bool* freed) 
 void ReferenceCounter::RemoveLocal(const ObjectId& id) {
   bool freed = false;
   {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     auto it = entries_.find(id);
     if (it == entries_.end()) return;
     it->second.local -= 1;
@@ -35,14 +35,14 @@ void ReferenceCounter::RemoveLocal(const ObjectId& id) {
 }
 
 void ReferenceCounter::AddTaskUse(const ObjectId& id) {
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   entries_[id].task_uses += 1;
 }
 
 void ReferenceCounter::RemoveTaskUse(const ObjectId& id) {
   bool freed = false;
   {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     auto it = entries_.find(id);
     if (it == entries_.end()) return;
     it->second.task_uses -= 1;
@@ -52,25 +52,25 @@ void ReferenceCounter::RemoveTaskUse(const ObjectId& id) {
 }
 
 void ReferenceCounter::MarkEscaped(const ObjectId& id) {
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   auto it = entries_.find(id);
   if (it != entries_.end() && it->second.owned) it->second.escaped = true;
 }
 
 bool ReferenceCounter::IsOwnedAndLive(const ObjectId& id) {
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   auto it = entries_.find(id);
   return it != entries_.end() && it->second.owned;
 }
 
 std::string ReferenceCounter::OwnerOf(const ObjectId& id) {
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   auto it = entries_.find(id);
   return it == entries_.end() ? "" : it->second.owner;
 }
 
 size_t ReferenceCounter::NumTracked() {
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   return entries_.size();
 }
 

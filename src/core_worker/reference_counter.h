@@ -5,7 +5,7 @@
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 #include "common/ids.h"
 
 namespace lumen::core {
@@ -49,7 +49,7 @@ class ReferenceCounter {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   std::function<void(const ObjectId&)> on_free_;
-  absl::Mutex mutex_;
+  Mutex mutex_;
   absl::flat_hash_map<ObjectId, Entry> entries_ ABSL_GUARDED_BY(mutex_);
 };
 

@@ -3,30 +3,34 @@
 
 #include <chrono>
 
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 
 namespace lumen::core {
 
 class RpcTracker {
  public:
   void Begin() {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     ++in_flight_;
   }
   /// Call as the last thing a callback does with its owner.
   void End() {
-    absl::MutexLock lock(&mutex_);
-    --in_flight_;
+    MutexLock lock(&mutex_);
+    if (--in_flight_ == 0) idle_.SignalAll();
   }
   /// True when every callback has run before the timeout.
   bool WaitIdle(std::chrono::milliseconds timeout) {
-    absl::MutexLock lock(&mutex_);
-    auto idle = [this]() ABSL_SHARED_LOCKS_REQUIRED(mutex_) { return in_flight_ == 0; };
-    return mutex_.AwaitWithTimeout(absl::Condition(&idle), absl::FromChrono(timeout));
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    MutexLock lock(&mutex_);
+    while (in_flight_ > 0) {
+      if (!idle_.WaitUntil(&mutex_, deadline) && in_flight_ > 0) return false;
+    }
+    return true;
   }
 
  private:
-  absl::Mutex mutex_;
+  Mutex mutex_;
+  CondVar idle_;
   int64_t in_flight_ ABSL_GUARDED_BY(mutex_) = 0;
 };
 

@@ -42,9 +42,10 @@ void SetError(rpc::TaskResult* result, const rpc::TaskSpec& spec, ErrorKind kind
 void TaskExecutor::Enqueue(const rpc::PushTasksRequest* request, rpc::PushTasksReply* reply,
                            rpc::Done done) {
   {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     if (!stopped_) {
       queue_.push_back(Item{request, reply, std::move(done)});
+      work_.Signal();
       return;
     }
   }
@@ -54,15 +55,16 @@ void TaskExecutor::Enqueue(const rpc::PushTasksRequest* request, rpc::PushTasksR
 void TaskExecutor::Stop() {
   std::deque<Item> left;
   {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     stopped_ = true;
     left.swap(queue_);
+    work_.SignalAll();
   }
   for (Item& item : left) item.done(absl::UnavailableError("worker is exiting"));
 }
 
 TaskContext TaskExecutor::CurrentContext() {
-  absl::MutexLock lock(&mutex_);
+  MutexLock lock(&mutex_);
   return context_;
 }
 
@@ -70,11 +72,8 @@ void TaskExecutor::Run() {
   while (true) {
     Item item;
     {
-      absl::MutexLock lock(&mutex_);
-      auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mutex_) {
-        return stopped_ || !queue_.empty();
-      };
-      mutex_.Await(absl::Condition(&ready));
+      MutexLock lock(&mutex_);
+      while (!stopped_ && queue_.empty()) work_.Wait(&mutex_);
       if (stopped_) return;
       item = std::move(queue_.front());
       queue_.pop_front();
@@ -99,7 +98,7 @@ void TaskExecutor::Run() {
     }
     for (const rpc::TaskSpec& spec : item.request->tasks()) {
       {
-        absl::MutexLock lock(&mutex_);
+        MutexLock lock(&mutex_);
         context_.task_id = spec.task_id();
         context_.resources = {spec.resources().begin(), spec.resources().end()};
         context_.gpu_ids = gpu_ids;
@@ -107,7 +106,7 @@ void TaskExecutor::Run() {
       Execute(spec, item.reply->add_results());
     }
     {
-      absl::MutexLock lock(&mutex_);
+      MutexLock lock(&mutex_);
       context_ = TaskContext{};
     }
     std::cout.flush();

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 #include "core_worker.pb.h"
 #include "core_worker/stored_object.h"
 #include "rpc/rpc.h"
@@ -46,7 +46,8 @@ class TaskExecutor {
   void Execute(const rpc::TaskSpec& spec, rpc::TaskResult* result);
 
   Fetch fetch_;
-  absl::Mutex mutex_;
+  Mutex mutex_;
+  CondVar work_;
   std::deque<Item> queue_ ABSL_GUARDED_BY(mutex_);
   bool stopped_ ABSL_GUARDED_BY(mutex_) = false;
   TaskContext context_ ABSL_GUARDED_BY(mutex_);

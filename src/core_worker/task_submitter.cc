@@ -38,7 +38,7 @@ void TaskSubmitter::Submit(rpc::TaskSpec spec, int max_retries, bool retry_excep
   // Pin every by-reference argument; wait for the ones owned here and inline them.
   struct Resolution {
     std::atomic<int> remaining{1};
-    absl::Mutex mutex;
+    Mutex mutex;
     ObjectPtr failed_dependency;
   };
   auto resolution = std::make_shared<Resolution>();
@@ -57,7 +57,7 @@ void TaskSubmitter::Submit(rpc::TaskSpec spec, int max_retries, bool retry_excep
     if (--resolution->remaining > 0) return;
     ObjectPtr failed;
     {
-      absl::MutexLock lock(&resolution->mutex);
+      MutexLock lock(&resolution->mutex);
       failed = resolution->failed_dependency;
     }
     if (failed) {
@@ -69,7 +69,7 @@ void TaskSubmitter::Submit(rpc::TaskSpec spec, int max_retries, bool retry_excep
   for (const auto& [index, id] : local) {
     deps_.store->OnReady(id, [task, resolution, index = index, on_resolved](ObjectPtr object) {
       {
-        absl::MutexLock lock(&resolution->mutex);
+        MutexLock lock(&resolution->mutex);
         if (object == nullptr) {
           resolution->failed_dependency = StoredObject::MakeError(
               ErrorKind::kObjectLost, "an argument of the task was lost at shutdown");
@@ -90,7 +90,7 @@ void TaskSubmitter::Submit(rpc::TaskSpec spec, int max_retries, bool retry_excep
 void TaskSubmitter::Enqueue(TaskPtr task) {
   Actions actions;
   {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     if (shutdown_) {
       actions.push_back([this, task] {
         Finish(task, nullptr,
@@ -156,7 +156,7 @@ void TaskSubmitter::OnLeaseReply(const std::string& key, absl::Status status,
                                  rpc::RequestWorkerLeaseReply reply) {
   Actions actions;
   {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     KeyState& state = keys_[key];
     --state.pending_lease_requests;
     if (shutdown_) {
@@ -221,7 +221,7 @@ void TaskSubmitter::PumpLater(const std::string& key, KeyState& state,
   deps_.timers->RunAfter(delay, [this, key] {
     Actions actions;
     {
-      absl::MutexLock lock(&mutex_);
+      MutexLock lock(&mutex_);
       KeyState& s = keys_[key];
       --s.pending_lease_requests;
       Pump(key, s, &actions);
@@ -258,7 +258,7 @@ void TaskSubmitter::OnPushReply(const std::string& key, const LeasePtr& lease,
   Actions actions;
   std::vector<std::pair<TaskPtr, int>> finished;  // task, index into reply (-1: crashed)
   {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     KeyState& state = keys_[key];
     --lease->in_flight;
     bool ok = status.ok() && reply.results_size() == int(batch.size());
@@ -315,7 +315,7 @@ void TaskSubmitter::MaybeScheduleIdleReturn(const std::string& key, const LeaseP
                                                                    generation] {
     Actions actions;
     {
-      absl::MutexLock lock(&mutex_);
+      MutexLock lock(&mutex_);
       KeyState& state = keys_[key];
       if (lease->idle_generation != generation || lease->in_flight > 0 ||
           !state.leases.count(lease->id)) {
@@ -372,7 +372,7 @@ void TaskSubmitter::Finish(const TaskPtr& task, const rpc::TaskResult* result,
 void TaskSubmitter::Shutdown() {
   Actions actions;
   {
-    absl::MutexLock lock(&mutex_);
+    MutexLock lock(&mutex_);
     if (shutdown_) return;
     shutdown_ = true;
     for (auto& [key, state] : keys_) {

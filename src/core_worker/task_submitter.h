@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 #include "common/event_loop.h"
 #include "common/ids.h"
 #include "core_worker.grpc.pb.h"
@@ -108,7 +108,7 @@ class TaskSubmitter {
 
   SubmitterDeps deps_;
   RpcTracker rpcs_;
-  absl::Mutex mutex_;
+  Mutex mutex_;
   std::map<std::string, KeyState> keys_ ABSL_GUARDED_BY(mutex_);
   bool shutdown_ ABSL_GUARDED_BY(mutex_) = false;
 };
