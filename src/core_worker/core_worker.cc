@@ -43,6 +43,7 @@ absl::StatusOr<std::unique_ptr<CoreWorker>> CoreWorker::Create(CoreWorkerOptions
 
 absl::Status CoreWorker::Start() {
   raylet_ = rpc::RayletService::NewStub(rpc::MakeChannel(options_.raylet_endpoint));
+  raylet_client_ = MakeGrpcRayletClient(options_.raylet_endpoint);
   gcs_ = rpc::GcsService::NewStub(rpc::MakeChannel(options_.gcs_endpoint));
   executor_ = std::make_unique<TaskExecutor>(
       [this](const rpc::ObjectRefProto& ref) -> ObjectPtr {
@@ -60,7 +61,7 @@ absl::Status CoreWorker::Start() {
   endpoint_ = *endpoint;
   submitter_ = std::make_unique<TaskSubmitter>(SubmitterDeps{
       endpoint_, options_.job_id.Binary(), options_.worker_id, &store_, &refs_, &timers_,
-      raylet_.get(), [this] { return ClusterCapacity(); }});
+      raylet_client_.get(), MakeGrpcWorkerClientFactory(), [this] { return ClusterCapacity(); }});
 
   if (options_.is_worker) {
     rpc::RegisterWorkerRequest request;

@@ -13,6 +13,7 @@
 #include "common/event_loop.h"
 #include "common/ids.h"
 #include "core_worker.grpc.pb.h"
+#include "core_worker/clients.h"
 #include "core_worker/memory_store.h"
 #include "core_worker/reference_counter.h"
 #include "core_worker/task_executor.h"
@@ -103,6 +104,7 @@ class CoreWorker {
   ReferenceCounter refs_;
   EventLoop timers_{"lumen-cw-timers"};
   std::unique_ptr<rpc::RayletService::Stub> raylet_;
+  std::unique_ptr<RayletClient> raylet_client_;
   std::unique_ptr<rpc::GcsService::Stub> gcs_;
   std::unique_ptr<TaskSubmitter> submitter_;
   std::unique_ptr<TaskExecutor> executor_;

@@ -8,7 +8,6 @@
 #include "common/clock.h"
 #include "common/logging.h"
 #include "common/resources.h"
-#include "rpc/rpc.h"
 
 namespace lumen::core {
 namespace {
@@ -142,10 +141,8 @@ void TaskSubmitter::RequestLease(const std::string& key, KeyState& state, Action
   request.set_requester_worker_id(deps_.worker_id.Binary());
   rpcs_.Begin();
   actions->push_back([this, key, request = std::move(request)]() mutable {
-    rpc::CallUnary<rpc::RequestWorkerLeaseRequest, rpc::RequestWorkerLeaseReply>(
-        [this](auto... args) { deps_.raylet->async()->RequestWorkerLease(args...); },
-        std::move(request),
-        [this, key](absl::Status status, rpc::RequestWorkerLeaseReply&& reply) {
+    deps_.raylet->RequestWorkerLease(
+        std::move(request), [this, key](absl::Status status, rpc::RequestWorkerLeaseReply&& reply) {
           OnLeaseReply(key, status, std::move(reply));
           rpcs_.End();
         });
@@ -205,7 +202,7 @@ void TaskSubmitter::OnLeaseReply(const std::string& key, absl::Status status,
       auto lease = std::make_shared<Lease>();
       lease->id = LeaseId::FromBinary(reply.lease_id());
       lease->pid = reply.worker_pid();
-      lease->stub = rpc::CoreWorkerService::NewStub(rpc::MakeChannel(reply.worker_endpoint()));
+      lease->client = deps_.connect_worker(reply.worker_endpoint());
       lease->gpu_ids.assign(reply.gpu_ids().begin(), reply.gpu_ids().end());
       state.leases[lease->id] = lease;
       Pump(key, state, &actions);
@@ -241,11 +238,9 @@ void TaskSubmitter::PushBatch(const std::string& key, const LeasePtr& lease,
   rpcs_.Begin();
   actions->push_back([this, key, lease, batch = std::move(batch),
                       request = std::move(request)]() mutable {
-    rpc::CallUnary<rpc::PushTasksRequest, rpc::PushTasksReply>(
-        [lease](auto... args) { lease->stub->async()->PushTasks(args...); },
-        std::move(request),
-        [this, key, lease, batch = std::move(batch)](absl::Status status,
-                                                     rpc::PushTasksReply&& reply) mutable {
+    lease->client->PushTasks(
+        std::move(request), [this, key, lease, batch = std::move(batch)](
+                                absl::Status status, rpc::PushTasksReply&& reply) mutable {
           OnPushReply(key, lease, std::move(batch), status, std::move(reply));
           rpcs_.End();
         });
@@ -334,10 +329,8 @@ void TaskSubmitter::ReturnLease(const LeasePtr& lease, bool worker_failed, Actio
   request.set_worker_failed(worker_failed);
   rpcs_.Begin();
   actions->push_back([this, request = std::move(request)]() mutable {
-    rpc::CallUnary<rpc::ReturnWorkerLeaseRequest, rpc::ReturnWorkerLeaseReply>(
-        [this](auto... args) { deps_.raylet->async()->ReturnWorkerLease(args...); },
-        std::move(request),
-        [this](absl::Status, rpc::ReturnWorkerLeaseReply&&) { rpcs_.End(); });
+    deps_.raylet->ReturnWorkerLease(
+        std::move(request), [this](absl::Status, rpc::ReturnWorkerLeaseReply&&) { rpcs_.End(); });
   });
 }
 

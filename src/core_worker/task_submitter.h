@@ -14,11 +14,10 @@
 #include "common/mutex.h"
 #include "common/event_loop.h"
 #include "common/ids.h"
-#include "core_worker.grpc.pb.h"
+#include "core_worker/clients.h"
 #include "core_worker/memory_store.h"
 #include "core_worker/reference_counter.h"
 #include "core_worker/rpc_tracker.h"
-#include "raylet.grpc.pb.h"
 
 namespace lumen::core {
 
@@ -29,7 +28,8 @@ struct SubmitterDeps {
   MemoryStore* store;
   ReferenceCounter* refs;
   EventLoop* timers;
-  rpc::RayletService::Stub* raylet;
+  RayletClient* raylet;
+  WorkerClientFactory connect_worker;
   /// Describes the cluster's capacity for the infeasible-task warning.
   std::function<std::string()> cluster_capacity;
 };
@@ -68,7 +68,7 @@ class TaskSubmitter {
   struct Lease {
     LeaseId id;
     int pid = 0;
-    std::unique_ptr<rpc::CoreWorkerService::Stub> stub;
+    std::shared_ptr<WorkerClient> client;
     std::vector<int> gpu_ids;
     int in_flight = 0;
     uint64_t idle_generation = 0;

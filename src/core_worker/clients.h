@@ -1,0 +1,45 @@
+// The peers the task submitter talks to, as interfaces: gRPC in production
+// (MakeGrpcClients), fakes in tests.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "core_worker.pb.h"
+#include "raylet.pb.h"
+
+namespace lumen::core {
+
+template <typename Reply>
+using ReplyCallback = std::function<void(absl::Status, Reply&&)>;
+
+/// The local raylet's lease calls. Callbacks run on any thread, never inline with the
+/// call that started them while the caller holds a lock it needs (implementations must
+/// not call back synchronously).
+class RayletClient {
+ public:
+  virtual ~RayletClient() = default;
+  virtual void RequestWorkerLease(rpc::RequestWorkerLeaseRequest request,
+                                  ReplyCallback<rpc::RequestWorkerLeaseReply> callback) = 0;
+  virtual void ReturnWorkerLease(rpc::ReturnWorkerLeaseRequest request,
+                                 ReplyCallback<rpc::ReturnWorkerLeaseReply> callback) = 0;
+};
+
+/// One leased worker.
+class WorkerClient {
+ public:
+  virtual ~WorkerClient() = default;
+  virtual void PushTasks(rpc::PushTasksRequest request,
+                         ReplyCallback<rpc::PushTasksReply> callback) = 0;
+};
+
+/// Opens a client to the worker at `endpoint`.
+using WorkerClientFactory = std::function<std::shared_ptr<WorkerClient>(const std::string&)>;
+
+/// gRPC implementations, over lumen's channels.
+std::unique_ptr<RayletClient> MakeGrpcRayletClient(const std::string& endpoint);
+WorkerClientFactory MakeGrpcWorkerClientFactory();
+
+}  // namespace lumen::core

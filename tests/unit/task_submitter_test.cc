@@ -1,0 +1,221 @@
+// The owner's task path against a fake raylet and fake workers: leases, batches,
+// retries and argument resolution, without processes or sockets.
+#include "core_worker/task_submitter.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <mutex>
+
+namespace lumen::core {
+namespace {
+
+class FakeRaylet : public RayletClient {
+ public:
+  void RequestWorkerLease(rpc::RequestWorkerLeaseRequest request,
+                          ReplyCallback<rpc::RequestWorkerLeaseReply> callback) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    lease_requests.push_back(std::move(callback));
+  }
+  void ReturnWorkerLease(rpc::ReturnWorkerLeaseRequest request,
+                         ReplyCallback<rpc::ReturnWorkerLeaseReply> callback) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    returned.push_back(request);
+    callback(absl::OkStatus(), {});
+  }
+  size_t PendingLeases() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return lease_requests.size();
+  }
+  /// Grants the oldest lease request with a worker at `endpoint`.
+  void Grant(const std::string& endpoint) {
+    ReplyCallback<rpc::RequestWorkerLeaseReply> callback;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      ASSERT_FALSE(lease_requests.empty());
+      callback = std::move(lease_requests.front());
+      lease_requests.pop_front();
+    }
+    rpc::RequestWorkerLeaseReply reply;
+    reply.set_granted(true);
+    reply.set_lease_id(LeaseId::FromRandom().Binary());
+    reply.set_worker_endpoint(endpoint);
+    reply.set_worker_pid(1234);
+    callback(absl::OkStatus(), std::move(reply));
+  }
+  /// Answers every parked request as a stopping raylet does.
+  void FailAll() {
+    std::deque<ReplyCallback<rpc::RequestWorkerLeaseReply>> parked;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      parked.swap(lease_requests);
+    }
+    for (auto& callback : parked) callback(absl::UnavailableError("raylet stopping"), {});
+  }
+  std::vector<rpc::ReturnWorkerLeaseRequest> Returned() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return returned;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::deque<ReplyCallback<rpc::RequestWorkerLeaseReply>> lease_requests;
+  std::vector<rpc::ReturnWorkerLeaseRequest> returned;
+};
+
+class FakeWorker : public WorkerClient {
+ public:
+  struct Push {
+    rpc::PushTasksRequest request;
+    ReplyCallback<rpc::PushTasksReply> callback;
+  };
+  void PushTasks(rpc::PushTasksRequest request,
+                 ReplyCallback<rpc::PushTasksReply> callback) override {
+    pushes.push_back(Push{std::move(request), std::move(callback)});
+  }
+  /// Answers the oldest push: every task returns `value` (or the RPC fails).
+  void Answer(const std::string& value, absl::Status status = absl::OkStatus()) {
+    ASSERT_FALSE(pushes.empty());
+    Push push = std::move(pushes.front());
+    pushes.pop_front();
+    rpc::PushTasksReply reply;
+    for (const auto& task : push.request.tasks()) {
+      rpc::TaskResult* result = reply.add_results();
+      result->set_task_id(task.task_id());
+      result->add_returns()->set_data(value);
+    }
+    push.callback(status, std::move(reply));
+  }
+  std::deque<Push> pushes;
+};
+
+class TaskSubmitterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    timers_.Start();
+    submitter_ = std::make_unique<TaskSubmitter>(SubmitterDeps{
+        "unix:/owner", JobId::FromInt(1).Binary(), WorkerId::FromRandom(), &store_, &refs_,
+        &timers_, &raylet_,
+        [this](const std::string& endpoint) -> std::shared_ptr<WorkerClient> {
+          auto& worker = workers_[endpoint];
+          if (!worker) worker = std::make_shared<FakeWorker>();
+          return worker;
+        },
+        [] { return std::string("{CPU: 2}"); }});
+  }
+  void TearDown() override {
+    submitter_->Shutdown();
+    raylet_.FailAll();
+    EXPECT_TRUE(submitter_->WaitForCallbacks(std::chrono::seconds(5)));
+    timers_.Stop();
+  }
+
+  /// Submits a task; returns the id of its return object.
+  ObjectId Submit(int max_retries = 3, std::vector<rpc::TaskArg> args = {}) {
+    rpc::TaskSpec spec;
+    TaskId task = TaskId::FromRandom();
+    spec.set_task_id(task.Binary());
+    spec.set_function_name("F");
+    spec.set_num_returns(1);
+    (*spec.mutable_resources())["CPU"] = 1;
+    for (auto& arg : args) *spec.add_args() = std::move(arg);
+    ObjectId id = ObjectId::ForTaskReturn(task, 1);
+    refs_.AddOwned(id);
+    submitter_->Submit(std::move(spec), max_retries, false);
+    return id;
+  }
+  FakeWorker& Worker(const std::string& endpoint) { return *workers_.at(endpoint); }
+
+  MemoryStore store_;
+  ReferenceCounter refs_{[this](const ObjectId& id) { store_.Erase(id); }};
+  EventLoop timers_{"test-timers"};
+  FakeRaylet raylet_;
+  std::map<std::string, std::shared_ptr<FakeWorker>> workers_;
+  std::unique_ptr<TaskSubmitter> submitter_;
+};
+
+TEST_F(TaskSubmitterTest, LeasesAWorkerPushesAndStoresTheResult) {
+  ObjectId id = Submit();
+  ASSERT_EQ(raylet_.PendingLeases(), 1u);
+  raylet_.Grant("w1");
+  ASSERT_EQ(Worker("w1").pushes.size(), 1u);
+  EXPECT_EQ(Worker("w1").pushes[0].request.tasks_size(), 1);
+  Worker("w1").Answer("value");
+  ObjectPtr object = store_.GetIfReady(id);
+  ASSERT_NE(object, nullptr);
+  EXPECT_EQ(object->data, "value");
+}
+
+TEST_F(TaskSubmitterTest, WorkerDeathRetriesThenFailsWithWorkerCrashed) {
+  ObjectId id = Submit(/*max_retries=*/1);
+  raylet_.Grant("w1");
+  Worker("w1").Answer("", absl::UnavailableError("socket closed"));
+  // The failed worker's lease goes back marked failed; the task asks for a new lease.
+  ASSERT_EQ(raylet_.Returned().size(), 1u);
+  EXPECT_TRUE(raylet_.Returned()[0].worker_failed());
+  EXPECT_EQ(store_.GetIfReady(id), nullptr);
+  ASSERT_GE(raylet_.PendingLeases(), 1u);
+  raylet_.Grant("w2");
+  ASSERT_EQ(Worker("w2").pushes.size(), 1u);
+  EXPECT_EQ(Worker("w2").pushes[0].request.tasks(0).attempt(), 1);
+  Worker("w2").Answer("", absl::UnavailableError("socket closed"));
+  ObjectPtr object = store_.GetIfReady(id);
+  ASSERT_NE(object, nullptr);
+  EXPECT_EQ(object->error, ErrorKind::kWorkerCrashed);
+  EXPECT_NE(object->error_message.find("no retries left"), std::string::npos);
+}
+
+TEST_F(TaskSubmitterTest, BatchesSpreadTheQueueAndPipelineTwoDeep) {
+  std::vector<ObjectId> ids;
+  for (int i = 0; i < 250; ++i) ids.push_back(Submit());
+  raylet_.Grant("w1");
+  FakeWorker& worker = Worker("w1");
+  // Two batches in flight, none larger than the cap.
+  ASSERT_EQ(worker.pushes.size(), 2u);
+  int pushed = 0;
+  for (const auto& push : worker.pushes) {
+    EXPECT_LE(push.request.tasks_size(), TaskSubmitter::kMaxBatch);
+    pushed += push.request.tasks_size();
+  }
+  EXPECT_LT(pushed, 250);  // the rest waits for other leases or for these to finish
+  while (!worker.pushes.empty()) worker.Answer("x");
+  for (const ObjectId& id : ids) EXPECT_NE(store_.GetIfReady(id), nullptr);
+}
+
+TEST_F(TaskSubmitterTest, WaitsForLocalDependenciesAndInlinesThem) {
+  ObjectId dep = ObjectId::ForPut(TaskId::FromRandom(), 0);
+  refs_.AddOwned(dep);
+  rpc::TaskArg arg;
+  arg.mutable_ref()->set_id(dep.Binary());
+  arg.mutable_ref()->set_owner("unix:/owner");
+  ObjectId id = Submit(3, {arg});
+  EXPECT_EQ(raylet_.PendingLeases(), 0u);  // nothing to run until the argument exists
+  auto value = std::make_shared<StoredObject>();
+  value->data = "dep-value";
+  store_.Put(dep, value);
+  ASSERT_EQ(raylet_.PendingLeases(), 1u);
+  raylet_.Grant("w1");
+  const rpc::TaskArg& sent = Worker("w1").pushes[0].request.tasks(0).args(0);
+  EXPECT_FALSE(sent.has_ref());
+  EXPECT_EQ(sent.value(), "dep-value");
+  Worker("w1").Answer("done");
+  EXPECT_NE(store_.GetIfReady(id), nullptr);
+}
+
+TEST_F(TaskSubmitterTest, FailedDependencyFailsTheTaskWithoutRunningIt) {
+  ObjectId dep = ObjectId::ForPut(TaskId::FromRandom(), 0);
+  refs_.AddOwned(dep);
+  rpc::TaskArg arg;
+  arg.mutable_ref()->set_id(dep.Binary());
+  arg.mutable_ref()->set_owner("unix:/owner");
+  ObjectId id = Submit(3, {arg});
+  store_.Put(dep, StoredObject::MakeError(ErrorKind::kTaskError, "boom", "std::runtime_error"));
+  EXPECT_EQ(raylet_.PendingLeases(), 0u);
+  ObjectPtr object = store_.GetIfReady(id);
+  ASSERT_NE(object, nullptr);
+  EXPECT_EQ(object->error, ErrorKind::kTaskError);
+  EXPECT_EQ(object->error_message, "boom");
+}
+
+}  // namespace
+}  // namespace lumen::core
