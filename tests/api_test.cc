@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "lumen/lumen.h"
 #include "test_util.h"
@@ -112,6 +113,26 @@ TEST(RegistryTest, SplitsMacroArgumentText) {
             (std::vector<std::string>{"Plus", "Minus"}));
   EXPECT_EQ(lumen::detail::SplitRemoteNames("&Counter::Add, ns::F<int, 2>"),
             (std::vector<std::string>{"Counter::Add", "ns::F<int,2>"}));
+}
+
+TEST(ApiTest, ExistingSessionDirectoryIsNeverDeleted) {
+  std::string dir = "/tmp/lumen_user_dir_" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/precious.txt") << "keep me";
+  lumen::Config config = SmallConfig();
+  config.session_dir = dir;
+  lumen::Init(config);
+  EXPECT_EQ(*lumen::Get(lumen::Task(Twice).Remote(1)), 2);
+  lumen::Shutdown();
+  EXPECT_TRUE(std::filesystem::exists(dir + "/precious.txt"));
+  EXPECT_TRUE(std::filesystem::is_empty(dir) == false);
+  size_t entries = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    (void)entry;
+    ++entries;
+  }
+  EXPECT_EQ(entries, 1u);  // the session made inside it is gone, the user's file stays
+  std::filesystem::remove_all(dir);
 }
 
 TEST(ApiTest, RuntimeContextInTheDriver) {

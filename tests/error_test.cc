@@ -62,6 +62,13 @@ int SleepMs(int ms) {
   return ms;
 }
 int Identity(int x) { return x; }
+int SpawnSleeperAndDie(int) {
+  lumen::Task(SleepMs).Remote(60000);  // leases a second worker for a minute
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  raise(SIGKILL);
+  return 0;
+}
+LUMEN_REMOTE(SpawnSleeperAndDie);
 LUMEN_REMOTE(Throws, KillSelfAlways, KillSelfOnce, ThrowOnce, ExitsProcess, SleepMs, Identity);
 
 namespace {
@@ -116,6 +123,17 @@ TEST_F(ErrorTest, WorkerThatExitsDoesNotTakeTheDriverDown) {
   auto ref = lumen::Task(ExitsProcess).SetMaxRetries(0).Remote(3);
   EXPECT_THROW(lumen::Get(ref), lumen::WorkerCrashedError);
   EXPECT_EQ(*lumen::Get(lumen::Task(Identity).Remote(9)), 9);
+}
+
+TEST_F(ErrorTest, LeasesOfADeadOwnerComeBack) {
+  EXPECT_THROW(lumen::Get(lumen::Task(SpawnSleeperAndDie).SetMaxRetries(0).Remote(0)),
+               lumen::WorkerCrashedError);
+  // Its one-minute child is stopped with it, so both CPUs run these side by side.
+  auto start = std::chrono::steady_clock::now();
+  std::vector<lumen::ObjectRef<int>> refs;
+  for (int i = 0; i < 4; ++i) refs.push_back(lumen::Task(SleepMs).Remote(1000));
+  lumen::Get(refs, std::chrono::seconds(30));
+  EXPECT_LT(lumen::test::SecondsSince(start), 3.5);
 }
 
 TEST_F(ErrorTest, RetryExceptionsReRunsThrowingTasks) {

@@ -26,7 +26,10 @@ struct Config {
   int64_t object_store_memory = -1;
   /// Namespace for named actors. Empty: an anonymous namespace of this job.
   std::string namespace_;
-  /// Session directory (logs, sockets). Empty: /tmp/lumen/session_<time>_<pid>.
+  /// Session directory (logs, sockets), removed at Shutdown. Empty:
+  /// /tmp/lumen/session_<time>_<pid>. A path that does not exist is created and used; a
+  /// path that exists gets a new session_<time>_<pid> inside it (lumen never deletes
+  /// what it did not create).
   std::string session_dir;
   /// Runtime log level on stderr: trace, debug, info, warn (default), error, off.
   std::string log_level = "warn";

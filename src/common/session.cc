@@ -34,15 +34,21 @@ void RemoveStaleSessions() {
 absl::StatusOr<Session> Session::Create(const std::string& dir) {
   Session session;
   RemoveStaleSessions();
+  std::time_t now = std::time(nullptr);
+  char stamp[32];
+  std::strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", std::localtime(&now));
+  std::string name = std::string("session_") + stamp + "_" + std::to_string(getpid());
+  std::error_code ec;
   if (dir.empty()) {
-    std::time_t now = std::time(nullptr);
-    char stamp[32];
-    std::strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", std::localtime(&now));
-    session.dir_ = std::string(kRoot) + "/session_" + stamp + "_" + std::to_string(getpid());
+    session.dir_ = std::string(kRoot) + "/" + name;
+  } else if (fs::exists(dir, ec)) {
+    session.dir_ = dir + "/" + name;
   } else {
     session.dir_ = dir;
   }
-  std::error_code ec;
+  if (fs::exists(session.dir_, ec)) {
+    return absl::AlreadyExistsError("session directory '" + session.dir_ + "' already exists");
+  }
   fs::create_directories(session.dir_ + "/logs", ec);
   if (!ec) fs::create_directories(session.dir_ + "/sockets", ec);
   if (ec) {

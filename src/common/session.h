@@ -9,8 +9,11 @@ namespace lumen {
 
 class Session {
  public:
-  /// Creates `dir` (or /tmp/lumen/session_<time>_<pid> when empty) with logs/ and
-  /// sockets/, after removing stale sessions under /tmp/lumen whose owner is dead.
+  /// Creates the session directory with logs/ and sockets/, after removing stale
+  /// sessions under /tmp/lumen whose owner is dead. `dir` empty: a new
+  /// /tmp/lumen/session_<time>_<pid>. `dir` that does not exist: created, and owned by
+  /// the session. `dir` that exists: a new session_<time>_<pid> inside it, so that
+  /// Remove never deletes anything the session did not create.
   static absl::StatusOr<Session> Create(const std::string& dir);
 
   const std::string& dir() const { return dir_; }

@@ -290,6 +290,7 @@ void CoreWorker::HandleExit(const rpc::ExitRequest&, rpc::ExitReply* reply, rpc:
 void CoreWorker::NotifyBlocked(bool blocked) {
   if (!options_.is_worker || shutdown_) return;
   if (executor_->CurrentContext().task_id.empty()) return;
+  if (blocked) executor_->RejectQueued();
   rpc::NotifyBlockedRequest request;
   request.set_worker_id(options_.worker_id.Binary());
   request.set_blocked(blocked);

@@ -63,6 +63,18 @@ void TaskExecutor::Stop() {
   for (Item& item : left) item.done(absl::UnavailableError("worker is exiting"));
 }
 
+void TaskExecutor::RejectQueued() {
+  std::deque<Item> rejected;
+  {
+    MutexLock lock(&mutex_);
+    rejected.swap(queue_);
+  }
+  for (Item& item : rejected) {
+    item.reply->set_rejected(true);
+    item.done(absl::OkStatus());
+  }
+}
+
 TaskContext TaskExecutor::CurrentContext() {
   MutexLock lock(&mutex_);
   return context_;

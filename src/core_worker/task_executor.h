@@ -35,6 +35,9 @@ class TaskExecutor {
   /// Runs until Stop. Unanswered requests are answered with an error at Stop.
   void Run();
   void Stop();
+  /// The running task blocked (in Get): answer every queued, unstarted request as
+  /// rejected, so that its owner runs those tasks elsewhere instead of behind it.
+  void RejectQueued();
   TaskContext CurrentContext();
 
  private:

@@ -44,6 +44,7 @@ void TaskSubmitter::Submit(rpc::TaskSpec spec, int max_retries, bool retry_excep
   std::vector<std::pair<int, ObjectId>> local;
   for (int i = 0; i < task->spec.args_size(); ++i) {
     const rpc::TaskArg& arg = task->spec.args(i);
+    if (arg.nested_size() > 0) task->isolate = true;
     if (arg.has_ref()) {
       ObjectId id = ObjectId::FromBinary(arg.ref().id());
       deps_.refs->AddTaskUse(id);
@@ -78,6 +79,7 @@ void TaskSubmitter::Submit(rpc::TaskSpec spec, int max_retries, bool retry_excep
           rpc::TaskArg* arg = task->spec.mutable_args(index);
           arg->set_value(object->data);
           for (const auto& nested : object->nested) *arg->add_nested() = nested;
+          if (!object->nested.empty()) task->isolate = true;
         }
       }
       on_resolved();
@@ -118,10 +120,16 @@ void TaskSubmitter::Pump(const std::string& key, KeyState& state, Actions* actio
         std::clamp<size_t>(state.queue.size() / std::max<size_t>(workers, 1), 1, kMaxBatch);
     // A second batch in flight hides the round trip, but only when there is enough work
     // that it does not starve leases about to be granted.
-    int depth = state.queue.size() > workers ? 2 : 1;
+    int depth = state.queue.size() > workers && !lease->worker_blocked ? 2 : 1;
     while (lease->in_flight < depth && !state.queue.empty()) {
       std::vector<TaskPtr> batch;
+      size_t bytes = 0;
       while (batch.size() < batch_size && !state.queue.empty()) {
+        const TaskPtr& next = state.queue.front();
+        size_t size = next->spec.ByteSizeLong();
+        bool alone = next->isolate || (!batch.empty() && batch.front()->isolate);
+        if (!batch.empty() && (alone || bytes + size > kMaxBatchBytes)) break;
+        bytes += size;
         batch.push_back(std::move(state.queue.front()));
         state.queue.pop_front();
       }
@@ -231,46 +239,61 @@ void TaskSubmitter::PushBatch(const std::string& key, const LeasePtr& lease,
                               std::vector<TaskPtr> batch, Actions* actions) {
   ++lease->in_flight;
   ++lease->idle_generation;
+  uint64_t seq = lease->next_seq++;
+  lease->in_flight_seqs.insert(seq);
   rpc::PushTasksRequest request;
   request.set_lease_id(lease->id.Binary());
   for (int gpu : lease->gpu_ids) request.add_gpu_ids(gpu);
   for (const TaskPtr& task : batch) *request.add_tasks() = task->spec;
   rpcs_.Begin();
-  actions->push_back([this, key, lease, batch = std::move(batch),
+  actions->push_back([this, key, lease, seq, batch = std::move(batch),
                       request = std::move(request)]() mutable {
     lease->client->PushTasks(
-        std::move(request), [this, key, lease, batch = std::move(batch)](
+        std::move(request), [this, key, lease, seq, batch = std::move(batch)](
                                 absl::Status status, rpc::PushTasksReply&& reply) mutable {
-          OnPushReply(key, lease, std::move(batch), status, std::move(reply));
+          OnPushReply(key, lease, seq, std::move(batch), status, std::move(reply));
           rpcs_.End();
         });
   });
 }
 
-void TaskSubmitter::OnPushReply(const std::string& key, const LeasePtr& lease,
+namespace {
+
+// Statuses that mean the worker process (or the connection to it) is gone.
+bool IsConnectionLoss(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kCancelled:
+    case absl::StatusCode::kAborted:
+    case absl::StatusCode::kUnknown:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+void TaskSubmitter::OnPushReply(const std::string& key, const LeasePtr& lease, uint64_t seq,
                                 std::vector<TaskPtr> batch, absl::Status status,
                                 rpc::PushTasksReply reply) {
   Actions actions;
-  std::vector<std::pair<TaskPtr, int>> finished;  // task, index into reply (-1: crashed)
+  std::vector<std::pair<TaskPtr, int>> finished;  // task, index into reply (-1: error)
+  ObjectPtr batch_error;
   {
     MutexLock lock(&mutex_);
     KeyState& state = keys_[key];
     --lease->in_flight;
-    bool ok = status.ok() && reply.results_size() == int(batch.size());
-    if (!ok) {
-      // The worker died (or answered nonsense): drop the lease, retry what it carried.
-      if (state.leases.erase(lease->id) > 0) ReturnLease(lease, true, &actions);
-      for (auto it = batch.rbegin(); it != batch.rend(); ++it) {
-        TaskPtr& task = *it;
-        if (task->retries_left != 0 && !shutdown_) {
-          if (task->retries_left > 0) --task->retries_left;
-          task->spec.set_attempt(task->spec.attempt() + 1);
-          state.queue.push_front(task);
-        } else {
-          finished.emplace_back(task, -1);
-        }
-      }
-    } else {
+    if (!lease->failed_at_seq && !status.ok() && !lease->in_flight_seqs.empty()) {
+      lease->failed_at_seq = *lease->in_flight_seqs.begin();
+    }
+    lease->in_flight_seqs.erase(seq);
+    if (status.ok() && reply.rejected()) {
+      // The worker blocked on an earlier task and handed these back unstarted.
+      lease->worker_blocked = true;
+      for (auto it = batch.rbegin(); it != batch.rend(); ++it) state.queue.push_front(*it);
+    } else if (status.ok() && reply.results_size() == int(batch.size())) {
+      lease->worker_blocked = false;
       for (size_t i = 0; i < batch.size(); ++i) {
         TaskPtr& task = batch[i];
         const rpc::TaskResult& result = reply.results(int(i));
@@ -283,20 +306,47 @@ void TaskSubmitter::OnPushReply(const std::string& key, const LeasePtr& lease,
           finished.emplace_back(task, int(i));
         }
       }
+    } else if (IsConnectionLoss(status) || status.ok()) {
+      // The worker died (or answered nonsense): drop the lease, retry what it carried.
+      // Only a task that ran alone in the batch that was running is charged an attempt;
+      // the others are re-run one by one until the one that kills workers is found.
+      if (state.leases.erase(lease->id) > 0) ReturnLease(lease, true, &actions);
+      bool charged = batch.size() == 1 && lease->failed_at_seq == seq;
+      for (auto it = batch.rbegin(); it != batch.rend(); ++it) {
+        TaskPtr& task = *it;
+        if (charged && (task->retries_left == 0 || shutdown_)) {
+          finished.emplace_back(task, -1);
+          continue;
+        }
+        if (charged && task->retries_left > 0) --task->retries_left;
+        if (charged) task->spec.set_attempt(task->spec.attempt() + 1);
+        task->isolate = true;
+        state.queue.push_front(task);
+      }
+      if (!finished.empty()) {
+        batch_error = StoredObject::MakeError(
+            ErrorKind::kWorkerCrashed,
+            "the worker (pid " + std::to_string(lease->pid) + ") running task '" +
+                TaskLabel(finished.front().first->spec) +
+                "' died: " + std::string(status.message()) + "; no retries left (attempts: " +
+                std::to_string(finished.front().first->spec.attempt() + 1) + ")");
+      }
+    } else {
+      // The push itself failed (too large, malformed): the worker is fine, the tasks are
+      // not runnable as sent. Fail them with the reason; keep the lease.
+      batch_error = StoredObject::MakeError(
+          ErrorKind::kInternal,
+          "cannot send the task to its worker: " + status.ToString());
+      for (TaskPtr& task : batch) finished.emplace_back(task, -1);
     }
+    if (lease->in_flight_seqs.empty()) lease->failed_at_seq.reset();
     Pump(key, state, &actions);
   }
   for (auto& [task, index] : finished) {
     if (index >= 0) {
       Finish(task, &reply.results(index), nullptr);
     } else {
-      Finish(task, nullptr,
-             StoredObject::MakeError(
-                 ErrorKind::kWorkerCrashed,
-                 "the worker (pid " + std::to_string(lease->pid) + ") running task '" +
-                     TaskLabel(task->spec) + "' died: " + std::string(status.message()) +
-                     "; no retries left (attempts: " +
-                     std::to_string(task->spec.attempt() + 1) + ")"));
+      Finish(task, nullptr, batch_error);
     }
   }
   RunAll(actions);

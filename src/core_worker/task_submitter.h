@@ -7,6 +7,8 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -42,6 +44,7 @@ struct SubmitterDeps {
 class TaskSubmitter {
  public:
   static constexpr int kMaxBatch = 100;
+  static constexpr size_t kMaxBatchBytes = 16 << 20;
   static constexpr int kMaxPendingLeaseRequests = 16;
   static constexpr int kLeaseIdleMs = 20;
   static constexpr int kInfeasibleWarningMs = 30000;
@@ -63,6 +66,9 @@ class TaskSubmitter {
     int retries_left = 0;
     bool retry_exceptions = false;
     std::vector<ObjectId> task_uses;  // args pinned until the task ends
+    // Sent in a batch of its own: it holds nested refs (it may block on a task queued
+    // behind it), or its batch died with a worker and the culprit is not known yet.
+    bool isolate = false;
   };
   using TaskPtr = std::shared_ptr<Task>;
   struct Lease {
@@ -72,6 +78,11 @@ class TaskSubmitter {
     std::vector<int> gpu_ids;
     int in_flight = 0;
     uint64_t idle_generation = 0;
+    uint64_t next_seq = 0;
+    std::set<uint64_t> in_flight_seqs;
+    // Set at the first failed push: the batch that was running when the worker died.
+    std::optional<uint64_t> failed_at_seq;
+    bool worker_blocked = false;  // it handed tasks back: no second batch until it answers
   };
   using LeasePtr = std::shared_ptr<Lease>;
   struct KeyState {
@@ -96,8 +107,8 @@ class TaskSubmitter {
                     rpc::RequestWorkerLeaseReply reply);
   void PushBatch(const std::string& key, const LeasePtr& lease, std::vector<TaskPtr> batch,
                  Actions* actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  void OnPushReply(const std::string& key, const LeasePtr& lease, std::vector<TaskPtr> batch,
-                   absl::Status status, rpc::PushTasksReply reply);
+  void OnPushReply(const std::string& key, const LeasePtr& lease, uint64_t seq,
+                   std::vector<TaskPtr> batch, absl::Status status, rpc::PushTasksReply reply);
   void ReturnLease(const LeasePtr& lease, bool worker_failed, Actions* actions);
   void MaybeScheduleIdleReturn(const std::string& key, const LeasePtr& lease,
                                Actions* actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);

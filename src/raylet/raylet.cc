@@ -158,7 +158,9 @@ void Raylet::HandleRequestWorkerLease(const rpc::RequestWorkerLeaseRequest& requ
       ToProtoMap(resources_.total(), reply->mutable_node_total());
       return done(absl::OkStatus());
     }
-    pending_.push_back(PendingLease{request.job_id(), demand, reply, done});
+    pending_.push_back(PendingLease{request.job_id(),
+                                    WorkerId::FromBinary(request.requester_worker_id()),
+                                    demand, reply, done});
     ScheduleLeases();
   });
 }
@@ -197,6 +199,7 @@ void Raylet::ScheduleLeases() {
 void Raylet::Grant(PendingLease& pending, Worker* worker, std::vector<int> gpu_ids) {
   worker->state = Worker::State::kLeased;
   worker->lease = LeaseId::FromRandom();
+  worker->leased_to = pending.requester;
   worker->held = pending.demand;
   worker->gpu_ids = gpu_ids;
   worker->blocked = false;
@@ -304,8 +307,30 @@ bool Raylet::ReapWorkers() {
       ReleaseLease(&copy);
     }
     LUMEN_LOG_INFO("raylet: worker pid {} {}", worker.pid, how);
+    DropLeasesOf(worker.id);
   });
   return changed;
+}
+
+void Raylet::DropLeasesOf(const WorkerId& owner) {
+  // Its parked requests have nobody to answer to...
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (it->requester == owner) {
+      it->done(absl::UnavailableError("the requesting worker exited"));
+      it = pending_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  // ...and the workers it leased run tasks whose results nobody will collect: stop
+  // them, so that their resources come back when they are reaped.
+  for (Worker* w : pool_.All()) {
+    if (w->state == Worker::State::kLeased && w->leased_to == owner) {
+      ReleaseLease(w);
+      w->state = Worker::State::kExiting;
+      pool_.Kill(w->id, /*force=*/true);
+    }
+  }
 }
 
 void Raylet::OnTick() {

@@ -70,6 +70,7 @@ class Raylet {
  private:
   struct PendingLease {
     std::string job;
+    WorkerId requester;
     ResourceSet demand;
     rpc::RequestWorkerLeaseReply* reply;
     rpc::Done done;
@@ -80,6 +81,8 @@ class Raylet {
   void OnTick();
   /// Forgets exited workers and frees what they held; true when any exited.
   bool ReapWorkers();
+  /// A worker exited: answer its parked lease requests, stop the workers it leased.
+  void DropLeasesOf(const WorkerId& owner);
   void FailPendingForJob(const std::string& job, const std::string& why);
   void SendHeartbeat();
 

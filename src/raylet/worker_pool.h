@@ -45,6 +45,7 @@ struct Worker {
   int64_t idle_since_ms = 0;
   // While leased:
   LeaseId lease;
+  WorkerId leased_to;  // the worker that requested the lease (Nil: a driver)
   ResourceSet held;
   std::vector<int> gpu_ids;
   bool blocked = false;

@@ -217,5 +217,70 @@ TEST_F(TaskSubmitterTest, FailedDependencyFailsTheTaskWithoutRunningIt) {
   EXPECT_EQ(object->error_message, "boom");
 }
 
+TEST_F(TaskSubmitterTest, CrashedBatchIsRerunOneByOneAndOnlyTheCulpritIsCharged) {
+  std::vector<ObjectId> ids;
+  for (int i = 0; i < 60; ++i) ids.push_back(Submit(/*max_retries=*/0));
+  raylet_.Grant("w1");
+  ASSERT_GE(Worker("w1").pushes.size(), 1u);
+  ASSERT_GT(Worker("w1").pushes[0].request.tasks_size(), 1);
+  while (!Worker("w1").pushes.empty()) Worker("w1").Answer("", absl::UnavailableError("gone"));
+  // With max_retries = 0 nobody failed yet: none of them was known to be the culprit.
+  for (const ObjectId& id : ids) EXPECT_EQ(store_.GetIfReady(id), nullptr);
+  // They come back one per batch; the first one kills its worker, the others succeed.
+  raylet_.Grant("w2");
+  FakeWorker& w2 = Worker("w2");
+  ASSERT_GE(w2.pushes.size(), 1u);
+  EXPECT_EQ(w2.pushes[0].request.tasks_size(), 1);  // isolated: one task per batch
+  std::string culprit = w2.pushes[0].request.tasks(0).task_id();
+  while (!w2.pushes.empty()) w2.Answer("", absl::UnavailableError("gone again"));
+  while (raylet_.PendingLeases() > 0) {
+    std::string endpoint = "w" + std::to_string(workers_.size() + 1);
+    raylet_.Grant(endpoint);
+    while (!Worker(endpoint).pushes.empty()) Worker(endpoint).Answer("ok");
+  }
+  int crashed = 0, ok = 0;
+  for (const ObjectId& id : ids) {
+    ObjectPtr object = store_.GetIfReady(id);
+    ASSERT_NE(object, nullptr);
+    if (object->error == ErrorKind::kWorkerCrashed) {
+      ++crashed;
+      EXPECT_EQ(id.Task().Binary(), culprit);
+    } else {
+      ++ok;
+      EXPECT_EQ(object->data, "ok");
+    }
+  }
+  EXPECT_EQ(crashed, 1);
+  EXPECT_EQ(ok, 59);
+}
+
+TEST_F(TaskSubmitterTest, RejectedBatchIsResentUncharged) {
+  ObjectId id = Submit(/*max_retries=*/0);
+  raylet_.Grant("w1");
+  FakeWorker::Push push = std::move(Worker("w1").pushes.front());
+  Worker("w1").pushes.pop_front();
+  rpc::PushTasksReply rejected;
+  rejected.set_rejected(true);
+  push.callback(absl::OkStatus(), std::move(rejected));
+  EXPECT_EQ(store_.GetIfReady(id), nullptr);
+  EXPECT_TRUE(raylet_.Returned().empty());  // the worker is fine, only busy
+  ASSERT_EQ(Worker("w1").pushes.size(), 1u);  // sent again (or elsewhere), same attempt
+  EXPECT_EQ(Worker("w1").pushes[0].request.tasks(0).attempt(), 0);
+  Worker("w1").Answer("done");
+  ASSERT_NE(store_.GetIfReady(id), nullptr);
+  EXPECT_EQ(store_.GetIfReady(id)->data, "done");
+}
+
+TEST_F(TaskSubmitterTest, PushErrorThatIsNotACrashFailsTheTasksNotTheWorker) {
+  ObjectId id = Submit(/*max_retries=*/3);
+  raylet_.Grant("w1");
+  Worker("w1").Answer("", absl::ResourceExhaustedError("message too large"));
+  ObjectPtr object = store_.GetIfReady(id);
+  ASSERT_NE(object, nullptr);
+  EXPECT_EQ(object->error, ErrorKind::kInternal);
+  EXPECT_NE(object->error_message.find("message too large"), std::string::npos);
+  for (const auto& returned : raylet_.Returned()) EXPECT_FALSE(returned.worker_failed());
+}
+
 }  // namespace
 }  // namespace lumen::core
