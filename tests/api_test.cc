@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include "lumen/lumen.h"
 #include "test_util.h"
@@ -62,6 +63,9 @@ TEST(ApiTest, BadConfigurationIsAConfigError) {
   lumen::Config fractional_cpus;
   fractional_cpus.num_cpus = 1.5;
   EXPECT_THROW(lumen::Init(fractional_cpus), lumen::ConfigError);
+  lumen::Config infinite_cpus;
+  infinite_cpus.num_cpus = std::numeric_limits<double>::infinity();
+  EXPECT_THROW(lumen::Init(infinite_cpus), lumen::ConfigError);
   lumen::Config negative_cpus;
   negative_cpus.num_cpus = -5;
   EXPECT_THROW(lumen::Init(negative_cpus), lumen::ConfigError);

@@ -3,6 +3,8 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
+
 #include <atomic>
 #include <numeric>
 #include <set>
@@ -56,6 +58,15 @@ std::string GpuView(int sleep_ms) {
   return ids + "|" + (env ? env : "");
 }
 LUMEN_REMOTE(GpuView);
+// What a program started by a task would inherit.
+std::string InheritedLumenEnvironment() {
+  std::string found;
+  for (char** e = environ; *e; ++e) {
+    if (std::string(*e).rfind("LUMEN_", 0) == 0) found += std::string(*e) + ";";
+  }
+  return found;
+}
+LUMEN_REMOTE(InheritedLumenEnvironment);
 LUMEN_REMOTE(Plus, Scale, SumRefs, SubExperiment, RunExperiment, Touch, SleepMs, Pid,
              TaskIdentity, Assigned, MakeRef, Print);
 
@@ -167,6 +178,10 @@ TEST_F(TaskTest, FractionalDemandsShareACpu) {
   }
   lumen::Get(refs);
   EXPECT_LT(lumen::test::SecondsSince(start), 1.9);
+}
+
+TEST_F(TaskTest, ProgramsStartedByTasksAreNotWorkers) {
+  EXPECT_EQ(*lumen::Get(lumen::Task(InheritedLumenEnvironment).Remote()), "");
 }
 
 TEST_F(TaskTest, RuntimeContextInsideATask) {

@@ -79,6 +79,9 @@ double DetectGpus() {
 }
 
 void Validate(Config& config) {
+  if (!std::isfinite(config.num_cpus) || !std::isfinite(config.num_gpus)) {
+    throw ConfigError("lumen: num_cpus and num_gpus must be finite");
+  }
   if (config.num_cpus < 0 && config.num_cpus != -1) {
     throw ConfigError("lumen: num_cpus must be -1 (all cores) or at least 0, got " +
                       std::to_string(config.num_cpus));
@@ -101,7 +104,7 @@ void Validate(Config& config) {
     if (name == "CPU" || name == "GPU") {
       throw ConfigError("lumen: set CPU and GPU with num_cpus and num_gpus, not resources");
     }
-    if (!(amount > 0)) {
+    if (!(amount > 0) || !std::isfinite(amount)) {
       throw ConfigError("lumen: resource '" + name + "' quantity must be greater than 0");
     }
   }
@@ -149,7 +152,10 @@ std::shared_ptr<Runtime> StartEmbedded(const Config& config) {
   total["CPU"] = config.num_cpus;
   total["GPU"] = config.num_gpus;
   raylet_options.total = ResourceSet::FromMap(total);
-  raylet_options.num_prestart_workers = int(config.num_cpus);
+  // Prestart one worker per CPU, but no more than the machine can run at once: a
+  // logical num_cpus far above the cores should not fork hundreds of idle processes.
+  raylet_options.num_prestart_workers = int(std::min<double>(
+      config.num_cpus, std::max(1u, std::thread::hardware_concurrency())));
   raylet_options.log_level = config.log_level;
   if (config.log_to_driver) raylet_options.driver_log_sink = EchoToDriver;
   runtime->raylet = std::make_unique<raylet::Raylet>(raylet_options);
@@ -181,10 +187,26 @@ std::shared_ptr<Runtime> StartEmbedded(const Config& config) {
   return runtime;
 }
 
+// Takes the worker's LUMEN_* settings out of the environment, so that programs a task
+// starts do not think they are lumen workers too.
+std::map<std::string, std::string> TakeWorkerEnvironment() {
+  std::map<std::string, std::string> taken;
+  for (const char* name :
+       {"LUMEN_WORKER", "LUMEN_WORKER_ID", "LUMEN_JOB_ID", "LUMEN_NODE_ID",
+        "LUMEN_RAYLET_SOCKET", "LUMEN_GCS_ADDRESS", "LUMEN_SESSION_DIR", "LUMEN_LOG_LEVEL",
+        "LUMEN_LIFELINE_FD"}) {
+    taken[name] = Env(name);
+    unsetenv(name);
+  }
+  return taken;
+}
+
 [[noreturn]] void RunWorker(const Config& config) {
+  std::map<std::string, std::string> env = TakeWorkerEnvironment();
   // The lifeline: EOF when the raylet's process is gone, whatever killed it.
-  int lifeline = std::atoi(Env("LUMEN_LIFELINE_FD").c_str());
+  int lifeline = std::atoi(env["LUMEN_LIFELINE_FD"].c_str());
   if (lifeline > 0) {
+    fcntl(lifeline, F_SETFD, FD_CLOEXEC);
     std::thread([lifeline] {
       char c;
       while (true) {
@@ -193,20 +215,20 @@ std::shared_ptr<Runtime> StartEmbedded(const Config& config) {
       }
     }).detach();
   }
-  SetLogLevel(Env("LUMEN_LOG_LEVEL").empty() ? "warn" : Env("LUMEN_LOG_LEVEL"));
+  SetLogLevel(env["LUMEN_LOG_LEVEL"].empty() ? "warn" : env["LUMEN_LOG_LEVEL"]);
   auto runtime = std::make_shared<Runtime>();
   runtime->config = config;
   runtime->is_worker = true;
-  std::string session_dir = Env("LUMEN_SESSION_DIR");
+  std::string session_dir = env["LUMEN_SESSION_DIR"];
   std::string socket = session_dir + "/sockets/w" + std::to_string(getpid()) + ".sock";
   core::CoreWorkerOptions options;
   options.is_worker = true;
   options.listen_socket = "unix:" + socket;
-  options.raylet_endpoint = Env("LUMEN_RAYLET_SOCKET");
-  options.gcs_endpoint = Env("LUMEN_GCS_ADDRESS");
-  options.job_id = JobId::FromHex(Env("LUMEN_JOB_ID"));
-  options.worker_id = WorkerId::FromHex(Env("LUMEN_WORKER_ID"));
-  options.node_id = NodeId::FromHex(Env("LUMEN_NODE_ID"));
+  options.raylet_endpoint = env["LUMEN_RAYLET_SOCKET"];
+  options.gcs_endpoint = env["LUMEN_GCS_ADDRESS"];
+  options.job_id = JobId::FromHex(env["LUMEN_JOB_ID"]);
+  options.worker_id = WorkerId::FromHex(env["LUMEN_WORKER_ID"]);
+  options.node_id = NodeId::FromHex(env["LUMEN_NODE_ID"]);
   auto core = core::CoreWorker::Create(options);
   if (!core.ok()) {
     // A cluster that shut down while this worker was starting is not an error.

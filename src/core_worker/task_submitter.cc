@@ -408,6 +408,8 @@ void TaskSubmitter::Finish(const TaskPtr& task, const rpc::TaskResult* result,
       object = StoredObject::MakeError(ErrorKind::kInternal, "the worker returned no value");
     }
     deps_.store->Put(id, object);
+    // The last ref may have gone between the check and the Put: then nobody frees it.
+    if (!deps_.refs->IsOwnedAndLive(id)) deps_.store->Erase(id);
   }
   for (const ObjectId& id : task->task_uses) deps_.refs->RemoveTaskUse(id);
 }

@@ -1,5 +1,6 @@
 #include "raylet/log_monitor.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <unistd.h>
@@ -63,14 +64,21 @@ void LogMonitor::Emit(Stream& stream, const char* data, size_t size, bool flush_
   }
 }
 
-bool LogMonitor::Drain(int fd, Stream& stream) {
+bool LogMonitor::ReadOnce(int fd, Stream& stream) {
   char buf[65536];
+  ssize_t n = read(fd, buf, sizeof(buf));
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return true;
+  if (n <= 0) return false;
+  Emit(stream, buf, size_t(n), false);
+  return true;
+}
+
+bool LogMonitor::Drain(int fd, Stream& stream) {
+  // At stop only: the writers are gone, so this ends at EOF.
   while (true) {
     pollfd p{fd, POLLIN, 0};
     if (poll(&p, 1, 0) <= 0) return true;
-    ssize_t n = read(fd, buf, sizeof(buf));
-    if (n <= 0) return false;
-    Emit(stream, buf, size_t(n), false);
+    if (!ReadOnce(fd, stream)) return false;
   }
 }
 
@@ -89,17 +97,23 @@ void LogMonitor::Run() {
       while (read(wake_pipe_[0], buf, sizeof(buf)) > 0) {
       }
     }
+    // One bounded read per ready stream per round, so a worker that prints without end
+    // cannot starve the others; reads, file writes and the sink run outside the lock
+    // (only this thread touches a Stream or erases from the map).
     for (size_t i = 1; i < fds.size(); ++i) {
       if (!fds[i].revents) continue;
-      std::lock_guard<std::mutex> lock(mutex_);
-      auto it = streams_.find(fds[i].fd);
-      if (it == streams_.end()) continue;
-      if (!Drain(it->first, it->second)) {
-        Emit(it->second, nullptr, 0, true);
-        close(it->first);
-        if (it->second.log_fd >= 0) close(it->second.log_fd);
-        streams_.erase(it);
+      Stream* stream = nullptr;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        auto it = streams_.find(fds[i].fd);
+        if (it != streams_.end()) stream = &it->second;
       }
+      if (stream == nullptr || ReadOnce(fds[i].fd, *stream)) continue;
+      Emit(*stream, nullptr, 0, true);
+      close(fds[i].fd);
+      if (stream->log_fd >= 0) close(stream->log_fd);
+      std::lock_guard<std::mutex> lock(mutex_);
+      streams_.erase(fds[i].fd);
     }
   }
 }

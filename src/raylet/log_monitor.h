@@ -35,13 +35,16 @@ class LogMonitor {
     std::string partial;
   };
   void Run();
-  bool Drain(int fd, Stream& stream);  // false at EOF
+  bool ReadOnce(int fd, Stream& stream);  // false at EOF
+  bool Drain(int fd, Stream& stream);     // false at EOF
   void Emit(Stream& stream, const char* data, size_t size, bool flush_partial);
 
   Sink sink_;
   int wake_pipe_[2] = {-1, -1};
   std::mutex mutex_;
-  std::map<int, Stream> streams_;  // by pipe fd; guarded by mutex_
+  // By pipe fd. The map is guarded by mutex_; a Stream's contents are touched only by
+  // the monitor thread (and by Stop after joining it).
+  std::map<int, Stream> streams_;
   bool stopping_ = false;          // guarded by mutex_
   std::thread thread_;
 };

@@ -8,6 +8,7 @@
 #include "common/clock.h"
 #include "common/logging.h"
 #include "common/process.h"
+#include "common/status.h"
 
 namespace lumen::raylet {
 namespace {
@@ -44,8 +45,7 @@ Raylet::Raylet(RayletOptions options)
 
 Raylet::~Raylet() { Stop(); }
 
-absl::StatusOr<std::string> Raylet::Start() {
-  gcs_ = rpc::GcsService::NewStub(rpc::MakeChannel(options_.gcs_endpoint));
+rpc::RegisterNodeRequest Raylet::NodeRegistration() const {
   rpc::RegisterNodeRequest request;
   rpc::NodeInfo* node = request.mutable_node();
   node->set_node_id(node_id_.Binary());
@@ -54,17 +54,34 @@ absl::StatusOr<std::string> Raylet::Start() {
   gethostname(host, sizeof(host) - 1);
   node->set_hostname(host);
   ToProtoMap(options_.total, node->mutable_total());
+  return request;
+}
+
+absl::Status Raylet::RegisterWithGcs(bool blocking) {
+  if (!blocking) {
+    rpc::CallUnary<rpc::RegisterNodeRequest, rpc::RegisterNodeReply>(
+        [this](auto... args) { gcs_->async()->RegisterNode(args...); }, NodeRegistration(),
+        [](absl::Status, rpc::RegisterNodeReply&&) {}, 2000);
+    return absl::OkStatus();
+  }
   auto registered = rpc::CallBlocking<rpc::RegisterNodeRequest, rpc::RegisterNodeReply>(
       [&](auto* ctx, const auto& req, auto* reply) {
         return gcs_->RegisterNode(ctx, req, reply);
       },
-      request, 10000);
+      NodeRegistration(), 10000);
   if (!registered.ok()) {
     return absl::UnavailableError("raylet cannot register with the GCS at " +
                                   options_.gcs_endpoint + ": " +
                                   std::string(registered.status().message()));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> Raylet::Start() {
+  gcs_ = rpc::GcsService::NewStub(rpc::MakeChannel(options_.gcs_endpoint));
+  LUMEN_RETURN_IF_ERROR(RegisterWithGcs(/*blocking=*/true));
   loop_.Start();
+  loop_started_ = true;
   loop_.RunEvery(std::chrono::milliseconds(20), [this] { OnTick(); });
   loop_.RunEvery(std::chrono::milliseconds(1000), [this] { SendHeartbeat(); });
   return server_.Start("unix:" + options_.socket_path, {service_.get()});
@@ -73,6 +90,10 @@ absl::StatusOr<std::string> Raylet::Start() {
 void Raylet::Stop() {
   if (stopped_) return;
   stopped_ = true;
+  if (!loop_started_) {  // Start failed before anything ran
+    log_monitor_.Stop();
+    return;
+  }
   // 1. On the loop: refuse new work, answer every parked lease request, stop every
   //    worker (before the server goes, so a starting worker never finds it missing).
   std::promise<void> drained;
@@ -98,8 +119,14 @@ void Raylet::SendHeartbeat() {
   ToProtoMap(resources_.available(), request.mutable_available());
   rpc::CallUnary<rpc::NodeHeartbeatRequest, rpc::NodeHeartbeatReply>(
       [this](auto... args) { gcs_->async()->NodeHeartbeat(args...); }, std::move(request),
-      [](absl::Status status, rpc::NodeHeartbeatReply&&) {
-        if (!status.ok()) LUMEN_LOG_DEBUG("raylet: heartbeat failed: {}", status.ToString());
+      [this](absl::Status status, rpc::NodeHeartbeatReply&& reply) {
+        if (!status.ok()) {
+          LUMEN_LOG_DEBUG("raylet: heartbeat failed: {}", status.ToString());
+        } else if (!reply.known()) {
+          // The GCS marked this node dead (missed heartbeats) or restarted: rejoin.
+          LUMEN_LOG_WARN("raylet: the GCS does not know this node; registering again");
+          loop_.Post([this] { RegisterWithGcs(/*blocking=*/false); });
+        }
       },
       2000);
 }

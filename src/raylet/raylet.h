@@ -85,6 +85,9 @@ class Raylet {
   void DropLeasesOf(const WorkerId& owner);
   void FailPendingForJob(const std::string& job, const std::string& why);
   void SendHeartbeat();
+  rpc::RegisterNodeRequest NodeRegistration() const;
+  /// Registers this node with the GCS; `blocking` false sends it and moves on.
+  absl::Status RegisterWithGcs(bool blocking);
 
   RayletOptions options_;
   NodeId node_id_ = NodeId::FromRandom();
@@ -94,6 +97,7 @@ class Raylet {
   rpc::Server server_;
   std::unique_ptr<rpc::GcsService::Stub> gcs_;
   bool stopped_ = false;
+  bool loop_started_ = false;
   // Loop-only state.
   bool stopping_ = false;
   ResourcePool resources_;
