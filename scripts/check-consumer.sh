@@ -82,7 +82,7 @@ export PKG_CONFIG_PATH=$work/prefix/lib/pkgconfig
 flags=$(pkg-config --cflags --libs lumen)
 echo "    pkg-config --cflags --libs lumen: $flags"
 # shellcheck disable=SC2086  # the flags are words
-quietly "${CXX:-c++}" -O2 "$consumer/main.cc" $flags -o "$work/app-pkgconfig"
+quietly "${CXX:-c++}" -O2 "$consumer/../hello/main.cc" $flags -o "$work/app-pkgconfig"
 check_prints_3 "$work/app-pkgconfig"
 
 echo "check-consumer: all three ways work"

@@ -125,6 +125,15 @@ class TaskSubmitterTest : public ::testing::Test {
     return id;
   }
   FakeWorker& Worker(const std::string& endpoint) { return *workers_.at(endpoint); }
+  /// An object owned here, not yet stored, and a by-reference argument naming it.
+  std::pair<ObjectId, rpc::TaskArg> OwnedDependency() {
+    ObjectId dep = ObjectId::ForPut(TaskId::FromRandom(), 0);
+    refs_.AddOwned(dep);
+    rpc::TaskArg arg;
+    arg.mutable_ref()->set_id(dep.Binary());
+    arg.mutable_ref()->set_owner("unix:/owner");
+    return {dep, arg};
+  }
 
   MemoryStore store_;
   ReferenceCounter refs_{[this](const ObjectId& id) { store_.Erase(id); }};
@@ -183,11 +192,7 @@ TEST_F(TaskSubmitterTest, BatchesSpreadTheQueueAndPipelineTwoDeep) {
 }
 
 TEST_F(TaskSubmitterTest, WaitsForLocalDependenciesAndInlinesThem) {
-  ObjectId dep = ObjectId::ForPut(TaskId::FromRandom(), 0);
-  refs_.AddOwned(dep);
-  rpc::TaskArg arg;
-  arg.mutable_ref()->set_id(dep.Binary());
-  arg.mutable_ref()->set_owner("unix:/owner");
+  auto [dep, arg] = OwnedDependency();
   ObjectId id = Submit(3, {arg});
   EXPECT_EQ(raylet_.PendingLeases(), 0u);  // nothing to run until the argument exists
   auto value = std::make_shared<StoredObject>();
@@ -203,11 +208,7 @@ TEST_F(TaskSubmitterTest, WaitsForLocalDependenciesAndInlinesThem) {
 }
 
 TEST_F(TaskSubmitterTest, FailedDependencyFailsTheTaskWithoutRunningIt) {
-  ObjectId dep = ObjectId::ForPut(TaskId::FromRandom(), 0);
-  refs_.AddOwned(dep);
-  rpc::TaskArg arg;
-  arg.mutable_ref()->set_id(dep.Binary());
-  arg.mutable_ref()->set_owner("unix:/owner");
+  auto [dep, arg] = OwnedDependency();
   ObjectId id = Submit(3, {arg});
   store_.Put(dep, StoredObject::MakeError(ErrorKind::kTaskError, "boom", "std::runtime_error"));
   EXPECT_EQ(raylet_.PendingLeases(), 0u);
