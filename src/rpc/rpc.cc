@@ -7,9 +7,10 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& endpoint) {
   args.SetMaxReceiveMessageSize(kMaxMessageBytes);
   args.SetMaxSendMessageSize(kMaxMessageBytes);
   args.SetInt(GRPC_ARG_ENABLE_HTTP_PROXY, 0);
-  // Reconnect quickly: peers are local processes that come and go.
+  // Reconnect quickly: peers are local processes that come and go. (Not the *minimum*
+  // backoff: gRPC also uses it as the connect timeout, and a busy peer may take longer
+  // than a few milliseconds to finish its handshake.)
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   // Each channel its own connection, so that peers never share a dead subchannel.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);

@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -60,8 +61,9 @@ void CallUnary(Start&& start, Request request,
     Request request;
     Reply reply;
     std::function<void(absl::Status, Reply&&)> callback;
-    // Publishes what was written before the call to the thread that completes it. gRPC
-    // synchronises this itself; the explicit edge lets ThreadSanitizer see it too.
+    // Publishes everything the starting thread wrote (the call, and gRPC's own state made
+    // in start()) to the thread that completes it. gRPC synchronises this itself; the
+    // explicit edge lets ThreadSanitizer see it too.
     std::atomic<bool> started{false};
   };
   auto* call = new Call();
@@ -71,12 +73,13 @@ void CallUnary(Start&& start, Request request,
     call->context.set_deadline(std::chrono::system_clock::now() +
                                std::chrono::milliseconds(timeout_ms));
   }
-  call->started.store(true, std::memory_order_release);
   start(&call->context, &call->request, &call->reply, [call](grpc::Status status) {
-    (void)call->started.load(std::memory_order_acquire);
+    // Completion can race the end of start(); it is at most a few instructions away.
+    while (!call->started.load(std::memory_order_acquire)) std::this_thread::yield();
     std::unique_ptr<Call> owned(call);
     owned->callback(FromGrpc(status), std::move(owned->reply));
   });
+  call->started.store(true, std::memory_order_release);
 }
 
 /// A blocking unary call (for start-up and shutdown paths, never on an event loop).
