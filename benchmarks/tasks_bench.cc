@@ -48,17 +48,17 @@ LUMEN_REMOTE(SmallValue);
 
 using Clock = std::chrono::steady_clock;
 
-constexpr int kAsyncBatch = 10000;      // single_client_tasks_async
-constexpr int kGetBatch = 1000;         // single_client_tasks_and_get_batch
-constexpr int kWaitRefs = 1000;         // single_client_wait_1k_refs
-constexpr int kMinLatencySamples = 200; // per run, so that p99 means something
+constexpr int kAsyncBatch = 10000;       // single_client_tasks_async
+constexpr int kGetBatch = 1000;          // single_client_tasks_and_get_batch
+constexpr int kWaitRefs = 1000;          // single_client_wait_1k_refs
+constexpr int kMinLatencySamples = 200;  // per run, so that p99 means something
 
 struct Options {
   int runs = 5;
   double seconds = 2.0;  // minimum length of one measured run
   double warmup = 1.0;   // warm-up before each metric's runs
   bool quick = false;
-  std::string filter;    // run only metrics whose name contains this
+  std::string filter;  // run only metrics whose name contains this
   bool help = false;
 };
 
@@ -247,8 +247,7 @@ double Percentile(const std::vector<double>& sorted, double p) {
 
 class Bench {
  public:
-  Bench(const Options& options, const Machine& machine)
-      : options_(options), machine_(machine) {}
+  Bench(const Options& options, const Machine& machine) : options_(options), machine_(machine) {}
 
   bool Selected(const std::string& name) const {
     return options_.filter.empty() || name.find(options_.filter) != std::string::npos;
@@ -256,8 +255,7 @@ class Bench {
 
   // Ray's timeit: warm up, then each run calls `fn` back to back for at least
   // --seconds; the run's figure is tasks_per_call * calls / elapsed.
-  void Throughput(const std::string& name, int tasks_per_call,
-                  const std::function<void()>& fn) {
+  void Throughput(const std::string& name, int tasks_per_call, const std::function<void()>& fn) {
     if (!Selected(name)) return;
     Repeat(fn, options_.warmup);
     std::vector<double> values;
@@ -342,11 +340,11 @@ class Bench {
   void Emit(const std::string& name, const std::string& unit,
             const std::vector<double>& values) const {
     const Summary s = Summarize(values);
-    std::string line = "{\"name\": " + JsonString(name) + ", \"value\": " +
-                       JsonNumber(s.median) + ", \"unit\": " + JsonString(unit) +
+    std::string line = "{\"name\": " + JsonString(name) + ", \"value\": " + JsonNumber(s.median) +
+                       ", \"unit\": " + JsonString(unit) +
                        ", \"runs\": " + std::to_string(values.size()) +
-                       ", \"median\": " + JsonNumber(s.median) +
-                       ", \"min\": " + JsonNumber(s.min) + ", \"max\": " + JsonNumber(s.max) +
+                       ", \"median\": " + JsonNumber(s.median) + ", \"min\": " + JsonNumber(s.min) +
+                       ", \"max\": " + JsonNumber(s.max) +
                        ", \"machine\": {\"cores\": " + std::to_string(machine_.cores) +
                        ", \"memory_gb\": " + JsonNumber(machine_.memory_gb) +
                        ", \"cpu_model\": " + JsonString(machine_.cpu_model) + "}}\n";
@@ -354,8 +352,8 @@ class Bench {
     std::fflush(stdout);
     std::string each;
     for (double value : values) each += (each.empty() ? "" : " ") + JsonNumber(value);
-    std::fprintf(stderr, "%-34s median %10.1f %-7s (min %.1f, max %.1f; runs: %s)\n",
-                 name.c_str(), s.median, unit.c_str(), s.min, s.max, each.c_str());
+    std::fprintf(stderr, "%-34s median %10.1f %-7s (min %.1f, max %.1f; runs: %s)\n", name.c_str(),
+                 s.median, unit.c_str(), s.min, s.max, each.c_str());
   }
 
   Options options_;
@@ -372,7 +370,7 @@ std::string LoadAverage() {
 // Machine-wide CPU time from /proc/stat, to tell how busy the machine was (other
 // programs, and the hypervisor's steal on a VM) while the benchmark ran.
 struct CpuTimes {
-  double busy = 0;   // user, nice, system, irq, softirq
+  double busy = 0;  // user, nice, system, irq, softirq
   double steal = 0;
   double total = 0;  // everything, idle and iowait included
 };
@@ -442,9 +440,8 @@ int main(int argc, char** argv) {
   std::fprintf(stderr,
                "tasks_bench: %u cores, %.1f GiB, %s; load average %s\n"
                "tasks_bench: %d run(s) of >= %.2f s per metric, %.2f s warm-up%s\n",
-               machine.cores, machine.memory_gb, machine.cpu_model.c_str(),
-               LoadAverage().c_str(), options.runs, options.seconds, options.warmup,
-               options.quick ? " (quick)" : "");
+               machine.cores, machine.memory_gb, machine.cpu_model.c_str(), LoadAverage().c_str(),
+               options.runs, options.seconds, options.warmup, options.quick ? " (quick)" : "");
 
   const CpuTimes cpu_start = ReadCpuTimes();
   const double own_start = RusageSeconds(RUSAGE_SELF) + RusageSeconds(RUSAGE_CHILDREN);

@@ -61,9 +61,9 @@ absl::StatusOr<Session> Session::Create(const std::string& dir) {
 
 void Session::Remove() const {
   std::error_code ec;
+  // Only the session's own directory: /tmp/lumen stays, since another program may be
+  // creating its session in it at this very moment.
   fs::remove_all(dir_, ec);
-  // Drop /tmp/lumen itself when this was the last session in it.
-  fs::remove(kRoot, ec);
 }
 
 }  // namespace lumen
