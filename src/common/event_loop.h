@@ -32,7 +32,6 @@ class EventLoop {
   void RunEvery(std::chrono::milliseconds period, std::function<void()> fn);
   /// Runs `fn` on the loop once after `delay` (dropped if the loop stops first).
   void RunAfter(std::chrono::milliseconds delay, std::function<void()> fn);
-  bool IsLoopThread() const { return std::this_thread::get_id() == thread_.get_id(); }
   boost::asio::io_context& io() { return io_; }
 
  private:

@@ -80,7 +80,6 @@ class CoreWorker {
   const std::string& endpoint() const { return endpoint_; }
   const CoreWorkerOptions& options() const { return options_; }
   TaskContext CurrentTask() { return executor_->CurrentContext(); }
-  size_t NumObjectsInStore() { return store_.Size(); }
 
   // CoreWorkerService.
   void HandlePushTasks(const rpc::PushTasksRequest& request, rpc::PushTasksReply* reply,
