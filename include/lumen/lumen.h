@@ -1,6 +1,7 @@
-// lumen — Ray-style tasks and objects for C++. The one include of the user API.
+// lumen — Ray-style tasks, actors and objects for C++. The one include of the user API.
 #pragma once
 
+#include "lumen/actor.h"
 #include "lumen/config.h"
 #include "lumen/errors.h"
 #include "lumen/object_api.h"

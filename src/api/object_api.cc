@@ -1,5 +1,6 @@
 // The detail:: functions behind the header templates: translate between the API's
 // types and the core worker's, and Status into typed exceptions, once, here.
+#include "api/convert.h"
 #include "api/runtime.h"
 #include "common/resources.h"
 #include "lumen/lumen.h"
@@ -9,57 +10,6 @@ namespace detail {
 namespace {
 
 thread_local std::vector<std::vector<RefData>*> t_collectors;
-
-rpc::ObjectRefProto ToProto(const RefData& ref) {
-  rpc::ObjectRefProto proto;
-  proto.set_id(ref.id);
-  proto.set_owner(ref.owner);
-  return proto;
-}
-
-RefData FromProto(const rpc::ObjectRefProto& proto) { return RefData{proto.id(), proto.owner()}; }
-
-std::vector<rpc::ObjectRefProto> ToProtos(const std::vector<RefData>& refs) {
-  std::vector<rpc::ObjectRefProto> out;
-  out.reserve(refs.size());
-  for (const auto& ref : refs) out.push_back(ToProto(ref));
-  return out;
-}
-
-[[noreturn]] void ThrowObjectError(const core::StoredObject& object) {
-  const std::string& message = object.error_message;
-  switch (object.error) {
-    case core::ErrorKind::kTaskError:
-      throw TaskError("remote task threw " + object.error_type + ": " + message,
-                      object.error_type);
-    case core::ErrorKind::kWorkerCrashed:
-      throw WorkerCrashedError("lumen: " + message);
-    case core::ErrorKind::kFunctionNotFound:
-      throw FunctionNotFoundError("lumen: " + message);
-    case core::ErrorKind::kOwnerDied:
-      throw OwnerDiedError("lumen: " + message);
-    case core::ErrorKind::kObjectLost:
-      throw ObjectLostError("lumen: " + message);
-    case core::ErrorKind::kActorDied:
-      throw ActorDiedError("lumen: " + message);
-    case core::ErrorKind::kObjectStoreFull:
-      throw ObjectStoreFullError("lumen: " + message);
-    default:
-      throw Error("lumen: " + message);
-  }
-}
-
-[[noreturn]] void ThrowStatus(const absl::Status& status) {
-  std::string message = "lumen: " + std::string(status.message());
-  switch (status.code()) {
-    case absl::StatusCode::kDeadlineExceeded:
-      throw GetTimeoutError(message);
-    case absl::StatusCode::kInvalidArgument:
-      throw ObjectLostError(message);
-    default:
-      throw Error(message);
-  }
-}
 
 }  // namespace
 
@@ -110,18 +60,7 @@ std::vector<bool> Wait(const std::vector<RefData>& refs, int num_returns,
 RefData SubmitTask(const std::string& function_name, std::vector<SerializedArg> args,
                    const TaskOptions& options) {
   auto runtime = api::Require("Task(...).Remote");
-  std::vector<rpc::TaskArg> protos;
-  protos.reserve(args.size());
-  for (auto& arg : args) {
-    rpc::TaskArg proto;
-    if (arg.by_ref) {
-      *proto.mutable_ref() = ToProto(arg.ref);
-    } else {
-      proto.set_value(std::move(arg.data));
-    }
-    for (const auto& nested : arg.nested) *proto.add_nested() = ToProto(nested);
-    protos.push_back(std::move(proto));
-  }
+  std::vector<rpc::TaskArg> protos = ToTaskArgs(std::move(args));
   core::TaskOptionsInternal internal{options.name, options.resources, options.max_retries,
                                      options.retry_exceptions};
   return FromProto(runtime->core->SubmitTask(function_name, std::move(protos), internal));
@@ -161,6 +100,7 @@ RuntimeContext GetRuntimeContext() {
   if (runtime->is_worker) {
     core::TaskContext task = runtime->core->CurrentTask();
     if (!task.task_id.empty()) context.task_id_ = TaskId::FromBinary(task.task_id).Hex();
+    if (!task.actor_id.empty()) context.actor_id_ = ActorId::FromBinary(task.actor_id).Hex();
     context.resources_ = task.resources;
     context.gpu_ids_ = task.gpu_ids;
   }

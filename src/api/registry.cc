@@ -11,8 +11,29 @@ namespace {
 struct Registry {
   std::mutex mutex;
   std::unordered_map<std::string, Invoker> by_name;
-  std::unordered_map<const void*, std::string> name_by_key;
+  std::unordered_map<std::string, FactoryInvoker> factories;
+  std::unordered_map<std::string, MethodInvoker> methods;
+  std::unordered_map<const void*, std::string> name_by_key;         // functions, factories
+  std::unordered_map<std::string, std::string> method_name_by_key;  // MethodKey -> name
 };
+
+[[noreturn]] void DuplicateName(const std::string& name) {
+  std::fprintf(stderr, "lumen: two different functions are registered as '%s'\n",
+               name.c_str());
+  std::abort();
+}
+
+// Records `key` -> `name` for a function or factory; false when `key` was registered
+// before (the same function named again).
+bool ClaimName(Registry& registry, const std::string& name, const void* key) {
+  if (registry.name_by_key.count(key)) return false;
+  for (const auto& [other_key, other_name] : registry.name_by_key) {
+    if (other_name == name) DuplicateName(name);
+  }
+  if (registry.methods.count(name)) DuplicateName(name);
+  registry.name_by_key[key] = name;
+  return true;
+}
 
 // Function-local: LUMEN_REMOTE runs during static initialisation, in any order.
 Registry& GetRegistry() {
@@ -25,17 +46,25 @@ Registry& GetRegistry() {
 void RegisterFunction(std::string name, const void* key, Invoker invoker) {
   Registry& registry = GetRegistry();
   std::lock_guard<std::mutex> lock(registry.mutex);
-  auto existing = registry.name_by_key.find(key);
-  if (existing != registry.name_by_key.end()) return;  // same function, registered again
-  for (const auto& [other_key, other_name] : registry.name_by_key) {
-    if (other_name == name) {
-      std::fprintf(stderr, "lumen: two different functions are registered as '%s'\n",
-                   name.c_str());
-      std::abort();
-    }
+  if (ClaimName(registry, name, key)) registry.by_name[name] = std::move(invoker);
+}
+
+void RegisterFactory(std::string name, const void* key, FactoryInvoker invoker) {
+  Registry& registry = GetRegistry();
+  std::lock_guard<std::mutex> lock(registry.mutex);
+  if (ClaimName(registry, name, key)) registry.factories[name] = std::move(invoker);
+}
+
+void RegisterMethod(std::string name, std::string key, MethodInvoker invoker) {
+  Registry& registry = GetRegistry();
+  std::lock_guard<std::mutex> lock(registry.mutex);
+  if (registry.method_name_by_key.count(key)) return;  // same method, registered again
+  if (registry.methods.count(name) || registry.by_name.count(name) ||
+      registry.factories.count(name)) {
+    DuplicateName(name);
   }
-  registry.name_by_key[key] = name;
-  registry.by_name[name] = std::move(invoker);
+  registry.method_name_by_key[key] = name;
+  registry.methods[name] = std::move(invoker);
 }
 
 const std::string* FunctionNameOf(const void* key) {
@@ -45,11 +74,33 @@ const std::string* FunctionNameOf(const void* key) {
   return it == registry.name_by_key.end() ? nullptr : &it->second;
 }
 
-const Invoker* FindInvoker(const std::string& name) {
+const std::string* MethodNameOf(const std::string& key) {
   Registry& registry = GetRegistry();
   std::lock_guard<std::mutex> lock(registry.mutex);
-  auto it = registry.by_name.find(name);
-  return it == registry.by_name.end() ? nullptr : &it->second;
+  auto it = registry.method_name_by_key.find(key);
+  return it == registry.method_name_by_key.end() ? nullptr : &it->second;
+}
+
+namespace {
+
+template <typename Map>
+const typename Map::mapped_type* FindIn(Map& map, const std::string& name) {
+  Registry& registry = GetRegistry();
+  std::lock_guard<std::mutex> lock(registry.mutex);
+  auto it = map.find(name);
+  return it == map.end() ? nullptr : &it->second;
+}
+
+}  // namespace
+
+const Invoker* FindInvoker(const std::string& name) {
+  return FindIn(GetRegistry().by_name, name);
+}
+const FactoryInvoker* FindFactory(const std::string& name) {
+  return FindIn(GetRegistry().factories, name);
+}
+const MethodInvoker* FindMethod(const std::string& name) {
+  return FindIn(GetRegistry().methods, name);
 }
 
 std::vector<std::string> SplitRemoteNames(std::string_view text) {

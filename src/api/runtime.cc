@@ -247,6 +247,8 @@ std::map<std::string, std::string> TakeWorkerEnvironment() {
     g_runtime = runtime;
   }
   worker->RunTaskLoop();
+  // Lets replies already given (an ExitActor call's, an Exit's) reach their callers.
+  worker->Shutdown();
   std::fflush(nullptr);
   unlink(socket.c_str());
   std::_Exit(0);

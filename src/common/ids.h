@@ -1,4 +1,4 @@
-// Typed fixed-size ids (job, node, worker, task, object, lease).
+// Typed fixed-size ids (job, node, worker, task, actor, object, lease).
 #pragma once
 
 #include <array>
@@ -91,6 +91,7 @@ class NodeId : public BaseId<NodeId, 16> {};
 class WorkerId : public BaseId<WorkerId, 16> {};
 class LeaseId : public BaseId<LeaseId, 16> {};
 class TaskId : public BaseId<TaskId, 16> {};
+class ActorId : public BaseId<ActorId, 16> {};
 
 /// An object is the index-th return (index >= 1) or put (index has kPutBit) of a task.
 class ObjectId : public BaseId<ObjectId, 20> {

@@ -1,6 +1,12 @@
 #include "core_worker/clients.h"
 
+#include <atomic>
+
+#include "absl/strings/cord.h"
+#include "absl/strings/match.h"
+
 #include "core_worker.grpc.pb.h"
+#include "gcs.grpc.pb.h"
 #include "raylet.grpc.pb.h"
 #include "rpc/rpc.h"
 
@@ -29,23 +35,70 @@ class GrpcRayletClient final : public RayletClient {
   std::unique_ptr<rpc::RayletService::Stub> stub_;
 };
 
+constexpr char kNotDelivered[] = "lumen.not_delivered";
+
 class GrpcWorkerClient final : public WorkerClient {
  public:
   explicit GrpcWorkerClient(const std::string& endpoint)
-      : stub_(rpc::CoreWorkerService::NewStub(rpc::MakeChannel(endpoint))) {}
+      : channel_(rpc::MakeChannel(endpoint)), stub_(rpc::CoreWorkerService::NewStub(channel_)) {}
 
   void PushTasks(rpc::PushTasksRequest request,
                  ReplyCallback<rpc::PushTasksReply> callback) override {
+    // Once the connection was up, a channel that is not READY any more lost it: the
+    // worker's process is gone (its socket path is never reused by another process).
+    bool was_connected = connected_.load(std::memory_order_relaxed);
+    bool ready = channel_->GetState(/*try_to_connect=*/false) == GRPC_CHANNEL_READY;
+    if (ready) connected_.store(true, std::memory_order_relaxed);
+    bool gone_before_send = was_connected && !ready;
     rpc::CallUnary<rpc::PushTasksRequest, rpc::PushTasksReply>(
         [this](auto... args) { stub_->async()->PushTasks(args...); }, std::move(request),
-        std::move(callback));
+        [gone_before_send, callback = std::move(callback)](absl::Status status,
+                                                           rpc::PushTasksReply&& reply) {
+          bool refused = status.code() == absl::StatusCode::kUnavailable &&
+                         (gone_before_send ||
+                          absl::StrContains(status.message(), "failed to connect") ||
+                          absl::StrContains(status.message(), "Connection refused"));
+          callback(refused ? MarkNotDelivered(status) : status, std::move(reply));
+        });
   }
 
  private:
+  std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<rpc::CoreWorkerService::Stub> stub_;
+  std::atomic<bool> connected_{false};
+};
+
+class GrpcGcsActorClient final : public GcsActorClient {
+ public:
+  explicit GrpcGcsActorClient(const std::string& endpoint)
+      : stub_(rpc::GcsService::NewStub(rpc::MakeChannel(endpoint))) {}
+
+  std::function<void()> GetActorInfo(rpc::GetActorInfoRequest request,
+                                     ReplyCallback<rpc::GetActorInfoReply> callback) override {
+    auto context = rpc::CallUnary<rpc::GetActorInfoRequest, rpc::GetActorInfoReply>(
+        [this](auto... args) { stub_->async()->GetActorInfo(args...); }, std::move(request),
+        std::move(callback));
+    return [context] { context->TryCancel(); };
+  }
+
+ private:
+  std::unique_ptr<rpc::GcsService::Stub> stub_;
 };
 
 }  // namespace
+
+bool NotDelivered(const absl::Status& status) {
+  return !status.ok() && status.GetPayload(kNotDelivered).has_value();
+}
+
+absl::Status MarkNotDelivered(absl::Status status) {
+  if (!status.ok()) status.SetPayload(kNotDelivered, absl::Cord("1"));
+  return status;
+}
+
+std::unique_ptr<GcsActorClient> MakeGrpcGcsActorClient(const std::string& endpoint) {
+  return std::make_unique<GrpcGcsActorClient>(endpoint);
+}
 
 std::unique_ptr<RayletClient> MakeGrpcRayletClient(const std::string& endpoint) {
   return std::make_unique<GrpcRayletClient>(endpoint);

@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "core_worker.pb.h"
+#include "gcs.pb.h"
 #include "raylet.pb.h"
 
 namespace lumen::core {
@@ -35,11 +36,27 @@ class WorkerClient {
                          ReplyCallback<rpc::PushTasksReply> callback) = 0;
 };
 
+/// The GCS's actor directory, as the actor submitter uses it.
+class GcsActorClient {
+ public:
+  virtual ~GcsActorClient() = default;
+  /// A long poll; the returned function cancels it (the callback still runs once).
+  virtual std::function<void()> GetActorInfo(rpc::GetActorInfoRequest request,
+                                             ReplyCallback<rpc::GetActorInfoReply> callback) = 0;
+};
+
+/// True when a failed PushTasks surely never reached the worker (the connection was
+/// already gone when it was sent): resending it cannot run anything twice.
+bool NotDelivered(const absl::Status& status);
+/// Marks a failed call's status as NotDelivered.
+absl::Status MarkNotDelivered(absl::Status status);
+
 /// Opens a client to the worker at `endpoint`.
 using WorkerClientFactory = std::function<std::shared_ptr<WorkerClient>(const std::string&)>;
 
 /// gRPC implementations, over lumen's channels.
 std::unique_ptr<RayletClient> MakeGrpcRayletClient(const std::string& endpoint);
 WorkerClientFactory MakeGrpcWorkerClientFactory();
+std::unique_ptr<GcsActorClient> MakeGrpcGcsActorClient(const std::string& endpoint);
 
 }  // namespace lumen::core

@@ -53,7 +53,8 @@ absl::Status CoreWorker::Start() {
                                          std::string(objects.status().message()));
         }
         return (*objects)[0];
-      });
+      },
+      [this](const std::string& actor_id) { ReportActorExit(actor_id); });
   timers_.Start();
   service_ = std::make_unique<CoreWorkerGrpcService>(this);
   auto endpoint = server_.Start(options_.listen_socket, {service_.get()});
@@ -62,6 +63,10 @@ absl::Status CoreWorker::Start() {
   submitter_ = std::make_unique<TaskSubmitter>(SubmitterDeps{
       endpoint_, options_.job_id.Binary(), options_.worker_id, &store_, &refs_, &timers_,
       raylet_client_.get(), MakeGrpcWorkerClientFactory(), [this] { return ClusterCapacity(); }});
+  gcs_actor_client_ = MakeGrpcGcsActorClient(options_.gcs_endpoint);
+  actor_submitter_ = std::make_unique<ActorSubmitter>(
+      ActorSubmitterDeps{endpoint_, options_.worker_id.Binary(), &store_, &refs_, &timers_,
+                         gcs_actor_client_.get(), MakeGrpcWorkerClientFactory()});
 
   if (options_.is_worker) {
     rpc::RegisterWorkerRequest request;
@@ -102,6 +107,7 @@ void CoreWorker::Shutdown() {
   if (shutdown_.exchange(true)) return;
   if (executor_) executor_->Stop();
   if (submitter_) submitter_->Shutdown();
+  if (actor_submitter_) actor_submitter_->Shutdown();
   // Answers parked GetObject calls (with NOT_FOUND) so the server can stop.
   store_.Shutdown();
   server_.Shutdown(100);
@@ -111,6 +117,9 @@ void CoreWorker::WaitForCallbacks() {
   auto limit = std::chrono::milliseconds(5000);
   if (submitter_ && !submitter_->WaitForCallbacks(limit)) {
     LUMEN_LOG_WARN("core worker: task RPCs still in flight at shutdown");
+  }
+  if (actor_submitter_ && !actor_submitter_->WaitForCallbacks(limit)) {
+    LUMEN_LOG_WARN("core worker: actor RPCs still in flight at shutdown");
   }
   if (!rpcs_.WaitIdle(limit)) LUMEN_LOG_WARN("core worker: fetches still in flight at shutdown");
 }

@@ -13,6 +13,7 @@
 #include "common/event_loop.h"
 #include "common/ids.h"
 #include "core_worker.grpc.pb.h"
+#include "core_worker/actor_submitter.h"
 #include "core_worker/clients.h"
 #include "core_worker/memory_store.h"
 #include "core_worker/reference_counter.h"
@@ -42,6 +43,16 @@ struct TaskOptionsInternal {
   std::map<std::string, double> resources;
   int max_retries = 3;
   bool retry_exceptions = false;
+};
+
+struct ActorCreationOptions {
+  std::string name;
+  std::string namespace_;
+  bool detached = false;
+  std::map<std::string, double> resources;
+  int max_restarts = 0;
+  int max_task_retries = 0;
+  int max_concurrency = 1;
 };
 
 class CoreWorker {
@@ -74,6 +85,25 @@ class CoreWorker {
                                  std::vector<rpc::TaskArg> args,
                                  const TaskOptionsInternal& options);
 
+  // Actors (core_worker_actors.cc). Ids are binary ActorIds.
+  /// Registers the actor with the GCS (AlreadyExists: the name is taken) and sends the
+  /// factory call once the arguments owned here are ready. Returns the actor id.
+  absl::StatusOr<std::string> CreateActor(const std::string& factory,
+                                          const std::string& class_name,
+                                          std::vector<rpc::TaskArg> args,
+                                          const ActorCreationOptions& options);
+  /// FailedPrecondition (with the cause) when the actor is known to be dead.
+  absl::StatusOr<rpc::ObjectRefProto> SubmitActorTask(const std::string& actor_id,
+                                                      const std::string& method,
+                                                      std::vector<rpc::TaskArg> args,
+                                                      const std::string& name);
+  absl::Status KillActor(const std::string& actor_id, bool no_restart);
+  /// The live actor `name` (found = false when none); `ns` empty: this job's namespace.
+  absl::StatusOr<rpc::GetNamedActorReply> GetNamedActor(const std::string& name,
+                                                        const std::string& ns);
+  /// The hosted actor's incarnation; -1 outside an actor.
+  int ActorIncarnation() { return executor_ ? executor_->ActorIncarnation() : -1; }
+
   /// Worker: runs tasks on this thread until the raylet or the owner says exit.
   void RunTaskLoop();
 
@@ -96,6 +126,10 @@ class CoreWorker {
   std::string ClusterCapacity();
   void NotifyBlocked(bool blocked);
   TaskId NextPutTaskId();
+  /// A hosted actor called ExitActor: dead in the GCS before this worker stops.
+  void ReportActorExit(const std::string& actor_id);
+  /// Sends the factory call of a registered actor (its owned arguments resolved).
+  void SendActorCreation(const ActorId& actor_id, const rpc::TaskSpec& creation);
 
   CoreWorkerOptions options_;
   std::string endpoint_;
@@ -106,6 +140,8 @@ class CoreWorker {
   std::unique_ptr<RayletClient> raylet_client_;
   std::unique_ptr<rpc::GcsService::Stub> gcs_;
   std::unique_ptr<TaskSubmitter> submitter_;
+  std::unique_ptr<GcsActorClient> gcs_actor_client_;
+  std::unique_ptr<ActorSubmitter> actor_submitter_;
   std::unique_ptr<TaskExecutor> executor_;
   std::unique_ptr<grpc::Service> service_;
   rpc::Server server_;

@@ -9,10 +9,14 @@
 #include <typeinfo>
 
 #include "common/ids.h"
-#include "lumen/detail/registry.h"
+#include "lumen/detail/runtime.h"
 
 namespace lumen::core {
 namespace {
+
+// The context of the extra threads of a concurrent actor (the main thread uses the
+// executor's shared one).
+thread_local TaskContext* t_context = nullptr;
 
 std::string Demangle(const char* name) {
   int status = 0;
@@ -37,27 +41,76 @@ void SetError(rpc::TaskResult* result, const rpc::TaskSpec& spec, ErrorKind kind
   }
 }
 
+// A task sees exactly the devices it holds; others see what the worker inherited.
+void SetVisibleDevices(const std::vector<int>& gpu_ids) {
+  static const std::optional<std::string> inherited = [] {
+    const char* value = std::getenv("CUDA_VISIBLE_DEVICES");
+    return value ? std::optional<std::string>(value) : std::nullopt;
+  }();
+  if (!gpu_ids.empty()) {
+    std::string visible;
+    for (int id : gpu_ids) {
+      if (!visible.empty()) visible += ',';
+      visible += std::to_string(id);
+    }
+    setenv("CUDA_VISIBLE_DEVICES", visible.c_str(), 1);
+  } else if (inherited) {
+    setenv("CUDA_VISIBLE_DEVICES", inherited->c_str(), 1);
+  } else {
+    unsetenv("CUDA_VISIBLE_DEVICES");
+  }
+}
+
+std::string Label(const rpc::TaskSpec& spec) {
+  return spec.name().empty() ? spec.function_name() : spec.name();
+}
+
 }  // namespace
+
+TaskExecutor::~TaskExecutor() {
+  Stop();
+  for (std::thread& thread : extra_threads_) {
+    if (thread.joinable()) thread.detach();  // may be inside a user method for good
+  }
+}
 
 void TaskExecutor::Enqueue(const rpc::PushTasksRequest* request, rpc::PushTasksReply* reply,
                            rpc::Done done) {
   {
     MutexLock lock(&mutex_);
     if (!stopped_) {
-      queue_.push_back(Item{request, reply, std::move(done)});
-      work_.Signal();
-      return;
+      if (request->caller_id().empty()) {
+        queue_.push_back(Item{request, reply, std::move(done)});
+        work_.Signal();
+        return;
+      }
+      CallerStream& stream = streams_[request->caller_id()];
+      if (request->push_seq() >= stream.next &&
+          stream.parked.emplace(request->push_seq(), Item{request, reply, done}).second) {
+        while (!stream.parked.empty() && stream.parked.begin()->first == stream.next) {
+          queue_.push_back(std::move(stream.parked.begin()->second));
+          stream.parked.erase(stream.parked.begin());
+          ++stream.next;
+        }
+        work_.SignalAll();
+        return;
+      }
     }
   }
-  done(absl::UnavailableError("worker is exiting"));
+  done(absl::UnavailableError("worker is exiting, or the push was sent twice"));
 }
 
 void TaskExecutor::Stop() {
-  std::deque<Item> left;
+  std::vector<Item> left;
   {
     MutexLock lock(&mutex_);
     stopped_ = true;
-    left.swap(queue_);
+    for (Item& item : queue_) left.push_back(std::move(item));
+    queue_.clear();
+    for (auto& [caller, stream] : streams_) {
+      for (auto& [seq, item] : stream.parked) left.push_back(std::move(item));
+    }
+    streams_.clear();
     work_.SignalAll();
   }
   for (Item& item : left) item.done(absl::UnavailableError("worker is exiting"));
@@ -67,6 +120,7 @@ void TaskExecutor::RejectQueued() {
   std::deque<Item> rejected;
   {
     MutexLock lock(&mutex_);
+    if (actor_) return;
     rejected.swap(queue_);
   }
   for (Item& item : rejected) {
@@ -76,11 +130,31 @@ void TaskExecutor::RejectQueued() {
 }
 
 TaskContext TaskExecutor::CurrentContext() {
+  if (t_context != nullptr) return *t_context;
   MutexLock lock(&mutex_);
   return context_;
 }
 
-void TaskExecutor::Run() {
+int TaskExecutor::ActorIncarnation() {
+  MutexLock lock(&mutex_);
+  return actor_ ? actor_->incarnation : -1;
+}
+
+void TaskExecutor::SetContext(TaskContext* context, const TaskContext& value) {
+  if (context != nullptr) {
+    *context = value;
+    return;
+  }
+  MutexLock lock(&mutex_);
+  context_ = value;
+}
+
+void TaskExecutor::Run() { RunLoop(/*main=*/true); }
+
+void TaskExecutor::RunLoop(bool main) {
+  TaskContext own;
+  TaskContext* context = main ? nullptr : &own;
+  t_context = context;
   while (true) {
     Item item;
     {
@@ -90,73 +164,184 @@ void TaskExecutor::Run() {
       item = std::move(queue_.front());
       queue_.pop_front();
     }
-    std::vector<int> gpu_ids(item.request->gpu_ids().begin(), item.request->gpu_ids().end());
-    // A task sees exactly the devices it holds; others see what the worker inherited.
-    static const std::optional<std::string> inherited = [] {
-      const char* value = std::getenv("CUDA_VISIBLE_DEVICES");
-      return value ? std::optional<std::string>(value) : std::nullopt;
-    }();
-    if (!gpu_ids.empty()) {
-      std::string visible;
-      for (int id : gpu_ids) {
-        if (!visible.empty()) visible += ',';
-        visible += std::to_string(id);
-      }
-      setenv("CUDA_VISIBLE_DEVICES", visible.c_str(), 1);
-    } else if (inherited) {
-      setenv("CUDA_VISIBLE_DEVICES", inherited->c_str(), 1);
-    } else {
-      unsetenv("CUDA_VISIBLE_DEVICES");
-    }
-    for (const rpc::TaskSpec& spec : item.request->tasks()) {
-      {
-        MutexLock lock(&mutex_);
-        context_.task_id = spec.task_id();
-        context_.resources = {spec.resources().begin(), spec.resources().end()};
-        context_.gpu_ids = gpu_ids;
-      }
-      Execute(spec, item.reply->add_results());
-    }
-    {
-      MutexLock lock(&mutex_);
-      context_ = TaskContext{};
-    }
-    std::cout.flush();
-    std::cerr.flush();
-    std::fflush(nullptr);
-    item.done(absl::OkStatus());
+    RunItem(item, context);
   }
 }
 
-void TaskExecutor::Execute(const rpc::TaskSpec& spec, rpc::TaskResult* result) {
-  result->set_task_id(spec.task_id());
-  const detail::Invoker* invoker = detail::FindInvoker(spec.function_name());
-  if (invoker == nullptr) {
-    return SetError(result, spec, ErrorKind::kFunctionNotFound, "",
-                    "function '" + spec.function_name() +
-                        "' is not registered in the worker's executable (LUMEN_REMOTE)");
+void TaskExecutor::RunItem(Item& item, TaskContext* context) {
+  std::vector<int> gpu_ids(item.request->gpu_ids().begin(), item.request->gpu_ids().end());
+  std::shared_ptr<const Actor> actor;
+  {
+    MutexLock lock(&mutex_);
+    actor = actor_;
   }
-  // Resolve arguments; borrowed ones are fetched from their owners.
-  std::vector<ObjectPtr> fetched;
-  std::vector<detail::ArgView> args;
-  args.reserve(spec.args_size());
+  // An actor keeps the devices of its lease; its method pushes carry none.
+  if (!actor) SetVisibleDevices(gpu_ids);
+  bool exit_actor = false;
+  for (const rpc::TaskSpec& spec : item.request->tasks()) {
+    rpc::TaskResult* result = item.reply->add_results();
+    if (exit_actor) {
+      result->set_task_id(spec.task_id());
+      SetError(result, spec, ErrorKind::kActorDied, "",
+               "the actor exited (ExitActor) before running this call");
+      continue;
+    }
+    TaskContext running;
+    running.task_id = spec.task_id();
+    if (actor) {
+      running.actor_id = actor->id;
+      running.resources = actor->resources;
+      running.gpu_ids = actor->gpu_ids;
+    } else {
+      running.resources = {spec.resources().begin(), spec.resources().end()};
+      running.gpu_ids = gpu_ids;
+    }
+    SetContext(context, running);
+    if (spec.has_actor_creation()) {
+      CreateActor(spec, gpu_ids, result);
+      MutexLock lock(&mutex_);
+      actor = actor_;
+    } else {
+      Execute(spec, result, &exit_actor);
+    }
+  }
+  TaskContext idle;
+  if (actor) idle.actor_id = actor->id;
+  SetContext(context, idle);
+  std::cout.flush();
+  std::cerr.flush();
+  std::fflush(nullptr);
+  if (exit_actor) {
+    // Dead in the GCS first, so that callers whose pushes are refused below learn why.
+    on_actor_exit_(actor->id);
+    item.done(absl::OkStatus());
+    Stop();
+    return;
+  }
+  item.done(absl::OkStatus());
+}
+
+bool TaskExecutor::ResolveArgs(const rpc::TaskSpec& spec, rpc::TaskResult* result,
+                               std::vector<ObjectPtr>* fetched,
+                               std::vector<detail::ArgView>* args) {
+  args->reserve(spec.args_size());
   for (const rpc::TaskArg& arg : spec.args()) {
     if (arg.has_ref()) {
       ObjectPtr object = fetch_(arg.ref());
       if (object->IsError()) {
-        return SetError(result, spec, object->error, object->error_type,
-                        object->error_message);
+        SetError(result, spec, object->error, object->error_type, object->error_message);
+        return false;
       }
-      fetched.push_back(object);
-      args.push_back({object->data.data(), object->data.size()});
+      fetched->push_back(object);
+      args->push_back({object->data.data(), object->data.size()});
     } else {
-      args.push_back({arg.value().data(), arg.value().size()});
+      args->push_back({arg.value().data(), arg.value().size()});
     }
   }
+  return true;
+}
+
+void TaskExecutor::CreateActor(const rpc::TaskSpec& spec, const std::vector<int>& gpu_ids,
+                               rpc::TaskResult* result) {
+  result->set_task_id(spec.task_id());
+  {
+    MutexLock lock(&mutex_);
+    if (actor_) {
+      return SetError(result, spec, ErrorKind::kInternal, "",
+                      "this worker already hosts an actor");
+    }
+  }
+  const detail::FactoryInvoker* factory = detail::FindFactory(spec.function_name());
+  if (factory == nullptr) {
+    return SetError(result, spec, ErrorKind::kFunctionNotFound, "",
+                    "actor factory '" + spec.function_name() +
+                        "' is not registered in the worker's executable (LUMEN_REMOTE)");
+  }
+  std::vector<ObjectPtr> fetched;
+  std::vector<detail::ArgView> args;
+  if (!ResolveArgs(spec, result, &fetched, &args)) return;
+  auto actor = std::make_shared<Actor>();
+  actor->id = spec.actor_creation().actor_id();
+  actor->incarnation = spec.actor_creation().incarnation();
+  actor->resources = {spec.resources().begin(), spec.resources().end()};
+  actor->gpu_ids = gpu_ids;
+  // While the factory runs, the actor's context is visible without an instance (so that
+  // WasCurrentActorRestarted works in it); the instance is published when it exists.
+  {
+    MutexLock lock(&mutex_);
+    actor_ = actor;
+  }
+  std::shared_ptr<void> instance;
+  try {
+    instance = (*factory)(args);
+  } catch (const std::exception& e) {
+    MutexLock lock(&mutex_);
+    actor_.reset();
+    return SetError(result, spec, ErrorKind::kTaskError, Demangle(typeid(e).name()), e.what());
+  } catch (...) {
+    MutexLock lock(&mutex_);
+    actor_.reset();
+    return SetError(result, spec, ErrorKind::kTaskError, "unknown",
+                    "a non-std::exception was thrown");
+  }
+  auto alive = std::make_shared<Actor>(*actor);
+  alive->instance = std::move(instance);
+  {
+    MutexLock lock(&mutex_);
+    actor_ = std::move(alive);
+  }
+  rpc::ReturnObject* ret = result->add_returns();
+  ret->set_id(ObjectId::ForTaskReturn(TaskId::FromBinary(spec.task_id()), 1).Binary());
+  ret->set_data(detail::SerializeNil());
+  for (int i = 1; i < spec.actor_creation().max_concurrency(); ++i) {
+    extra_threads_.emplace_back([this] { RunLoop(/*main=*/false); });
+  }
+}
+
+void TaskExecutor::Execute(const rpc::TaskSpec& spec, rpc::TaskResult* result,
+                           bool* exit_actor) {
+  result->set_task_id(spec.task_id());
+  std::shared_ptr<const Actor> actor;
+  const detail::Invoker* invoker = nullptr;
+  const detail::MethodInvoker* method = nullptr;
+  if (spec.actor_id().empty()) {
+    invoker = detail::FindInvoker(spec.function_name());
+    if (invoker == nullptr) {
+      return SetError(result, spec, ErrorKind::kFunctionNotFound, "",
+                      "function '" + spec.function_name() +
+                          "' is not registered in the worker's executable (LUMEN_REMOTE)");
+    }
+  } else {
+    {
+      MutexLock lock(&mutex_);
+      actor = actor_;
+    }
+    if (!actor || actor->id != spec.actor_id()) {
+      return SetError(result, spec, ErrorKind::kActorDied, "",
+                      "the worker that received this call does not host the actor");
+    }
+    method = detail::FindMethod(spec.function_name());
+    if (method == nullptr) {
+      return SetError(result, spec, ErrorKind::kFunctionNotFound, "",
+                      "actor method '" + spec.function_name() +
+                          "' is not registered in the worker's executable (LUMEN_REMOTE)");
+    }
+  }
+  std::vector<ObjectPtr> fetched;
+  std::vector<detail::ArgView> args;
+  if (!ResolveArgs(spec, result, &fetched, &args)) return;
   std::string out;
   std::vector<detail::RefData> nested;
   try {
-    (*invoker)(args, &out, &nested);
+    if (method != nullptr) {
+      (*method)(actor->instance.get(), args, &out, &nested);
+    } else {
+      (*invoker)(args, &out, &nested);
+    }
+  } catch (const detail::ActorExitSignal&) {
+    *exit_actor = true;
+    return SetError(result, spec, ErrorKind::kActorDied, "",
+                    "the actor exited: method '" + Label(spec) + "' called ExitActor()");
   } catch (const std::exception& e) {
     return SetError(result, spec, ErrorKind::kTaskError, Demangle(typeid(e).name()), e.what());
   } catch (...) {

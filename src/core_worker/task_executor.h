@@ -1,34 +1,49 @@
-// The worker's side of the task path: run pushed tasks one at a time, in order.
+// The worker's side of the task path: run pushed tasks, and host an actor.
 #pragma once
 
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/mutex.h"
 #include "core_worker.pb.h"
 #include "core_worker/stored_object.h"
+#include "lumen/detail/registry.h"
 #include "rpc/rpc.h"
 
 namespace lumen::core {
 
 /// What the task running now holds (for GetRuntimeContext).
 struct TaskContext {
-  std::string task_id;  // binary; empty when idle
+  std::string task_id;   // binary; empty when idle
+  std::string actor_id;  // binary; empty unless this worker hosts an actor
   std::map<std::string, double> resources;
   std::vector<int> gpu_ids;
 };
 
-/// Runs tasks on the thread that calls Run (the worker's main thread). Thread-safe
-/// Enqueue/Stop; Run is single-threaded.
+/// Runs pushed tasks on the thread that calls Run (the worker's main thread), one push
+/// after another, in arrival order.
+///
+/// A creation task (TaskSpec.actor_creation) makes this worker an actor: the factory's
+/// instance lives here until the process ends, and method calls run on it. Method pushes
+/// carry (caller_id, push_seq): pushes of one caller are released to the run queue in
+/// push_seq order, whatever order gRPC delivers them in. With max_concurrency n > 1,
+/// n threads (the main one and n - 1 more) take pushes from the queue at once.
+/// Thread-safe Enqueue/Stop; Run is called once.
 class TaskExecutor {
  public:
   /// Resolves a by-reference argument (a borrowed object) to its value or error.
   using Fetch = std::function<ObjectPtr(const rpc::ObjectRefProto&)>;
-  explicit TaskExecutor(Fetch fetch) : fetch_(std::move(fetch)) {}
+  /// A method called ExitActor: tell the GCS, before the worker stops (blocking).
+  using OnActorExit = std::function<void(const std::string& actor_id)>;
+  TaskExecutor(Fetch fetch, OnActorExit on_actor_exit)
+      : fetch_(std::move(fetch)), on_actor_exit_(std::move(on_actor_exit)) {}
+  ~TaskExecutor();
 
   void Enqueue(const rpc::PushTasksRequest* request, rpc::PushTasksReply* reply,
                rpc::Done done);
@@ -36,9 +51,12 @@ class TaskExecutor {
   void Run();
   void Stop();
   /// The running task blocked (in Get): answer every queued, unstarted request as
-  /// rejected, so that its owner runs those tasks elsewhere instead of behind it.
+  /// rejected, so that its owner runs those tasks elsewhere instead of behind it. An
+  /// actor keeps its calls.
   void RejectQueued();
   TaskContext CurrentContext();
+  /// The hosted actor's incarnation (0: first creation); -1 when no actor is hosted.
+  int ActorIncarnation();
 
  private:
   struct Item {
@@ -46,14 +64,41 @@ class TaskExecutor {
     rpc::PushTasksReply* reply;
     rpc::Done done;
   };
-  void Execute(const rpc::TaskSpec& spec, rpc::TaskResult* result);
+  struct CallerStream {
+    int64_t next = 0;
+    std::map<int64_t, Item> parked;  // arrived ahead of their turn
+  };
+  struct Actor {
+    std::string id;  // binary
+    int incarnation = 0;
+    std::shared_ptr<void> instance;
+    std::map<std::string, double> resources;
+    std::vector<int> gpu_ids;
+  };
+
+  /// Takes pushes off the queue until Stop; `main` marks the thread whose context is
+  /// shared with the process's other threads.
+  void RunLoop(bool main);
+  void RunItem(Item& item, TaskContext* context);
+  /// Runs one task; sets *exit_actor when a method called ExitActor.
+  void Execute(const rpc::TaskSpec& spec, rpc::TaskResult* result, bool* exit_actor);
+  void CreateActor(const rpc::TaskSpec& spec, const std::vector<int>& gpu_ids,
+                   rpc::TaskResult* result);
+  /// Fetches by-reference arguments; false (with the error set in `result`) on failure.
+  bool ResolveArgs(const rpc::TaskSpec& spec, rpc::TaskResult* result,
+                   std::vector<ObjectPtr>* fetched, std::vector<detail::ArgView>* args);
+  void SetContext(TaskContext* context, const TaskContext& value);
 
   Fetch fetch_;
+  OnActorExit on_actor_exit_;
   Mutex mutex_;
   CondVar work_;
   std::deque<Item> queue_ ABSL_GUARDED_BY(mutex_);
+  std::map<std::string, CallerStream> streams_ ABSL_GUARDED_BY(mutex_);
   bool stopped_ ABSL_GUARDED_BY(mutex_) = false;
-  TaskContext context_ ABSL_GUARDED_BY(mutex_);
+  TaskContext context_ ABSL_GUARDED_BY(mutex_);  // the main thread's
+  std::shared_ptr<const Actor> actor_ ABSL_GUARDED_BY(mutex_);
+  std::vector<std::thread> extra_threads_;  // main thread only
 };
 
 }  // namespace lumen::core

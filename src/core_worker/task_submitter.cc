@@ -8,6 +8,7 @@
 #include "common/clock.h"
 #include "common/logging.h"
 #include "common/resources.h"
+#include "core_worker/task_deps.h"
 
 namespace lumen::core {
 namespace {
@@ -35,57 +36,15 @@ void TaskSubmitter::Submit(rpc::TaskSpec spec, int max_retries, bool retry_excep
   task->spec = std::move(spec);
 
   // Pin every by-reference argument; wait for the ones owned here and inline them.
-  struct Resolution {
-    std::atomic<int> remaining{1};
-    Mutex mutex;
-    ObjectPtr failed_dependency;
-  };
-  auto resolution = std::make_shared<Resolution>();
-  std::vector<std::pair<int, ObjectId>> local;
-  for (int i = 0; i < task->spec.args_size(); ++i) {
-    const rpc::TaskArg& arg = task->spec.args(i);
-    if (arg.nested_size() > 0) task->isolate = true;
-    if (arg.has_ref()) {
-      ObjectId id = ObjectId::FromBinary(arg.ref().id());
-      deps_.refs->AddTaskUse(id);
-      task->task_uses.push_back(id);
-      if (arg.ref().owner() == deps_.self_endpoint) local.emplace_back(i, id);
-    }
-  }
-  resolution->remaining += int(local.size());
-  auto on_resolved = [this, task, resolution] {
-    if (--resolution->remaining > 0) return;
-    ObjectPtr failed;
-    {
-      MutexLock lock(&resolution->mutex);
-      failed = resolution->failed_dependency;
-    }
-    if (failed) {
-      Finish(task, nullptr, failed);
-    } else {
-      Enqueue(task);
-    }
-  };
-  for (const auto& [index, id] : local) {
-    deps_.store->OnReady(id, [task, resolution, index = index, on_resolved](ObjectPtr object) {
-      {
-        MutexLock lock(&resolution->mutex);
-        if (object == nullptr) {
-          resolution->failed_dependency = StoredObject::MakeError(
-              ErrorKind::kObjectLost, "an argument of the task was lost at shutdown");
-        } else if (object->IsError()) {
-          resolution->failed_dependency = object;
-        } else {
-          rpc::TaskArg* arg = task->spec.mutable_args(index);
-          arg->set_value(object->data);
-          for (const auto& nested : object->nested) *arg->add_nested() = nested;
-          if (!object->nested.empty()) task->isolate = true;
-        }
-      }
-      on_resolved();
-    });
-  }
-  on_resolved();
+  Task* raw = task.get();
+  ResolveOwnedArgs(&raw->spec, deps_.self_endpoint, deps_.store, deps_.refs, &raw->task_uses,
+                   &raw->isolate, [this, task](ObjectPtr failed) {
+                     if (failed) {
+                       Finish(task, nullptr, failed);
+                     } else {
+                       Enqueue(task);
+                     }
+                   });
 }
 
 void TaskSubmitter::Enqueue(TaskPtr task) {
@@ -257,23 +216,6 @@ void TaskSubmitter::PushBatch(const std::string& key, const LeasePtr& lease,
   });
 }
 
-namespace {
-
-// Statuses that mean the worker process (or the connection to it) is gone.
-bool IsConnectionLoss(const absl::Status& status) {
-  switch (status.code()) {
-    case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kCancelled:
-    case absl::StatusCode::kAborted:
-    case absl::StatusCode::kUnknown:
-      return true;
-    default:
-      return false;
-  }
-}
-
-}  // namespace
-
 void TaskSubmitter::OnPushReply(const std::string& key, const LeasePtr& lease, uint64_t seq,
                                 std::vector<TaskPtr> batch, absl::Status status,
                                 rpc::PushTasksReply reply) {
@@ -393,25 +335,8 @@ void TaskSubmitter::FailQueue(KeyState& state, ObjectPtr error, Actions* actions
 
 void TaskSubmitter::Finish(const TaskPtr& task, const rpc::TaskResult* result,
                            ObjectPtr error) {
-  for (int i = 0; i < task->spec.num_returns(); ++i) {
-    ObjectId id = ObjectId::ForTaskReturn(TaskId::FromBinary(task->spec.task_id()), i + 1);
-    if (!deps_.refs->IsOwnedAndLive(id)) continue;  // nobody wants it any more
-    ObjectPtr object = error;
-    if (!object && result && i < result->returns_size()) {
-      const rpc::ReturnObject& ret = result->returns(i);
-      auto stored = std::make_shared<StoredObject>(
-          *StoredObject::FromProto(ret.data(), ret.is_error(), ret.error()));
-      stored->nested.assign(ret.nested().begin(), ret.nested().end());
-      object = stored;
-    }
-    if (!object) {
-      object = StoredObject::MakeError(ErrorKind::kInternal, "the worker returned no value");
-    }
-    deps_.store->Put(id, object);
-    // The last ref may have gone between the check and the Put: then nobody frees it.
-    if (!deps_.refs->IsOwnedAndLive(id)) deps_.store->Erase(id);
-  }
-  for (const ObjectId& id : task->task_uses) deps_.refs->RemoveTaskUse(id);
+  StoreTaskReturns(task->spec, result, std::move(error), task->task_uses, deps_.store,
+                   deps_.refs);
 }
 
 void TaskSubmitter::Shutdown() {

@@ -5,6 +5,9 @@
 #include "common/clock.h"
 #include "common/ids.h"
 #include "common/logging.h"
+#include "common/resources.h"
+#include "core_worker.grpc.pb.h"
+#include "raylet.grpc.pb.h"
 
 namespace lumen::gcs {
 namespace {
@@ -22,6 +25,13 @@ class GcsGrpcService final : public rpc::GcsService::CallbackService {
   LUMEN_RPC_FORWARD(handler_, KvGet)
   LUMEN_RPC_FORWARD(handler_, KvDel)
   LUMEN_RPC_FORWARD(handler_, KvKeys)
+  LUMEN_RPC_FORWARD(handler_, RegisterActor)
+  LUMEN_RPC_FORWARD(handler_, CreateActor)
+  LUMEN_RPC_FORWARD(handler_, GetActorInfo)
+  LUMEN_RPC_FORWARD(handler_, GetNamedActor)
+  LUMEN_RPC_FORWARD(handler_, KillActor)
+  LUMEN_RPC_FORWARD(handler_, ReportActorExit)
+  LUMEN_RPC_FORWARD(handler_, ReportWorkerDeath)
 
  private:
   GcsServer* handler_;
@@ -30,7 +40,83 @@ class GcsGrpcService final : public rpc::GcsService::CallbackService {
 }  // namespace
 
 GcsServer::GcsServer(GcsOptions options)
-    : options_(std::move(options)), service_(std::make_unique<GcsGrpcService>(this)) {}
+    : options_(std::move(options)),
+      service_(std::make_unique<GcsGrpcService>(this)),
+      actors_(MakeActorDeps()) {}
+
+ActorManagerDeps GcsServer::MakeActorDeps() {
+  ActorManagerDeps deps;
+  deps.post = [this](std::function<void()> fn) { loop_.Post(std::move(fn)); };
+  deps.run_after = [this](std::chrono::milliseconds delay, std::function<void()> fn) {
+    loop_.RunAfter(delay, std::move(fn));
+  };
+  deps.lease_worker = [this](const rpc::ActorSpec& spec, auto callback) {
+    const rpc::NodeInfo* node = PickNode(spec.resources());
+    if (node == nullptr) {
+      rpc::RequestWorkerLeaseReply reply;
+      reply.set_infeasible(true);
+      return callback(absl::OkStatus(), std::move(reply), "");
+    }
+    std::string endpoint = node->raylet_endpoint();
+    auto stub = std::shared_ptr<rpc::RayletService::Stub>(
+        rpc::RayletService::NewStub(rpc::MakeChannel(endpoint)));
+    rpc::RequestWorkerLeaseRequest request;
+    request.set_job_id(spec.job_id());
+    *request.mutable_resources() = spec.resources();
+    // No requester: the lease belongs to the GCS, not to a worker whose exit ends it.
+    rpc::CallUnary<rpc::RequestWorkerLeaseRequest, rpc::RequestWorkerLeaseReply>(
+        [stub](auto... args) { stub->async()->RequestWorkerLease(args...); },
+        std::move(request),
+        [stub, endpoint, callback](absl::Status status, rpc::RequestWorkerLeaseReply&& reply) {
+          callback(status, std::move(reply), endpoint);
+        });
+  };
+  deps.push_creation = [](const ActorLease& lease, const rpc::TaskSpec& creation,
+                          auto callback) {
+    auto stub = std::shared_ptr<rpc::CoreWorkerService::Stub>(
+        rpc::CoreWorkerService::NewStub(rpc::MakeChannel(lease.endpoint)));
+    rpc::PushTasksRequest request;
+    request.set_lease_id(lease.lease_id);
+    for (int gpu : lease.gpu_ids) request.add_gpu_ids(gpu);
+    *request.add_tasks() = creation;
+    rpc::CallUnary<rpc::PushTasksRequest, rpc::PushTasksReply>(
+        [stub](auto... args) { stub->async()->PushTasks(args...); }, std::move(request),
+        [stub, callback](absl::Status status, rpc::PushTasksReply&& reply) {
+          callback(status, std::move(reply));
+        });
+  };
+  deps.kill_worker = [](const ActorLease& lease) {
+    auto stub = std::shared_ptr<rpc::RayletService::Stub>(
+        rpc::RayletService::NewStub(rpc::MakeChannel(lease.raylet_endpoint)));
+    rpc::ReturnWorkerLeaseRequest request;
+    request.set_lease_id(lease.lease_id);
+    request.set_worker_failed(true);
+    rpc::CallUnary<rpc::ReturnWorkerLeaseRequest, rpc::ReturnWorkerLeaseReply>(
+        [stub](auto... args) { stub->async()->ReturnWorkerLease(args...); },
+        std::move(request), [stub](absl::Status, rpc::ReturnWorkerLeaseReply&&) {}, 5000);
+  };
+  deps.namespace_of = [this](const std::string& job_id) {
+    for (const auto& [num, job] : jobs_) {
+      if (JobId::FromInt(num).Binary() != job_id) continue;
+      if (!job.info.namespace_().empty()) return job.info.namespace_();
+      break;
+    }
+    return "anonymous-" + JobId::FromBinary(job_id).Hex();
+  };
+  return deps;
+}
+
+const rpc::NodeInfo* GcsServer::PickNode(
+    const google::protobuf::Map<std::string, double>& demand) const {
+  ResourceSet wanted = ResourceSet::FromMap({demand.begin(), demand.end()});
+  for (const auto& [id, node] : nodes_) {
+    if (!node.alive()) continue;
+    if (ResourceSet::FromMap({node.total().begin(), node.total().end()}).Contains(wanted)) {
+      return &node;
+    }
+  }
+  return nullptr;
+}
 
 GcsServer::~GcsServer() { Stop(); }
 
@@ -41,6 +127,8 @@ absl::StatusOr<std::string> GcsServer::Start() {
 }
 
 void GcsServer::Stop() {
+  // Parked long polls would hold the server's shutdown until their deadline.
+  loop_.Post([this] { actors_.Stop(); });
   server_.Shutdown();
   loop_.Stop();
 }
@@ -158,6 +246,58 @@ void GcsServer::HandleKvKeys(const rpc::KvKeysRequest& request, rpc::KvKeysReply
         reply->add_keys(it->first);
       }
     }
+    done(absl::OkStatus());
+  });
+}
+
+void GcsServer::HandleRegisterActor(const rpc::RegisterActorRequest& request,
+                                    rpc::RegisterActorReply*, rpc::Done done) {
+  loop_.Post([this, request, done] { done(actors_.Register(request.spec())); });
+}
+
+void GcsServer::HandleCreateActor(const rpc::CreateActorRequest& request,
+                                  rpc::CreateActorReply*, rpc::Done done) {
+  loop_.Post([this, request, done] {
+    done(actors_.Create(request.actor_id(), request.creation_task()));
+  });
+}
+
+void GcsServer::HandleGetActorInfo(const rpc::GetActorInfoRequest& request,
+                                   rpc::GetActorInfoReply* reply, rpc::Done done) {
+  loop_.Post([this, request, reply, done] { actors_.GetInfo(request, reply, done); });
+}
+
+void GcsServer::HandleGetNamedActor(const rpc::GetNamedActorRequest& request,
+                                    rpc::GetNamedActorReply* reply, rpc::Done done) {
+  loop_.Post([this, request, reply, done] {
+    reply->set_found(actors_.GetNamed(request.name(), request.namespace_(), request.job_id(),
+                                      reply->mutable_info()));
+    done(absl::OkStatus());
+  });
+}
+
+void GcsServer::HandleKillActor(const rpc::KillActorRequest& request,
+                                rpc::KillActorReply* reply, rpc::Done done) {
+  loop_.Post([this, request, reply, done] {
+    int32_t killed = -1;
+    absl::Status status = actors_.Kill(request.actor_id(), request.no_restart(), &killed);
+    reply->set_killed_incarnation(killed);
+    done(status);
+  });
+}
+
+void GcsServer::HandleReportActorExit(const rpc::ReportActorExitRequest& request,
+                                      rpc::ReportActorExitReply*, rpc::Done done) {
+  loop_.Post([this, request, done] {
+    actors_.OnActorExit(request.actor_id(), request.worker_id());
+    done(absl::OkStatus());
+  });
+}
+
+void GcsServer::HandleReportWorkerDeath(const rpc::ReportWorkerDeathRequest& request,
+                                        rpc::ReportWorkerDeathReply*, rpc::Done done) {
+  loop_.Post([this, request, done] {
+    actors_.OnWorkerDeath(request.worker_id(), request.pid(), request.how());
     done(absl::OkStatus());
   });
 }

@@ -1,4 +1,5 @@
-// The GCS: the head node's tables (nodes with health, jobs, internal KV), served over gRPC.
+// The GCS: the head node's tables (nodes with health, jobs, internal KV, actors), served
+// over gRPC.
 #pragma once
 
 #include <cstdint>
@@ -7,6 +8,7 @@
 #include <string>
 
 #include "common/event_loop.h"
+#include "gcs/actor_manager.h"
 #include "gcs.grpc.pb.h"
 #include "rpc/rpc.h"
 
@@ -48,6 +50,20 @@ class GcsServer {
                    rpc::Done done);
   void HandleKvKeys(const rpc::KvKeysRequest& request, rpc::KvKeysReply* reply,
                     rpc::Done done);
+  void HandleRegisterActor(const rpc::RegisterActorRequest& request,
+                           rpc::RegisterActorReply* reply, rpc::Done done);
+  void HandleCreateActor(const rpc::CreateActorRequest& request, rpc::CreateActorReply* reply,
+                         rpc::Done done);
+  void HandleGetActorInfo(const rpc::GetActorInfoRequest& request,
+                          rpc::GetActorInfoReply* reply, rpc::Done done);
+  void HandleGetNamedActor(const rpc::GetNamedActorRequest& request,
+                           rpc::GetNamedActorReply* reply, rpc::Done done);
+  void HandleKillActor(const rpc::KillActorRequest& request, rpc::KillActorReply* reply,
+                       rpc::Done done);
+  void HandleReportActorExit(const rpc::ReportActorExitRequest& request,
+                             rpc::ReportActorExitReply* reply, rpc::Done done);
+  void HandleReportWorkerDeath(const rpc::ReportWorkerDeathRequest& request,
+                               rpc::ReportWorkerDeathReply* reply, rpc::Done done);
 
  private:
   struct JobEntry {
@@ -55,6 +71,9 @@ class GcsServer {
     bool finished = false;
   };
   void CheckNodeHealth();
+  ActorManagerDeps MakeActorDeps();
+  /// A live node whose total resources fit `demand`, or nullptr.
+  const rpc::NodeInfo* PickNode(const google::protobuf::Map<std::string, double>& demand) const;
 
   GcsOptions options_;
   EventLoop loop_{"lumen-gcs"};
@@ -65,6 +84,7 @@ class GcsServer {
   std::map<uint32_t, JobEntry> jobs_;
   uint32_t next_job_ = 1;
   std::map<std::string, std::map<std::string, std::string>> kv_;  // ns -> key -> value
+  ActorManager actors_;
 };
 
 }  // namespace lumen::gcs

@@ -335,8 +335,23 @@ bool Raylet::ReapWorkers() {
     }
     LUMEN_LOG_INFO("raylet: worker pid {} {}", worker.pid, how);
     DropLeasesOf(worker.id);
+    ReportWorkerDeath(worker, how);
   });
   return changed;
+}
+
+void Raylet::ReportWorkerDeath(const Worker& worker, const std::string& how) {
+  rpc::ReportWorkerDeathRequest request;
+  request.set_node_id(node_id_.Binary());
+  request.set_worker_id(worker.id.Binary());
+  request.set_pid(worker.pid);
+  request.set_how(how);
+  rpc::CallUnary<rpc::ReportWorkerDeathRequest, rpc::ReportWorkerDeathReply>(
+      [this](auto... args) { gcs_->async()->ReportWorkerDeath(args...); }, std::move(request),
+      [](absl::Status status, rpc::ReportWorkerDeathReply&&) {
+        if (!status.ok()) LUMEN_LOG_WARN("raylet: cannot report a worker death: {}", status.ToString());
+      },
+      5000);
 }
 
 void Raylet::DropLeasesOf(const WorkerId& owner) {

@@ -42,7 +42,10 @@ struct RayletOptions {
 ///      otherwise workers are started, at most one per queued demand that fits.
 ///   3. The owner pushes tasks to the worker directly, then ReturnWorkerLease frees it.
 ///   4. A leased worker blocked in Get lends its CPU back until it runs again.
-///   5. A worker that exits frees whatever it held; its owner finds out on its own RPC.
+///   5. A worker that exits frees whatever it held; its owner finds out on its own RPC,
+///      the GCS from ReportWorkerDeath (for the actors on it and the actors it owned).
+///   Actors: the GCS leases a dedicated worker per actor (no requester worker), held
+///   until the GCS returns the lease or the worker exits.
 class Raylet {
  public:
   explicit Raylet(RayletOptions options);
@@ -83,6 +86,8 @@ class Raylet {
   bool ReapWorkers();
   /// A worker exited: answer its parked lease requests, stop the workers it leased.
   void DropLeasesOf(const WorkerId& owner);
+  /// Tells the GCS (actors on it restart or die; actors it owned die).
+  void ReportWorkerDeath(const Worker& worker, const std::string& how);
   void FailPendingForJob(const std::string& job, const std::string& why);
   void SendHeartbeat();
   rpc::RegisterNodeRequest NodeRegistration() const;

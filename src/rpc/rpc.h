@@ -52,12 +52,14 @@ class Server {
 
 /// One unary call on the callback API. `start(ctx, req, reply, on_done)` is the stub's
 /// async method (e.g. `stub->async()->PushTasks`); `callback` runs on a gRPC thread with
-/// the status and reply. timeout_ms < 0: no deadline.
+/// the status and reply. timeout_ms < 0: no deadline. The returned context may be used to
+/// TryCancel the call (harmless once it has completed); ignoring it is fine.
 template <typename Request, typename Reply, typename Start>
-void CallUnary(Start&& start, Request request,
-               std::function<void(absl::Status, Reply&&)> callback, int64_t timeout_ms = -1) {
+std::shared_ptr<grpc::ClientContext> CallUnary(
+    Start&& start, Request request, std::function<void(absl::Status, Reply&&)> callback,
+    int64_t timeout_ms = -1) {
   struct Call {
-    grpc::ClientContext context;
+    std::shared_ptr<grpc::ClientContext> context = std::make_shared<grpc::ClientContext>();
     Request request;
     Reply reply;
     std::function<void(absl::Status, Reply&&)> callback;
@@ -70,16 +72,18 @@ void CallUnary(Start&& start, Request request,
   call->request = std::move(request);
   call->callback = std::move(callback);
   if (timeout_ms >= 0) {
-    call->context.set_deadline(std::chrono::system_clock::now() +
-                               std::chrono::milliseconds(timeout_ms));
+    call->context->set_deadline(std::chrono::system_clock::now() +
+                                std::chrono::milliseconds(timeout_ms));
   }
-  start(&call->context, &call->request, &call->reply, [call](grpc::Status status) {
+  std::shared_ptr<grpc::ClientContext> context = call->context;
+  start(context.get(), &call->request, &call->reply, [call](grpc::Status status) {
     // Completion can race the end of start(); it is at most a few instructions away.
     while (!call->started.load(std::memory_order_acquire)) std::this_thread::yield();
     std::unique_ptr<Call> owned(call);
     owned->callback(FromGrpc(status), std::move(owned->reply));
   });
   call->started.store(true, std::memory_order_release);
+  return context;
 }
 
 /// A blocking unary call (for start-up and shutdown paths, never on an event loop).

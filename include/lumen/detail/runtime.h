@@ -61,6 +61,36 @@ std::vector<bool> Wait(const std::vector<RefData>& refs, int num_returns,
 RefData SubmitTask(const std::string& function_name, std::vector<SerializedArg> args,
                    const TaskOptions& options);
 
+struct ActorOptions {
+  std::string name;        // empty: unnamed
+  std::string namespace_;  // empty: the job's namespace
+  bool detached = false;
+  std::map<std::string, double> resources;  // held while the actor lives; empty: none
+  int max_restarts = 0;
+  int max_task_retries = 0;
+  int max_concurrency = 1;
+};
+
+/// Thrown by lumen::ExitActor to unwind the running method. Not a std::exception, so a
+/// user's catch (const std::exception&) does not stop it.
+struct ActorExitSignal {};
+
+/// Registers an actor with the GCS and starts creating it; returns its binary id.
+/// Throws ConfigError when the name is taken, FunctionNotFoundError, Error.
+std::string CreateActor(const std::string& factory_name, const std::string& class_name,
+                        std::vector<SerializedArg> args, const ActorOptions& options);
+/// Submits a method call. Throws ActorDiedError when the actor is known to be dead.
+RefData SubmitActorTask(const std::string& actor_id, const std::string& method_name,
+                        std::vector<SerializedArg> args, const std::string& name);
+void KillActor(const std::string& actor_id, bool no_restart);
+/// The binary id of the live actor `name`, or "" when there is none. Throws ConfigError
+/// when that actor's class is not `class_name`.
+std::string GetNamedActor(const std::string& name, const std::string& namespace_,
+                          const std::string& class_name);
+/// Throws ActorExitSignal in an actor method, ConfigError anywhere else.
+[[noreturn]] void ExitActor();
+bool WasCurrentActorRestarted();
+
 /// Throws ConfigError unless `amount` is a valid quantity of resource `name`.
 void ValidateResource(const std::string& name, double amount);
 

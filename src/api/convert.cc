@@ -1,0 +1,74 @@
+#include "api/convert.h"
+
+#include "lumen/errors.h"
+
+namespace lumen::detail {
+
+rpc::ObjectRefProto ToProto(const RefData& ref) {
+  rpc::ObjectRefProto proto;
+  proto.set_id(ref.id);
+  proto.set_owner(ref.owner);
+  return proto;
+}
+
+RefData FromProto(const rpc::ObjectRefProto& proto) { return RefData{proto.id(), proto.owner()}; }
+
+std::vector<rpc::ObjectRefProto> ToProtos(const std::vector<RefData>& refs) {
+  std::vector<rpc::ObjectRefProto> out;
+  out.reserve(refs.size());
+  for (const auto& ref : refs) out.push_back(ToProto(ref));
+  return out;
+}
+
+std::vector<rpc::TaskArg> ToTaskArgs(std::vector<SerializedArg> args) {
+  std::vector<rpc::TaskArg> protos;
+  protos.reserve(args.size());
+  for (auto& arg : args) {
+    rpc::TaskArg proto;
+    if (arg.by_ref) {
+      *proto.mutable_ref() = ToProto(arg.ref);
+    } else {
+      proto.set_value(std::move(arg.data));
+    }
+    for (const auto& nested : arg.nested) *proto.add_nested() = ToProto(nested);
+    protos.push_back(std::move(proto));
+  }
+  return protos;
+}
+
+[[noreturn]] void ThrowObjectError(const core::StoredObject& object) {
+  const std::string& message = object.error_message;
+  switch (object.error) {
+    case core::ErrorKind::kTaskError:
+      throw TaskError("remote task threw " + object.error_type + ": " + message,
+                      object.error_type);
+    case core::ErrorKind::kWorkerCrashed:
+      throw WorkerCrashedError("lumen: " + message);
+    case core::ErrorKind::kFunctionNotFound:
+      throw FunctionNotFoundError("lumen: " + message);
+    case core::ErrorKind::kOwnerDied:
+      throw OwnerDiedError("lumen: " + message);
+    case core::ErrorKind::kObjectLost:
+      throw ObjectLostError("lumen: " + message);
+    case core::ErrorKind::kActorDied:
+      throw ActorDiedError("lumen: " + message);
+    case core::ErrorKind::kObjectStoreFull:
+      throw ObjectStoreFullError("lumen: " + message);
+    default:
+      throw Error("lumen: " + message);
+  }
+}
+
+[[noreturn]] void ThrowStatus(const absl::Status& status) {
+  std::string message = "lumen: " + std::string(status.message());
+  switch (status.code()) {
+    case absl::StatusCode::kDeadlineExceeded:
+      throw GetTimeoutError(message);
+    case absl::StatusCode::kInvalidArgument:
+      throw ObjectLostError(message);
+    default:
+      throw Error(message);
+  }
+}
+
+}  // namespace lumen::detail

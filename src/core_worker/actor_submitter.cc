@@ -1,0 +1,326 @@
+#include "core_worker/actor_submitter.h"
+
+#include <algorithm>
+
+#include "common/logging.h"
+#include "core_worker/task_deps.h"
+
+namespace lumen::core {
+namespace {
+
+void RunAll(std::vector<std::function<void()>>& actions) {
+  for (auto& action : actions) action();
+  actions.clear();
+}
+
+}  // namespace
+
+absl::Status ActorSubmitter::Submit(const ActorId& id, rpc::TaskSpec spec) {
+  auto call = std::make_shared<Call>();
+  call->spec = std::move(spec);
+  Actions actions;
+  {
+    MutexLock lock(&mutex_);
+    Actor& actor = actors_[id];
+    if (actor.dead) {
+      return absl::FailedPreconditionError("the actor " + id.Hex() +
+                                           " is dead: " + actor.info.death_cause());
+    }
+    if (shutdown_) return absl::CancelledError("lumen is shutting down");
+    call->seq = actor.next_seq++;
+    actor.pending[call->seq] = call;
+    if (!actor.polling) Poll(id, actor, &actions);
+  }
+  RunAll(actions);
+  Call* raw = call.get();
+  ResolveOwnedArgs(&raw->spec, deps_.self_endpoint, deps_.store, deps_.refs, &raw->task_uses,
+                   &raw->has_nested,
+                   [this, id, call](ObjectPtr failed) { OnResolved(id, call, failed); });
+  return absl::OkStatus();
+}
+
+void ActorSubmitter::OnResolved(const ActorId& id, const CallPtr& call, ObjectPtr failed) {
+  Actions actions;
+  {
+    MutexLock lock(&mutex_);
+    call->resolved = true;
+    call->failed = std::move(failed);
+    Pump(id, actors_[id], &actions);
+  }
+  RunAll(actions);
+}
+
+void ActorSubmitter::Pump(const ActorId& id, Actor& actor, Actions* actions) {
+  if (shutdown_) {
+    return FailWaiting(actor, StoredObject::MakeError(ErrorKind::kInternal,
+                                                      "lumen is shutting down"),
+                       actions);
+  }
+  if (actor.dead) return FailWaiting(actor, DeathError(id, actor), actions);
+  if (actor.info.state() != rpc::ActorInfo::ALIVE ||
+      actor.info.incarnation() < actor.min_incarnation) {
+    return;
+  }
+  if (actor.info.incarnation() != actor.sent_incarnation) {
+    // A new incarnation (a fresh process): a new connection, push numbers from 0.
+    actor.sent_incarnation = actor.info.incarnation();
+    actor.next_push_seq = 0;
+    actor.pushes_in_flight = 0;
+    actor.client = deps_.connect_worker(actor.info.endpoint());
+  }
+  bool concurrent = actor.info.max_concurrency() > 1;
+  int depth = std::max(kMinPushesInFlight, actor.info.max_concurrency());
+  size_t limit = concurrent ? 1 : size_t(kMaxBatch);
+  while (actor.pushes_in_flight < depth && !actor.pending.empty()) {
+    std::vector<CallPtr> batch;
+    while (!actor.pending.empty() && batch.size() < limit) {
+      auto front = actor.pending.begin();
+      CallPtr call = front->second;
+      if (!call->resolved) break;  // later calls wait for it: calls leave in order
+      actor.pending.erase(front);
+      if (call->failed) {
+        actions->push_back([this, call] { Finish(call, nullptr, call->failed); });
+        continue;
+      }
+      batch.push_back(std::move(call));
+    }
+    if (batch.empty()) break;
+    rpc::PushTasksRequest request;
+    request.set_caller_id(deps_.caller_id);
+    request.set_push_seq(actor.next_push_seq++);
+    for (const CallPtr& call : batch) *request.add_tasks() = call->spec;
+    ++actor.pushes_in_flight;
+    int32_t incarnation = actor.sent_incarnation;
+    rpcs_.Begin();
+    actions->push_back([this, id, incarnation, client = actor.client, batch = std::move(batch),
+                        request = std::move(request)]() mutable {
+      client->PushTasks(std::move(request),
+                        [this, id, incarnation, batch = std::move(batch)](
+                            absl::Status status, rpc::PushTasksReply&& reply) mutable {
+                          OnPushReply(id, incarnation, std::move(batch), status,
+                                      std::move(reply));
+                          rpcs_.End();
+                        });
+    });
+  }
+}
+
+void ActorSubmitter::OnPushReply(const ActorId& id, int32_t incarnation,
+                                 std::vector<CallPtr> batch, absl::Status status,
+                                 rpc::PushTasksReply reply) {
+  Actions actions;
+  bool answered = status.ok() && reply.results_size() == int(batch.size());
+  bool lost = false;
+  {
+    MutexLock lock(&mutex_);
+    Actor& actor = actors_[id];
+    if (incarnation == actor.sent_incarnation) --actor.pushes_in_flight;
+    lost = !answered && IsConnectionLoss(status) && !shutdown_;
+    if (lost) {
+      // The worker died (or is exiting): what happened decides, from the GCS.
+      bool delivered = !NotDelivered(status);
+      for (const CallPtr& call : batch) {
+        actor.lost[call->seq] = Lost{call, incarnation, delivered};
+      }
+      ResolveLost(actor, &actions);
+      deps_.timers->RunAfter(std::chrono::milliseconds(kLostCallTimeoutMs), [this, id,
+                                                                             batch] {
+        Actions late;
+        {
+          MutexLock lock(&mutex_);
+          Actor& a = actors_[id];
+          for (const CallPtr& call : batch) {
+            if (a.lost.erase(call->seq) == 0) continue;
+            late.push_back([this, call, id] {
+              Finish(call, nullptr,
+                     StoredObject::MakeError(
+                         ErrorKind::kActorDied,
+                         "lost the connection to actor " + id.Hex() +
+                             " while it ran this call, and the GCS reports no failure"));
+            });
+          }
+        }
+        RunAll(late);
+      });
+    }
+    Pump(id, actor, &actions);
+  }
+  if (answered) {
+    for (size_t i = 0; i < batch.size(); ++i) Finish(batch[i], &reply.results(int(i)), nullptr);
+  } else if (!lost) {
+    ObjectPtr error = StoredObject::MakeError(
+        ErrorKind::kInternal, "cannot send the call to actor " + id.Hex() + ": " +
+                                  (status.ok() ? "malformed reply" : status.ToString()));
+    for (const CallPtr& call : batch) Finish(call, nullptr, error);
+  }
+  RunAll(actions);
+}
+
+void ActorSubmitter::ResolveLost(Actor& actor, Actions* actions) {
+  for (auto it = actor.lost.begin(); it != actor.lost.end();) {
+    CallPtr call = it->second.call;
+    if (actor.dead) {
+      ObjectPtr error = StoredObject::MakeError(
+          ErrorKind::kActorDied, "the actor died while running this call: " +
+                                     actor.info.death_cause());
+      actions->push_back([this, call, error] { Finish(call, nullptr, error); });
+    } else if (actor.info.incarnation() > it->second.incarnation) {
+      int max = actor.info.max_task_retries();
+      if (!it->second.delivered) {
+        actor.pending[call->seq] = call;  // it never ran: not a retry
+      } else if (max < 0 || call->retries_used < max) {
+        ++call->retries_used;
+        call->spec.set_attempt(call->spec.attempt() + 1);
+        actor.pending[call->seq] = call;  // keeps its place in the caller's order
+      } else {
+        ObjectPtr error = StoredObject::MakeError(
+            ErrorKind::kActorDied,
+            "the actor's worker died while running this call (" + actor.info.death_cause() +
+                "); the actor restarted, but the call is not resent: max_task_retries=" +
+                std::to_string(max) + (max == 0 ? "" : " used up"));
+        actions->push_back([this, call, error] { Finish(call, nullptr, error); });
+      }
+    } else {
+      ++it;  // the GCS has not seen the death yet
+      continue;
+    }
+    it = actor.lost.erase(it);
+  }
+}
+
+void ActorSubmitter::Poll(const ActorId& id, Actor& actor, Actions* actions) {
+  actor.polling = true;
+  rpc::GetActorInfoRequest request;
+  request.set_actor_id(id.Binary());
+  request.set_known_version(actor.info.version());
+  request.set_wait_ms(kPollWaitMs);
+  rpcs_.Begin();
+  actions->push_back([this, id, request = std::move(request)]() mutable {
+    auto cancel = deps_.gcs->GetActorInfo(
+        std::move(request), [this, id](absl::Status status, rpc::GetActorInfoReply&& reply) {
+          OnInfo(id, status, std::move(reply));
+          rpcs_.End();
+        });
+    MutexLock lock(&mutex_);
+    if (shutdown_) {
+      cancel();
+    } else {
+      actors_[id].cancel_poll = std::move(cancel);
+    }
+  });
+}
+
+void ActorSubmitter::OnInfo(const ActorId& id, absl::Status status,
+                            rpc::GetActorInfoReply reply) {
+  Actions actions;
+  {
+    MutexLock lock(&mutex_);
+    Actor& actor = actors_[id];
+    actor.polling = false;
+    actor.cancel_poll = nullptr;
+    if (shutdown_) return;
+    if (!status.ok()) {
+      LUMEN_LOG_DEBUG("actor {}: GCS poll failed: {}; retrying", id.Hex(), status.ToString());
+      actor.polling = true;  // the retry below is the poll in flight
+      rpcs_.Begin();
+      deps_.timers->RunAfter(std::chrono::milliseconds(500), [this, id] {
+        Actions later;
+        {
+          MutexLock lock(&mutex_);
+          Actor& a = actors_[id];
+          a.polling = false;
+          if (!shutdown_ && !a.dead) Poll(id, a, &later);
+        }
+        RunAll(later);
+        rpcs_.End();
+      });
+      return;
+    }
+    if (!reply.found()) {
+      actor.dead = true;
+      actor.info.set_state(rpc::ActorInfo::DEAD);
+      actor.info.set_death_cause("the GCS knows no actor with this id");
+    } else if (reply.info().version() > actor.info.version()) {
+      actor.info = reply.info();
+      if (actor.info.state() == rpc::ActorInfo::DEAD) actor.dead = true;
+    }
+    ResolveLost(actor, &actions);
+    Pump(id, actor, &actions);
+    if (!actor.dead) Poll(id, actor, &actions);
+  }
+  RunAll(actions);
+}
+
+void ActorSubmitter::MarkDead(const ActorId& id, const std::string& cause) {
+  Actions actions;
+  {
+    MutexLock lock(&mutex_);
+    Actor& actor = actors_[id];
+    if (!actor.dead) {
+      actor.dead = true;
+      actor.info.set_state(rpc::ActorInfo::DEAD);
+      actor.info.set_death_cause(cause);
+    }
+    ResolveLost(actor, &actions);
+    Pump(id, actor, &actions);
+  }
+  RunAll(actions);
+}
+
+void ActorSubmitter::MarkRestarting(const ActorId& id, int32_t killed) {
+  MutexLock lock(&mutex_);
+  Actor& actor = actors_[id];
+  actor.min_incarnation = std::max(actor.min_incarnation, killed + 1);
+}
+
+void ActorSubmitter::FailWaiting(Actor& actor, ObjectPtr error, Actions* actions) {
+  for (auto it = actor.pending.begin(); it != actor.pending.end();) {
+    CallPtr call = it->second;
+    if (!call->resolved) {
+      ++it;  // fails when its arguments are in (OnResolved pumps again)
+      continue;
+    }
+    actions->push_back(
+        [this, call, error] { Finish(call, nullptr, call->failed ? call->failed : error); });
+    it = actor.pending.erase(it);
+  }
+}
+
+ObjectPtr ActorSubmitter::DeathError(const ActorId& id, const Actor& actor) const {
+  return StoredObject::MakeError(ErrorKind::kActorDied,
+                                 "the actor " + id.Hex() + " is dead: " +
+                                     actor.info.death_cause());
+}
+
+void ActorSubmitter::Finish(const CallPtr& call, const rpc::TaskResult* result,
+                            ObjectPtr error) {
+  StoreTaskReturns(call->spec, result, std::move(error), call->task_uses, deps_.store,
+                   deps_.refs);
+}
+
+void ActorSubmitter::Shutdown() {
+  Actions actions;
+  std::vector<std::function<void()>> cancels;
+  {
+    MutexLock lock(&mutex_);
+    if (shutdown_) return;
+    shutdown_ = true;
+    ObjectPtr error = StoredObject::MakeError(ErrorKind::kInternal, "lumen is shutting down");
+    for (auto& [id, actor] : actors_) {
+      if (actor.cancel_poll) cancels.push_back(std::move(actor.cancel_poll));
+      for (auto& [seq, call] : actor.pending) {
+        if (!call->resolved) continue;  // fails when resolved (Pump after shutdown)
+        actions.push_back([this, call = call, error] { Finish(call, nullptr, error); });
+      }
+      std::erase_if(actor.pending, [](const auto& entry) { return entry.second->resolved; });
+      for (auto& [seq, lost] : actor.lost) {
+        actions.push_back([this, call = lost.call, error] { Finish(call, nullptr, error); });
+      }
+      actor.lost.clear();
+    }
+  }
+  for (auto& cancel : cancels) cancel();
+  RunAll(actions);
+}
+
+}  // namespace lumen::core

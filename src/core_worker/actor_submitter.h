@@ -1,0 +1,123 @@
+// The caller's side of actor calls: queue them per actor, send them straight to the
+// actor's worker in the order they were made, follow the actor's lifecycle in the GCS.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "common/event_loop.h"
+#include "common/ids.h"
+#include "common/mutex.h"
+#include "core_worker/clients.h"
+#include "core_worker/memory_store.h"
+#include "core_worker/reference_counter.h"
+#include "core_worker/rpc_tracker.h"
+
+namespace lumen::core {
+
+struct ActorSubmitterDeps {
+  std::string self_endpoint;
+  std::string caller_id;  // binary WorkerId of this process
+  MemoryStore* store;
+  ReferenceCounter* refs;
+  EventLoop* timers;
+  GcsActorClient* gcs;
+  WorkerClientFactory connect_worker;
+};
+
+/// Per actor this process calls:
+///   - calls get a sequence number at Submit; their owned ObjectRef arguments are waited
+///     for and inlined; calls leave only in sequence order, once everything before them
+///     has left (so a call whose argument is ready early waits for earlier calls);
+///   - while the actor is not ALIVE (pending, restarting) calls wait here;
+///   - calls go out in pushes of up to kMaxBatch (one call per push for actors with
+///     max_concurrency > 1), several pushes in flight, numbered per incarnation; the
+///     actor's worker runs them in push order whatever order they arrive in;
+///   - a push that fails because the worker died waits for the GCS to say what happened:
+///     dead -> ActorDiedError with the cause; restarted -> resent if the actor's
+///     max_task_retries allows, else ActorDiedError.
+/// The actor's state comes from a GetActorInfo long poll per actor. Thread-safe.
+class ActorSubmitter {
+ public:
+  static constexpr int kMaxBatch = 100;
+  static constexpr int kMinPushesInFlight = 2;
+  static constexpr int64_t kPollWaitMs = 30000;
+  /// A call whose connection broke while the GCS still says the actor is alive fails
+  /// after this long.
+  static constexpr int64_t kLostCallTimeoutMs = 30000;
+
+  explicit ActorSubmitter(ActorSubmitterDeps deps) : deps_(std::move(deps)) {}
+
+  /// Takes a method call whose return object is registered with the reference counter.
+  /// FailedPrecondition (with the death cause) when the actor is known to be dead; the
+  /// call is not taken then.
+  absl::Status Submit(const ActorId& actor, rpc::TaskSpec spec);
+  /// This process killed the actor for good: fail what waits, refuse later calls.
+  void MarkDead(const ActorId& actor, const std::string& cause);
+  /// This process killed incarnation `killed` to restart it: send nothing more to it.
+  void MarkRestarting(const ActorId& actor, int32_t killed);
+  /// Fails every waiting call and stops polling.
+  void Shutdown();
+  bool WaitForCallbacks(std::chrono::milliseconds timeout) { return rpcs_.WaitIdle(timeout); }
+
+ private:
+  struct Call {
+    rpc::TaskSpec spec;
+    uint64_t seq = 0;
+    bool resolved = false;
+    ObjectPtr failed;  // an argument failed: the call fails with it, unsent
+    std::vector<ObjectId> task_uses;
+    bool has_nested = false;
+    int retries_used = 0;
+  };
+  using CallPtr = std::shared_ptr<Call>;
+  struct Lost {
+    CallPtr call;
+    int32_t incarnation;
+    bool delivered;  // false: surely never reached the worker; resending is safe
+  };
+  struct Actor {
+    rpc::ActorInfo info;  // version 0: not heard from the GCS yet
+    bool dead = false;
+    bool polling = false;
+    std::function<void()> cancel_poll;
+    uint64_t next_seq = 0;
+    std::map<uint64_t, CallPtr> pending;  // not sent yet, by seq
+    std::map<uint64_t, Lost> lost;        // sent, the connection broke; by seq
+    int32_t sent_incarnation = -1;
+    int32_t min_incarnation = 0;          // older ones were killed by this process
+    int64_t next_push_seq = 0;
+    int pushes_in_flight = 0;             // to sent_incarnation
+    std::shared_ptr<WorkerClient> client;
+  };
+  using Actions = std::vector<std::function<void()>>;
+
+  void OnResolved(const ActorId& id, const CallPtr& call, ObjectPtr failed);
+  void Pump(const ActorId& id, Actor& actor, Actions* actions)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void Poll(const ActorId& id, Actor& actor, Actions* actions)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void OnInfo(const ActorId& id, absl::Status status, rpc::GetActorInfoReply reply);
+  void OnPushReply(const ActorId& id, int32_t incarnation, std::vector<CallPtr> batch,
+                   absl::Status status, rpc::PushTasksReply reply);
+  /// Decides the fate of lost calls once the GCS says the actor died or restarted.
+  void ResolveLost(Actor& actor, Actions* actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void FailWaiting(Actor& actor, ObjectPtr error, Actions* actions)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  ObjectPtr DeathError(const ActorId& id, const Actor& actor) const;
+  void Finish(const CallPtr& call, const rpc::TaskResult* result, ObjectPtr error);
+
+  ActorSubmitterDeps deps_;
+  RpcTracker rpcs_;
+  Mutex mutex_;
+  std::map<ActorId, Actor> actors_ ABSL_GUARDED_BY(mutex_);
+  bool shutdown_ ABSL_GUARDED_BY(mutex_) = false;
+};
+
+}  // namespace lumen::core
