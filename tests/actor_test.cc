@@ -32,13 +32,14 @@ class Counter {
   int Get() const { return n_; }
   void Set(int n) { n_ = n; }
   int Pid() const { return getpid(); }
+  int Doubled() const noexcept { return 2 * n_; }
   std::string ActorId() const { return lumen::GetRuntimeContext().ActorId(); }
 
  private:
   int n_;
 };
 LUMEN_REMOTE(Counter::Create, Counter::CreateSlowly, &Counter::Add, &Counter::Get, &Counter::Set,
-             &Counter::Pid, &Counter::ActorId);
+             &Counter::Pid, &Counter::ActorId, &Counter::Doubled);
 
 // Records the values it is called with, in the order the calls run.
 class Recorder {
@@ -163,6 +164,7 @@ TEST_F(ActorTest, CreateAndCall) {
   lumen::ObjectRef<void> set = c.Task(&Counter::Set).Remote(100);
   EXPECT_EQ(lumen::Get(set, kGuard), nullptr);
   EXPECT_EQ(Value(c.Task(&Counter::Get).SetName("read-counter").Remote()), 100);
+  EXPECT_EQ(Value(c.Task(&Counter::Doubled).Remote()), 200);  // a const noexcept method
 
   // A second actor has its own state, id and process.
   lumen::ActorHandle<Counter> d = lumen::Actor(Counter::Create).Remote(0);

@@ -35,6 +35,10 @@ struct MethodSignature<R (T::*)(P...)> {
 };
 template <typename T, typename R, typename... P>
 struct MethodSignature<R (T::*)(P...) const> : MethodSignature<R (T::*)(P...)> {};
+template <typename T, typename R, typename... P>
+struct MethodSignature<R (T::*)(P...) noexcept> : MethodSignature<R (T::*)(P...)> {};
+template <typename T, typename R, typename... P>
+struct MethodSignature<R (T::*)(P...) const noexcept> : MethodSignature<R (T::*)(P...)> {};
 
 template <typename... Params, typename... Args>
 std::vector<SerializedArg> SerializeArgs(std::tuple<Params...>*, Args&&... args) {
@@ -112,8 +116,9 @@ class ActorHandle {
   ActorTaskCaller<M> Task(M method) const {
     static_assert(std::is_member_function_pointer_v<M>,
                   "lumen: ActorHandle::Task takes &Class::Method");
-    static_assert(std::is_base_of_v<typename detail::MethodSignature<M>::Class, T>,
-                  "lumen: the method does not belong to this actor's class");
+    static_assert(std::is_same_v<typename detail::MethodSignature<M>::Class, T>,
+                  "lumen: the method must be declared in the actor's class itself (for an "
+                  "inherited one, add a method to the class that calls it)");
     return ActorTaskCaller<M>(id_, method);
   }
 

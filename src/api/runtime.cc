@@ -247,7 +247,12 @@ std::map<std::string, std::string> TakeWorkerEnvironment() {
     g_runtime = runtime;
   }
   worker->RunTaskLoop();
-  // Lets replies already given (an ExitActor call's, an Exit's) reach their callers.
+  // Lets replies already given (an ExitActor call's, an Exit's) reach their callers; a
+  // call still running on another thread (a threaded actor) must not keep the process.
+  std::thread([] {
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    std::_Exit(0);
+  }).detach();
   worker->Shutdown();
   std::fflush(nullptr);
   unlink(socket.c_str());

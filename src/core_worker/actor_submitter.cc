@@ -68,15 +68,23 @@ void ActorSubmitter::Pump(const ActorId& id, Actor& actor, Actions* actions) {
     actor.pushes_in_flight = 0;
     actor.client = deps_.connect_worker(actor.info.endpoint());
   }
-  bool concurrent = actor.info.max_concurrency() > 1;
-  int depth = std::max(kMinPushesInFlight, actor.info.max_concurrency());
-  size_t limit = concurrent ? 1 : size_t(kMaxBatch);
+  // One call per push where calls must be answered one by one: threaded actors (calls
+  // of one push would run one after another) and actors whose calls may be resent (a
+  // batch that dies half done must not resend the calls that finished).
+  bool one_by_one = actor.info.max_concurrency() > 1 || actor.info.max_task_retries() != 0;
+  int depth = one_by_one ? std::max(kOneByOnePushesInFlight, actor.info.max_concurrency())
+                         : kMinPushesInFlight;
+  size_t limit = one_by_one ? 1 : size_t(kMaxBatch);
   while (actor.pushes_in_flight < depth && !actor.pending.empty()) {
     std::vector<CallPtr> batch;
+    size_t bytes = 0;
     while (!actor.pending.empty() && batch.size() < limit) {
       auto front = actor.pending.begin();
       CallPtr call = front->second;
       if (!call->resolved) break;  // later calls wait for it: calls leave in order
+      size_t size = call->failed ? 0 : call->spec.ByteSizeLong();
+      if (!batch.empty() && bytes + size > kMaxBatchBytes) break;
+      bytes += size;
       actor.pending.erase(front);
       if (call->failed) {
         actions->push_back([this, call] { Finish(call, nullptr, call->failed); });
@@ -92,27 +100,31 @@ void ActorSubmitter::Pump(const ActorId& id, Actor& actor, Actions* actions) {
     ++actor.pushes_in_flight;
     int32_t incarnation = actor.sent_incarnation;
     rpcs_.Begin();
-    actions->push_back([this, id, incarnation, client = actor.client, batch = std::move(batch),
-                        request = std::move(request)]() mutable {
+    int64_t push_seq = request.push_seq();
+    actions->push_back([this, id, incarnation, push_seq, client = actor.client,
+                        batch = std::move(batch), request = std::move(request)]() mutable {
       client->PushTasks(std::move(request),
-                        [this, id, incarnation, batch = std::move(batch)](
+                        [this, id, incarnation, push_seq, client, batch = std::move(batch)](
                             absl::Status status, rpc::PushTasksReply&& reply) mutable {
-                          OnPushReply(id, incarnation, std::move(batch), status,
-                                      std::move(reply));
+                          OnPushReply(id, incarnation, push_seq, client, std::move(batch),
+                                      status, std::move(reply));
                           rpcs_.End();
                         });
     });
   }
 }
 
-void ActorSubmitter::OnPushReply(const ActorId& id, int32_t incarnation,
+void ActorSubmitter::OnPushReply(const ActorId& id, int32_t incarnation, int64_t push_seq,
+                                 const std::shared_ptr<WorkerClient>& client,
                                  std::vector<CallPtr> batch, absl::Status status,
                                  rpc::PushTasksReply reply) {
   Actions actions;
   bool answered = status.ok() && reply.results_size() == int(batch.size());
   bool lost = false;
+  bool stopping = false;
   {
     MutexLock lock(&mutex_);
+    stopping = shutdown_;
     Actor& actor = actors_[id];
     if (incarnation == actor.sent_incarnation) --actor.pushes_in_flight;
     lost = !answered && IsConnectionLoss(status) && !shutdown_;
@@ -148,6 +160,18 @@ void ActorSubmitter::OnPushReply(const ActorId& id, int32_t incarnation,
   if (answered) {
     for (size_t i = 0; i < batch.size(); ++i) Finish(batch[i], &reply.results(int(i)), nullptr);
   } else if (!lost) {
+    if (!status.ok() && !stopping) {
+      // The push may never have reached the worker (refused by the client, e.g. too
+      // large), and the worker runs this caller's pushes strictly in order: fill its
+      // place with an empty push, or every later call would wait behind it forever. A
+      // worker that did receive it drops the duplicate.
+      rpc::PushTasksRequest filler;
+      filler.set_caller_id(deps_.caller_id);
+      filler.set_push_seq(push_seq);
+      rpcs_.Begin();
+      client->PushTasks(std::move(filler),
+                        [this](absl::Status, rpc::PushTasksReply&&) { rpcs_.End(); });
+    }
     ObjectPtr error = StoredObject::MakeError(
         ErrorKind::kInternal, "cannot send the call to actor " + id.Hex() + ": " +
                                   (status.ok() ? "malformed reply" : status.ToString()));
@@ -190,22 +214,24 @@ void ActorSubmitter::ResolveLost(Actor& actor, Actions* actions) {
 
 void ActorSubmitter::Poll(const ActorId& id, Actor& actor, Actions* actions) {
   actor.polling = true;
+  uint64_t generation = ++actor.poll_generation;
   rpc::GetActorInfoRequest request;
   request.set_actor_id(id.Binary());
   request.set_known_version(actor.info.version());
   request.set_wait_ms(kPollWaitMs);
   rpcs_.Begin();
-  actions->push_back([this, id, request = std::move(request)]() mutable {
+  actions->push_back([this, id, generation, request = std::move(request)]() mutable {
     auto cancel = deps_.gcs->GetActorInfo(
         std::move(request), [this, id](absl::Status status, rpc::GetActorInfoReply&& reply) {
           OnInfo(id, status, std::move(reply));
           rpcs_.End();
         });
     MutexLock lock(&mutex_);
+    Actor& actor = actors_[id];
     if (shutdown_) {
       cancel();
-    } else {
-      actors_[id].cancel_poll = std::move(cancel);
+    } else if (actor.poll_generation == generation && actor.polling) {
+      actor.cancel_poll = std::move(cancel);  // (not a poll that already finished)
     }
   });
 }

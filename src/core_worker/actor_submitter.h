@@ -36,9 +36,10 @@ struct ActorSubmitterDeps {
 ///     for and inlined; calls leave only in sequence order, once everything before them
 ///     has left (so a call whose argument is ready early waits for earlier calls);
 ///   - while the actor is not ALIVE (pending, restarting) calls wait here;
-///   - calls go out in pushes of up to kMaxBatch (one call per push for actors with
-///     max_concurrency > 1), several pushes in flight, numbered per incarnation; the
-///     actor's worker runs them in push order whatever order they arrive in;
+///   - calls go out in pushes of up to kMaxBatch calls / kMaxBatchBytes (one call per
+///     push for actors with max_concurrency > 1 or max_task_retries != 0), several pushes
+///     in flight, numbered per incarnation; the actor's worker runs them in push order
+///     whatever order they arrive in;
 ///   - a push that fails because the worker died waits for the GCS to say what happened:
 ///     dead -> ActorDiedError with the cause; restarted -> resent if the actor's
 ///     max_task_retries allows, else ActorDiedError.
@@ -46,7 +47,9 @@ struct ActorSubmitterDeps {
 class ActorSubmitter {
  public:
   static constexpr int kMaxBatch = 100;
+  static constexpr size_t kMaxBatchBytes = 16 << 20;
   static constexpr int kMinPushesInFlight = 2;
+  static constexpr int kOneByOnePushesInFlight = 16;
   static constexpr int64_t kPollWaitMs = 30000;
   /// A call whose connection broke while the GCS still says the actor is alive fails
   /// after this long.
@@ -86,6 +89,7 @@ class ActorSubmitter {
     rpc::ActorInfo info;  // version 0: not heard from the GCS yet
     bool dead = false;
     bool polling = false;
+    uint64_t poll_generation = 0;
     std::function<void()> cancel_poll;
     uint64_t next_seq = 0;
     std::map<uint64_t, CallPtr> pending;  // not sent yet, by seq
@@ -104,7 +108,8 @@ class ActorSubmitter {
   void Poll(const ActorId& id, Actor& actor, Actions* actions)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void OnInfo(const ActorId& id, absl::Status status, rpc::GetActorInfoReply reply);
-  void OnPushReply(const ActorId& id, int32_t incarnation, std::vector<CallPtr> batch,
+  void OnPushReply(const ActorId& id, int32_t incarnation, int64_t push_seq,
+                   const std::shared_ptr<WorkerClient>& client, std::vector<CallPtr> batch,
                    absl::Status status, rpc::PushTasksReply reply);
   /// Decides the fate of lost calls once the GCS says the actor died or restarted.
   void ResolveLost(Actor& actor, Actions* actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);

@@ -151,8 +151,23 @@ void ActorManager::OnCreationReply(const std::string& actor_id, int32_t incarnat
   if (actor->info.state() == rpc::ActorInfo::DEAD || !actor->lease) return;
   if (!status.ok()) {
     // The worker died (or cannot be reached) while creating: make sure it is gone; its
-    // death report moves the actor on (3)/(4) with the exit status.
+    // death report moves the actor on (3)/(4) with the exit status. Should that report
+    // have come before this reply (it then matched no lease) or never come, move on
+    // without it.
     deps_.kill_worker(*actor->lease);
+    std::string worker = actor->lease->worker_id;
+    std::string cause = "its worker died while running the factory: " + status.ToString();
+    deps_.run_after(std::chrono::milliseconds(kDeathReportWaitMs),
+                    [this, actor_id, incarnation, worker, cause] {
+                      Actor* a = Find(actor_id);
+                      if (a == nullptr || a->info.incarnation() != incarnation || !a->lease ||
+                          a->lease->worker_id != worker ||
+                          a->info.state() == rpc::ActorInfo::DEAD) {
+                        return;
+                      }
+                      a->lease.reset();
+                      RestartOrDie(*a, cause);
+                    });
     return;
   }
   std::string error = FactoryError(reply);

@@ -71,6 +71,8 @@ class ActorManager {
  public:
   /// How long a GetActorInfo long poll waits at most.
   static constexpr int64_t kMaxWaitMs = 30000;
+  /// After a failed creation push, how long to wait for the worker's death report.
+  static constexpr int64_t kDeathReportWaitMs = 2000;
 
   explicit ActorManager(ActorManagerDeps deps) : deps_(std::move(deps)) {}
 

@@ -1,5 +1,7 @@
 #include "rpc/rpc.h"
 
+#include <climits>
+
 namespace lumen::rpc {
 
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& endpoint) {
@@ -14,6 +16,9 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& endpoint) {
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   // Each channel its own connection, so that peers never share a dead subchannel.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  // Never drop an idle connection: a connection that goes away means the peer did (the
+  // actor submitter relies on it to tell an undelivered push from a lost one).
+  args.SetInt(GRPC_ARG_CLIENT_IDLE_TIMEOUT_MS, INT_MAX);
   return grpc::CreateCustomChannel(endpoint, grpc::InsecureChannelCredentials(), args);
 }
 

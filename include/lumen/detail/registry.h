@@ -124,17 +124,25 @@ template <typename M>
 struct MethodTraits;
 template <typename T, typename R, typename... Params>
 struct MethodTraits<R (T::*)(Params...)> {
-  using Class = T;
-  using Result = R;
   static MethodInvoker Make(R (T::*m)(Params...)) {
     return MakeMethodInvoker<T, R, Params...>(m);
   }
 };
 template <typename T, typename R, typename... Params>
 struct MethodTraits<R (T::*)(Params...) const> {
-  using Class = T;
-  using Result = R;
   static MethodInvoker Make(R (T::*m)(Params...) const) {
+    return MakeMethodInvoker<T, R, Params...>(m);
+  }
+};
+template <typename T, typename R, typename... Params>
+struct MethodTraits<R (T::*)(Params...) noexcept> {
+  static MethodInvoker Make(R (T::*m)(Params...) noexcept) {
+    return MakeMethodInvoker<T, R, Params...>(m);
+  }
+};
+template <typename T, typename R, typename... Params>
+struct MethodTraits<R (T::*)(Params...) const noexcept> {
+  static MethodInvoker Make(R (T::*m)(Params...) const noexcept) {
     return MakeMethodInvoker<T, R, Params...>(m);
   }
 };
