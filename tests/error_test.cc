@@ -18,27 +18,9 @@ class CustomError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Appends one line per attempt to `path`; returns the number of attempts so far.
-int CountAttempt(const std::string& path) {
-  std::ofstream(path, std::ios::app) << "attempt\n";
-  std::ifstream in(path);
-  int lines = 0;
-  for (std::string line; std::getline(in, line);) ++lines;
-  return lines;
-}
-
-int AttemptsIn(const std::string& path) {
-  std::ifstream in(path);
-  int lines = 0;
-  for (std::string line; std::getline(in, line);) ++lines;
-  return lines;
-}
-
-std::string TempPath(const std::string& name) {
-  std::string path = "/tmp/lumen_error_test_" + name + "_" + std::to_string(getpid());
-  std::remove(path.c_str());
-  return path;
-}
+using lumen::test::AttemptsIn;
+using lumen::test::CountAttempt;
+using lumen::test::TempPath;
 
 }  // namespace
 

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <errno.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -104,6 +105,28 @@ inline std::string JoinPids(const std::vector<int>& pids) {
   std::string out;
   for (int pid : pids) out += (out.empty() ? "" : " ") + std::to_string(pid);
   return out;
+}
+
+/// Lines in the file at `path` (0 when it does not exist).
+inline int AttemptsIn(const std::string& path) {
+  std::ifstream in(path);
+  int lines = 0;
+  for (std::string line; std::getline(in, line);) ++lines;
+  return lines;
+}
+
+/// Appends one line per attempt to `path`; returns the number of attempts so far.
+inline int CountAttempt(const std::string& path) {
+  std::ofstream(path, std::ios::app) << "attempt\n";
+  return AttemptsIn(path);
+}
+
+/// A fresh (removed) path in /tmp, unique to this test program, process and `name`.
+inline std::string TempPath(const std::string& name) {
+  std::string path = std::string("/tmp/lumen_") + program_invocation_short_name + "_" + name +
+                     "_" + std::to_string(getpid());
+  std::remove(path.c_str());
+  return path;
 }
 
 }  // namespace lumen::test
