@@ -62,10 +62,12 @@ void ActorSubmitter::Pump(const ActorId& id, Actor& actor, Actions* actions) {
     return;
   }
   if (actor.info.incarnation() != actor.sent_incarnation) {
-    // A new incarnation (a fresh process): a new connection, push numbers from 0.
+    // A new incarnation (a fresh process): a new connection, push numbers from 0. Calls
+    // still out with the old one may come back for resending, and must keep their place
+    // ahead of later calls: nothing goes to the new one until they are all answered.
+    if (actor.pushes_in_flight > 0) return;  // OnPushReply pumps again
     actor.sent_incarnation = actor.info.incarnation();
     actor.next_push_seq = 0;
-    actor.pushes_in_flight = 0;
     actor.client = deps_.connect_worker(actor.info.endpoint());
   }
   // One call per push where calls must be answered one by one: threaded actors (calls
