@@ -32,6 +32,7 @@ class Counter {
   explicit Counter(int start) : n_(start) {}
   static Counter* Create(int start) { return new Counter(start); }
   static Counter* CreateFailing(std::string message) { throw std::runtime_error(message); }
+  static Counter* CreateAndExit() { lumen::ExitActor(); }
   int Add(int x) { return n_ += x; }
   int Get() const { return n_; }
   int Pid() const { return getpid(); }
@@ -52,7 +53,7 @@ class Counter {
  private:
   int n_;
 };
-LUMEN_REMOTE(Counter::Create, Counter::CreateFailing, &Counter::Add, &Counter::Get, &Counter::Pid,
+LUMEN_REMOTE(Counter::Create, Counter::CreateFailing, Counter::CreateAndExit, &Counter::Add, &Counter::Get, &Counter::Pid,
              &Counter::Restarted, &Counter::Fail, &Counter::SleepMs, &Counter::SleepOnFirstAttempt,
              &Counter::Exit);
 
@@ -156,6 +157,14 @@ TEST_F(ActorFailureTest, ThrowingFactoryIsActorDiedErrorWithTheMessage) {
   // Every later call fails the same way.
   std::string later = DiedMessage([&] { lumen::Get(c.Task(&Counter::Add).Remote(1), kGuard); });
   EXPECT_NE(later.find("factory exploded"), std::string::npos) << later;
+}
+
+TEST_F(ActorFailureTest, ExitActorInTheFactoryEndsItWithoutRestart) {
+  lumen::ActorHandle<Counter> c =
+      lumen::Actor(Counter::CreateAndExit).SetMaxRestarts(-1).Remote();
+  std::string message = DiedMessage([&] { lumen::Get(c.Task(&Counter::Get).Remote(), kGuard); });
+  EXPECT_TRUE(Mentions(message, "ExitActor")) << message;
+  EXPECT_THROW(lumen::Get(c.Task(&Counter::Get).Remote(), kGuard), lumen::ActorDiedError);
 }
 
 TEST_F(ActorFailureTest, KilledProcessRestartsWithFreshState) {

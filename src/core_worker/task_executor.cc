@@ -274,6 +274,11 @@ void TaskExecutor::CreateActor(const rpc::TaskSpec& spec, const std::vector<int>
   std::shared_ptr<void> instance;
   try {
     instance = (*factory)(args);
+  } catch (const detail::ActorExitSignal&) {
+    MutexLock lock(&mutex_);
+    actor_.reset();
+    return SetError(result, spec, ErrorKind::kActorDied, "",
+                    "the factory called ExitActor()");
   } catch (const std::exception& e) {
     MutexLock lock(&mutex_);
     actor_.reset();

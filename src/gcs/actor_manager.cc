@@ -8,6 +8,9 @@
 namespace lumen::gcs {
 namespace {
 
+// core::ErrorKind::kActorDied, as it travels in rpc::ErrorInfo::kind.
+constexpr int kActorDiedKind = 6;
+
 std::string Label(const rpc::ActorSpec& spec) {
   std::string id = ActorId::FromBinary(spec.actor_id()).Hex();
   return spec.name().empty() ? "actor " + id : "actor '" + spec.name() + "' (" + id + ")";
@@ -23,6 +26,12 @@ std::string FactoryError(const rpc::PushTasksReply& reply) {
   const rpc::ErrorInfo& error = ret.error();
   return error.type_name().empty() ? error.message()
                                    : error.type_name() + ": " + error.message();
+}
+
+// The factory called ExitActor: the actor ends, as from a method, without a restart.
+bool ExitedInFactory(const rpc::PushTasksReply& reply) {
+  return reply.results_size() == 1 && reply.results(0).returns_size() > 0 &&
+         reply.results(0).returns(0).error().kind() == kActorDiedKind;
 }
 
 }  // namespace
@@ -174,6 +183,7 @@ void ActorManager::OnCreationReply(const std::string& actor_id, int32_t incarnat
   if (!error.empty()) {
     deps_.kill_worker(*actor->lease);
     actor->lease.reset();
+    if (ExitedInFactory(reply)) return Die(*actor, "it exited: " + error, false);
     return RestartOrDie(*actor, "its factory failed: " + error);
   }
   actor->info.set_state(rpc::ActorInfo::ALIVE);
