@@ -138,13 +138,20 @@ void ActorSubmitter::OnPushReply(const ActorId& id, int32_t incarnation, int64_t
       }
       ResolveLost(actor, &actions);
       deps_.timers->RunAfter(std::chrono::milliseconds(kLostCallTimeoutMs), [this, id,
+                                                                             incarnation,
                                                                              batch] {
         Actions late;
         {
           MutexLock lock(&mutex_);
           Actor& a = actors_[id];
           for (const CallPtr& call : batch) {
-            if (a.lost.erase(call->seq) == 0) continue;
+            // Only if still lost from this push (not resent and lost again since).
+            auto it = a.lost.find(call->seq);
+            if (it == a.lost.end() || it->second.incarnation != incarnation ||
+                it->second.call != call) {
+              continue;
+            }
+            a.lost.erase(it);
             late.push_back([this, call, id] {
               Finish(call, nullptr,
                      StoredObject::MakeError(
@@ -228,13 +235,18 @@ void ActorSubmitter::Poll(const ActorId& id, Actor& actor, Actions* actions) {
           OnInfo(id, status, std::move(reply));
           rpcs_.End();
         });
-    MutexLock lock(&mutex_);
-    Actor& actor = actors_[id];
-    if (shutdown_) {
-      cancel();
-    } else if (actor.poll_generation == generation && actor.polling) {
-      actor.cancel_poll = std::move(cancel);  // (not a poll that already finished)
+    {
+      MutexLock lock(&mutex_);
+      Actor& actor = actors_[id];
+      if (!shutdown_) {
+        // (Not for a poll that already finished and was followed by another.)
+        if (actor.poll_generation == generation && actor.polling) {
+          actor.cancel_poll = std::move(cancel);
+        }
+        return;
+      }
     }
+    cancel();  // outside the lock: a cancelled poll's callback takes it
   });
 }
 
@@ -264,7 +276,9 @@ void ActorSubmitter::OnInfo(const ActorId& id, absl::Status status,
       });
       return;
     }
-    if (!reply.found()) {
+    if (actor.dead) {
+      // Known dead here already (MarkDead): keep the cause this process recorded.
+    } else if (!reply.found()) {
       actor.dead = true;
       actor.info.set_state(rpc::ActorInfo::DEAD);
       actor.info.set_death_cause("the GCS knows no actor with this id");
