@@ -53,7 +53,8 @@ class Counter {
  private:
   int n_;
 };
-LUMEN_REMOTE(Counter::Create, Counter::CreateFailing, Counter::CreateAndExit, &Counter::Add, &Counter::Get, &Counter::Pid,
+LUMEN_REMOTE(Counter::Create, Counter::CreateFailing, Counter::CreateAndExit, &Counter::Add,
+             &Counter::Get, &Counter::Pid,
              &Counter::Restarted, &Counter::Fail, &Counter::SleepMs, &Counter::SleepOnFirstAttempt,
              &Counter::Exit);
 

@@ -136,7 +136,9 @@ void CoreWorker::ReportActorExit(const std::string& actor_id) {
   request.set_actor_id(actor_id);
   request.set_worker_id(options_.worker_id.Binary());
   auto reported = rpc::CallBlocking<rpc::ReportActorExitRequest, rpc::ReportActorExitReply>(
-      [this](auto* ctx, const auto& req, auto* rep) { return gcs_->ReportActorExit(ctx, req, rep); },
+      [this](auto* ctx, const auto& req, auto* rep) {
+        return gcs_->ReportActorExit(ctx, req, rep);
+      },
       request, 10000);
   if (!reported.ok()) {
     LUMEN_LOG_WARN("actor {}: cannot report ExitActor to the GCS: {}",

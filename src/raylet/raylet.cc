@@ -125,7 +125,7 @@ void Raylet::SendHeartbeat() {
         } else if (!reply.known()) {
           // The GCS marked this node dead (missed heartbeats) or restarted: rejoin.
           LUMEN_LOG_WARN("raylet: the GCS does not know this node; registering again");
-          loop_.Post([this] { RegisterWithGcs(/*blocking=*/false); });
+          loop_.Post([this] { RegisterWithGcs(/*blocking=*/false).IgnoreError(); });
         }
       },
       2000);
@@ -349,7 +349,9 @@ void Raylet::ReportWorkerDeath(const Worker& worker, const std::string& how) {
   rpc::CallUnary<rpc::ReportWorkerDeathRequest, rpc::ReportWorkerDeathReply>(
       [this](auto... args) { gcs_->async()->ReportWorkerDeath(args...); }, std::move(request),
       [](absl::Status status, rpc::ReportWorkerDeathReply&&) {
-        if (!status.ok()) LUMEN_LOG_WARN("raylet: cannot report a worker death: {}", status.ToString());
+        if (!status.ok()) {
+          LUMEN_LOG_WARN("raylet: cannot report a worker death: {}", status.ToString());
+        }
       },
       5000);
 }

@@ -93,7 +93,9 @@ void CallAndSerialize(const Fn& fn, const std::vector<ArgView>& args, std::strin
 template <typename R, typename... Params>
 Invoker MakeInvoker(R (*fn)(Params...)) {
   return [fn](const std::vector<ArgView>& args, std::string* out,
-              std::vector<RefData>* nested) { CallAndSerialize<R, Params...>(fn, args, out, nested); };
+              std::vector<RefData>* nested) {
+    CallAndSerialize<R, Params...>(fn, args, out, nested);
+  };
 }
 
 template <typename T, typename... Params>
