@@ -50,17 +50,6 @@ std::vector<SerializedArg> SerializeArgs(std::tuple<Params...>*, Args&&... args)
   return out;
 }
 
-inline std::string HexOf(const std::string& binary) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(binary.size() * 2);
-  for (unsigned char c : binary) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 15]);
-  }
-  return out;
-}
-
 }  // namespace detail
 
 /// A call of one actor method, with its options.

@@ -9,6 +9,21 @@
 #include "lumen/detail/serializer.h"
 
 namespace lumen {
+namespace detail {
+
+/// Binary ids as printable hex.
+inline std::string HexOf(const std::string& binary) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(binary.size() * 2);
+  for (unsigned char c : binary) {
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 15]);
+  }
+  return out;
+}
+
+}  // namespace detail
 
 /// A copyable handle to an object of type T. Every live copy counts as a reference: the
 /// object stays available while any copy exists anywhere it was handed. Copies can be
@@ -45,16 +60,7 @@ class ObjectRef {
   ~ObjectRef() { Release(); }
 
   /// The object id in hex: printable, stable across processes.
-  std::string ID() const {
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(data_.id.size() * 2);
-    for (unsigned char c : data_.id) {
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-    return out;
-  }
+  std::string ID() const { return detail::HexOf(data_.id); }
   bool IsNil() const { return data_.id.empty(); }
 
   /// Same as lumen::Get(*this): blocks until the value is ready.

@@ -1,24 +1,10 @@
 // The detail:: actor entry points behind lumen/actor.h.
-#include <cxxabi.h>
-
-#include <cstdlib>
-
 #include "api/convert.h"
 #include "api/runtime.h"
+#include "common/demangle.h"
 #include "lumen/lumen.h"
 
 namespace lumen::detail {
-namespace {
-
-std::string Demangle(const std::string& name) {
-  int status = 0;
-  char* demangled = abi::__cxa_demangle(name.c_str(), nullptr, nullptr, &status);
-  std::string out = (status == 0 && demangled) ? demangled : name;
-  std::free(demangled);
-  return out;
-}
-
-}  // namespace
 
 std::string CreateActor(const std::string& factory_name, const std::string& class_name,
                         std::vector<SerializedArg> args, const ActorOptions& options) {
@@ -70,8 +56,8 @@ std::string GetNamedActor(const std::string& name, const std::string& namespace_
   if (!reply->found()) return "";
   if (reply->info().class_name() != class_name) {
     throw ConfigError("lumen: GetActor: the actor named '" + name + "' is a " +
-                      Demangle(reply->info().class_name()) + ", not a " +
-                      Demangle(class_name));
+                      Demangle(reply->info().class_name().c_str()) + ", not a " +
+                      Demangle(class_name.c_str()));
   }
   return reply->info().actor_id();
 }

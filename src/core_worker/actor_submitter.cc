@@ -6,15 +6,6 @@
 #include "core_worker/task_deps.h"
 
 namespace lumen::core {
-namespace {
-
-void RunAll(std::vector<std::function<void()>>& actions) {
-  for (auto& action : actions) action();
-  actions.clear();
-}
-
-}  // namespace
-
 absl::Status ActorSubmitter::Submit(const ActorId& id, rpc::TaskSpec spec) {
   auto call = std::make_shared<Call>();
   call->spec = std::move(spec);

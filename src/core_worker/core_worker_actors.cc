@@ -46,10 +46,13 @@ absl::StatusOr<std::string> CoreWorker::CreateActor(const std::string& factory,
   ResolveOwnedArgs(creation.get(), endpoint_, &store_, &refs_, uses.get(), nested.get(),
                    [this, actor_id, creation, uses, nested](ObjectPtr failed) {
                      if (failed) {
-                       KillActor(actor_id.Binary(), /*no_restart=*/true).IgnoreError();
                        actor_submitter_->MarkDead(
                            actor_id, "an argument of its factory failed: " +
                                          failed->error_message);
+                       // A blocking GCS call: not on the thread that stored the argument.
+                       timers_.Post([this, actor_id] {
+                         KillActor(actor_id.Binary(), /*no_restart=*/true).IgnoreError();
+                       });
                      } else if (!shutdown_) {
                        SendActorCreation(actor_id, *creation);
                      }

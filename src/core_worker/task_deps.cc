@@ -62,6 +62,15 @@ void ResolveOwnedArgs(rpc::TaskSpec* spec, const std::string& self_endpoint,
   on_resolved();
 }
 
+std::string TaskLabel(const rpc::TaskSpec& spec) {
+  return spec.name().empty() ? spec.function_name() : spec.name();
+}
+
+void RunAll(std::vector<std::function<void()>>& actions) {
+  for (auto& action : actions) action();
+  actions.clear();
+}
+
 bool IsConnectionLoss(const absl::Status& status) {
   switch (status.code()) {
     case absl::StatusCode::kUnavailable:

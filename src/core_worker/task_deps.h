@@ -25,6 +25,12 @@ void ResolveOwnedArgs(rpc::TaskSpec* spec, const std::string& self_endpoint,
                       std::vector<ObjectId>* task_uses, bool* has_nested,
                       std::function<void(ObjectPtr failed)> done);
 
+/// The task's name for messages: its SetName, else its function's.
+std::string TaskLabel(const rpc::TaskSpec& spec);
+
+/// Runs deferred actions (RPCs to start, results to store) collected under a lock.
+void RunAll(std::vector<std::function<void()>>& actions);
+
 /// True for statuses that mean the worker process (or the connection to it) is gone.
 bool IsConnectionLoss(const absl::Status& status);
 

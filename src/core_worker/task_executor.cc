@@ -1,14 +1,14 @@
 #include "core_worker/task_executor.h"
 
-#include <cxxabi.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <optional>
 #include <typeinfo>
 
+#include "common/demangle.h"
 #include "common/ids.h"
+#include "core_worker/task_deps.h"
 #include "lumen/detail/runtime.h"
 
 namespace lumen::core {
@@ -17,14 +17,6 @@ namespace {
 // The context of the extra threads of a concurrent actor (the main thread uses the
 // executor's shared one).
 thread_local TaskContext* t_context = nullptr;
-
-std::string Demangle(const char* name) {
-  int status = 0;
-  char* demangled = abi::__cxa_demangle(name, nullptr, nullptr, &status);
-  std::string out = (status == 0 && demangled) ? demangled : name;
-  std::free(demangled);
-  return out;
-}
 
 void SetError(rpc::TaskResult* result, const rpc::TaskSpec& spec, ErrorKind kind,
               const std::string& type, const std::string& message) {
@@ -61,8 +53,16 @@ void SetVisibleDevices(const std::vector<int>& gpu_ids) {
   }
 }
 
-std::string Label(const rpc::TaskSpec& spec) {
-  return spec.name().empty() ? spec.function_name() : spec.name();
+// Inside a catch block: the user exception being handled becomes the task's error (a
+// TaskError with the exception's type and message).
+void SetUserException(rpc::TaskResult* result, const rpc::TaskSpec& spec) {
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    SetError(result, spec, ErrorKind::kTaskError, Demangle(typeid(e).name()), e.what());
+  } catch (...) {
+    SetError(result, spec, ErrorKind::kTaskError, "unknown", "a non-std::exception was thrown");
+  }
 }
 
 }  // namespace
@@ -271,23 +271,18 @@ void TaskExecutor::CreateActor(const rpc::TaskSpec& spec, const std::vector<int>
     MutexLock lock(&mutex_);
     actor_ = actor;
   }
-  std::shared_ptr<void> instance;
+  std::shared_ptr<void> instance;  // the factory returns non-null or throws
   try {
     instance = (*factory)(args);
   } catch (const detail::ActorExitSignal&) {
-    MutexLock lock(&mutex_);
-    actor_.reset();
-    return SetError(result, spec, ErrorKind::kActorDied, "",
-                    "the factory called ExitActor()");
-  } catch (const std::exception& e) {
-    MutexLock lock(&mutex_);
-    actor_.reset();
-    return SetError(result, spec, ErrorKind::kTaskError, Demangle(typeid(e).name()), e.what());
+    SetError(result, spec, ErrorKind::kActorDied, "", "the factory called ExitActor()");
   } catch (...) {
+    SetUserException(result, spec);
+  }
+  if (!instance) {
     MutexLock lock(&mutex_);
     actor_.reset();
-    return SetError(result, spec, ErrorKind::kTaskError, "unknown",
-                    "a non-std::exception was thrown");
+    return;
   }
   auto alive = std::make_shared<Actor>(*actor);
   alive->instance = std::move(instance);
@@ -346,12 +341,9 @@ void TaskExecutor::Execute(const rpc::TaskSpec& spec, rpc::TaskResult* result,
   } catch (const detail::ActorExitSignal&) {
     *exit_actor = true;
     return SetError(result, spec, ErrorKind::kActorDied, "",
-                    "the actor exited: method '" + Label(spec) + "' called ExitActor()");
-  } catch (const std::exception& e) {
-    return SetError(result, spec, ErrorKind::kTaskError, Demangle(typeid(e).name()), e.what());
+                    "the actor exited: method '" + TaskLabel(spec) + "' called ExitActor()");
   } catch (...) {
-    return SetError(result, spec, ErrorKind::kTaskError, "unknown",
-                    "a non-std::exception was thrown");
+    return SetUserException(result, spec);
   }
   rpc::ReturnObject* ret = result->add_returns();
   ret->set_id(ObjectId::ForTaskReturn(TaskId::FromBinary(spec.task_id()), 1).Binary());

@@ -18,15 +18,6 @@ std::string KeyOf(const google::protobuf::Map<std::string, double>& resources) {
   return ResourceSet::FromMap(sorted).ToString();
 }
 
-std::string TaskLabel(const rpc::TaskSpec& spec) {
-  return spec.name().empty() ? spec.function_name() : spec.name();
-}
-
-void RunAll(std::vector<std::function<void()>>& actions) {
-  for (auto& action : actions) action();
-  actions.clear();
-}
-
 }  // namespace
 
 void TaskSubmitter::Submit(rpc::TaskSpec spec, int max_retries, bool retry_exceptions) {

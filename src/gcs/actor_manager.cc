@@ -237,13 +237,19 @@ void ActorManager::Die(Actor& actor, const std::string& cause, bool stop_worker)
 
 void ActorManager::Publish(Actor& actor) {
   actor.info.set_version(actor.info.version() + 1);
+  AnswerPolls(actor);
+}
+
+void ActorManager::AnswerPolls(Actor& actor) {
   std::vector<Poll> polls;
   polls.swap(actor.polls);
-  for (Poll& poll : polls) {
-    poll.reply->set_found(true);
-    *poll.reply->mutable_info() = actor.info;
-    poll.done(absl::OkStatus());
-  }
+  for (Poll& poll : polls) Answer(poll, actor);
+}
+
+void ActorManager::Answer(Poll& poll, const Actor& actor) {
+  poll.reply->set_found(true);
+  *poll.reply->mutable_info() = actor.info;
+  poll.done(absl::OkStatus());
 }
 
 void ActorManager::GetInfo(const rpc::GetActorInfoRequest& request,
@@ -267,11 +273,9 @@ void ActorManager::GetInfo(const rpc::GetActorInfoRequest& request,
     if (a == nullptr) return;
     for (auto it = a->polls.begin(); it != a->polls.end(); ++it) {
       if (it->token != token) continue;
-      it->reply->set_found(true);
-      *it->reply->mutable_info() = a->info;
-      rpc::Done poll_done = std::move(it->done);
+      Poll poll = std::move(*it);
       a->polls.erase(it);
-      poll_done(absl::OkStatus());
+      Answer(poll, *a);
       return;
     }
   });
@@ -334,15 +338,7 @@ void ActorManager::OnWorkerDeath(const std::string& worker_id, int pid, const st
 
 void ActorManager::Stop() {
   stopped_ = true;
-  for (auto& [id, actor] : actors_) {
-    std::vector<Poll> polls;
-    polls.swap(actor.polls);
-    for (Poll& poll : polls) {
-      poll.reply->set_found(true);
-      *poll.reply->mutable_info() = actor.info;
-      poll.done(absl::OkStatus());
-    }
-  }
+  for (auto& [id, actor] : actors_) AnswerPolls(actor);
 }
 
 }  // namespace lumen::gcs

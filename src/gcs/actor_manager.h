@@ -122,7 +122,10 @@ class ActorManager {
   /// (3) or (4), depending on the restarts left.
   void RestartOrDie(Actor& actor, const std::string& cause);
   void Die(Actor& actor, const std::string& cause, bool stop_worker);
+  /// Bumps the version and answers the polls parked on the actor.
   void Publish(Actor& actor);
+  void AnswerPolls(Actor& actor);
+  static void Answer(Poll& poll, const Actor& actor);
   std::string NamespaceOf(const rpc::ActorSpec& spec) const;
   Actor* Find(const std::string& actor_id);
 
