@@ -230,16 +230,18 @@ class Bench {
  public:
   Bench(const Options& options, const Machine& machine) : options_(options), machine_(machine) {}
 
+  bool quick() const { return options_.quick; }
+
   bool Selected(const std::string& name) const {
     return options_.filter.empty() || name.find(options_.filter) != std::string::npos;
   }
 
   // Ray's timeit: warm up, then each run calls `fn` back to back for at least
   // --seconds; the run's figure is items_per_call * calls / elapsed, in `unit`
-  // ("tasks/s", "calls/s").
-  void Throughput(const std::string& name, const std::string& unit, int items_per_call,
-                  const std::function<void()>& fn) {
-    if (!Selected(name)) return;
+  // ("tasks/s", "calls/s"). Returns the median (NaN when the metric is filtered out).
+  double Throughput(const std::string& name, const std::string& unit, double items_per_call,
+                    const std::function<void()>& fn) {
+    if (!Selected(name)) return std::nan("");
     Repeat(fn, options_.warmup);
     std::vector<double> values;
     for (int run = 0; run < options_.runs; ++run) {
@@ -254,6 +256,7 @@ class Bench {
       values.push_back(double(items_per_call) * double(calls) / elapsed);
     }
     Emit(name, unit, values);
+    return Summarize(values).median;
   }
 
   // Round trips of `round_trip` (one submit + Get), timed one by one; each run yields its
@@ -284,6 +287,12 @@ class Bench {
     if (Selected(p99_name)) Emit(p99_name, "us", p99s);
   }
 
+  // Prints one metric from values measured (or derived) by the caller, one per run.
+  void Emit(const std::string& name, const std::string& unit,
+            const std::vector<double>& values) const {
+    EmitImpl(name, unit, values);
+  }
+
  private:
   // Calls fn at least once and until `seconds` have passed.
   static void Repeat(const std::function<void()>& fn, double seconds) {
@@ -293,8 +302,8 @@ class Bench {
     } while (SecondsSince(start) < seconds);
   }
 
-  void Emit(const std::string& name, const std::string& unit,
-            const std::vector<double>& values) const {
+  void EmitImpl(const std::string& name, const std::string& unit,
+                const std::vector<double>& values) const {
     const Summary s = Summarize(values);
     std::string line = "{\"name\": " + JsonString(name) + ", \"value\": " + JsonNumber(s.median) +
                        ", \"unit\": " + JsonString(unit) +

@@ -36,4 +36,9 @@ if [ -d /tmp/lumen ] && [ -n "$(ls -A /tmp/lumen)" ]; then
   ls -la /tmp/lumen >&2
   exit 1
 fi
+if compgen -G "/dev/shm/lumen_*" > /dev/null; then
+  echo "test.sh: object store segments left in /dev/shm:" >&2
+  ls -la /dev/shm/lumen_* >&2
+  exit 1
+fi
 echo "test.sh: $preset suite passed"

@@ -22,8 +22,16 @@ struct Config {
   /// Custom resources of the embedded node, name -> quantity (quantity > 0).
   std::map<std::string, double> resources;
   /// Bytes of the node's shared-memory object store. -1 (default): 30% of memory,
-  /// capped by what /dev/shm allows. Reserved for the object store.
+  /// capped by what /dev/shm allows. Init fails (ConfigError, with the sizes) when
+  /// /dev/shm cannot hold what is asked for.
   int64_t object_store_memory = -1;
+  /// Values (Put, task arguments, task results) whose serialized size is above this
+  /// many bytes go to the node's shared-memory store and are read there without a copy;
+  /// smaller ones travel inline with the RPCs. Default 100 KiB.
+  int64_t max_inline_object_size = 100 * 1024;
+  /// Where the store spills objects when it is full. Empty (default): <session>/spill.
+  /// Spill files are deleted when their objects are freed.
+  std::string object_spilling_directory;
   /// Namespace for named actors. Empty: an anonymous namespace of this job.
   std::string namespace_;
   /// Session directory (logs, sockets), removed at Shutdown. Empty:

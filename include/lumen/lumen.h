@@ -4,6 +4,7 @@
 #include "lumen/actor.h"
 #include "lumen/config.h"
 #include "lumen/errors.h"
+#include "lumen/memory.h"
 #include "lumen/object_api.h"
 #include "lumen/object_ref.h"
 #include "lumen/runtime_context.h"

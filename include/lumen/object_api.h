@@ -16,6 +16,12 @@ namespace lumen {
 template <typename T>
 ObjectRef<T> Put(const T& value) {
   detail::CheckInitialized("Put");
+  if constexpr (detail::kIsBlob<T>) {
+    if (size_t size = detail::BlobSize(value); size > 0) {
+      return ObjectRef<T>::Adopt(
+          detail::PutWith(size, [&value](char* out) { detail::WriteBlob(value, out); }));
+    }
+  }
   std::vector<detail::RefData> nested;
   std::string data = detail::Serialize<T>(value, &nested);
   return ObjectRef<T>::Adopt(detail::Put(std::move(data), std::move(nested)));
@@ -26,13 +32,22 @@ template <typename T>
 std::shared_ptr<T> Decode(const Buffer& buffer) {
   if constexpr (std::is_void_v<T>) {
     return nullptr;
+  } else if constexpr (kIsBlob<T>) {
+    // In shared memory: a view of the stored bytes, no copy.
+    int64_t count = BlobCount<T>(buffer.data, buffer.size);
+    if (buffer.shared && count >= 0 && ViewLayoutHolds<T>()) {
+      return ViewBlob<T>(buffer.data, count, buffer.keep_alive);
+    }
+    return std::make_shared<T>(Deserialize<T>(buffer.data, buffer.size));
   } else {
     return std::make_shared<T>(Deserialize<T>(buffer.data, buffer.size));
   }
 }
 }  // namespace detail
 
-/// Waits for the values of `refs` and returns them in order. A negative timeout waits
+/// Waits for the values of `refs` and returns them in order. Large strings and vectors of
+/// trivially copyable elements in the node's shared memory come back as views of it,
+/// without a copy: treat them as read-only, and never resize them. A negative timeout waits
 /// forever. Throws the error of the first failed object (TaskError, WorkerCrashedError,
 /// ...), or GetTimeoutError. For ObjectRef<void> the pointers are empty.
 template <typename T>

@@ -66,6 +66,8 @@ std::vector<rpc::TaskArg> ToTaskArgs(std::vector<SerializedArg> args) {
       throw GetTimeoutError(message);
     case absl::StatusCode::kInvalidArgument:
       throw ObjectLostError(message);
+    case absl::StatusCode::kResourceExhausted:
+      throw ObjectStoreFullError(message);
     default:
       throw Error(message);
   }

@@ -39,6 +39,10 @@ void ApplyFlags(Config& config, int argc, char** argv) {
       config.num_gpus = ParseNumber(flag, value);
     } else if (flag == "--lumen-object-store-memory") {
       config.object_store_memory = int64_t(ParseNumber(flag, value));
+    } else if (flag == "--lumen-max-inline-object-size") {
+      config.max_inline_object_size = int64_t(ParseNumber(flag, value));
+    } else if (flag == "--lumen-object-spilling-directory") {
+      config.object_spilling_directory = value;
     } else if (flag == "--lumen-namespace") {
       config.namespace_ = value;
     } else if (flag == "--lumen-session-dir") {

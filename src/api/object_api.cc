@@ -23,7 +23,17 @@ void RemoveLocalRef(const std::string& id) noexcept {
 
 RefData Put(std::string data, std::vector<RefData> nested) {
   auto runtime = api::Require("Put");
-  return FromProto(runtime->core->Put(std::move(data), ToProtos(nested)));
+  auto ref = runtime->core->Put(std::move(data), ToProtos(nested));
+  if (!ref.ok()) ThrowStatus(ref.status());
+  return FromProto(*ref);
+}
+
+RefData PutWith(size_t size, const std::function<void(char*)>& write) {
+  auto runtime = api::Require("Put");
+  auto ref = runtime->core->PutWith(
+      size, [&write](uint8_t* out) { write(reinterpret_cast<char*>(out)); });
+  if (!ref.ok()) ThrowStatus(ref.status());
+  return FromProto(*ref);
 }
 
 std::vector<Buffer> Get(const std::vector<RefData>& refs, std::chrono::milliseconds timeout) {
@@ -40,7 +50,8 @@ std::vector<Buffer> Get(const std::vector<RefData>& refs, std::chrono::milliseco
   out.reserve(objects->size());
   for (const core::ObjectPtr& object : *objects) {
     if (object->IsError()) ThrowObjectError(*object);
-    out.push_back(Buffer{object->data.data(), object->data.size(), object});
+    std::string_view bytes = object->Bytes();
+    out.push_back(Buffer{bytes.data(), bytes.size(), object, object->view != nullptr});
   }
   return out;
 }
@@ -63,7 +74,9 @@ RefData SubmitTask(const std::string& function_name, std::vector<SerializedArg> 
   std::vector<rpc::TaskArg> protos = ToTaskArgs(std::move(args));
   core::TaskOptionsInternal internal{options.name, options.resources, options.max_retries,
                                      options.retry_exceptions};
-  return FromProto(runtime->core->SubmitTask(function_name, std::move(protos), internal));
+  auto ref = runtime->core->SubmitTask(function_name, std::move(protos), internal);
+  if (!ref.ok()) ThrowStatus(ref.status());
+  return FromProto(*ref);
 }
 
 void ValidateResource(const std::string& name, double amount) {

@@ -108,6 +108,14 @@ void Validate(Config& config) {
       throw ConfigError("lumen: resource '" + name + "' quantity must be greater than 0");
     }
   }
+  if (config.object_store_memory == 0 || config.object_store_memory < -1) {
+    throw ConfigError("lumen: object_store_memory must be positive (bytes) or -1, got " +
+                      std::to_string(config.object_store_memory));
+  }
+  if (config.max_inline_object_size < 0) {
+    throw ConfigError("lumen: max_inline_object_size must be >= 0, got " +
+                      std::to_string(config.max_inline_object_size));
+  }
   if (!SetLogLevel(config.log_level)) {
     throw ConfigError("lumen: unknown log_level '" + config.log_level +
                       "' (trace, debug, info, warn, error, off)");
@@ -157,6 +165,12 @@ std::shared_ptr<Runtime> StartEmbedded(const Config& config) {
   raylet_options.num_prestart_workers = int(std::min<double>(
       config.num_cpus, std::max(1u, std::thread::hardware_concurrency())));
   raylet_options.log_level = config.log_level;
+  raylet_options.store.shm_name = session->ShmName("store");
+  raylet_options.store.capacity = config.object_store_memory;
+  raylet_options.store.spill_dir = config.object_spilling_directory.empty()
+                                       ? session->dir() + "/spill"
+                                       : config.object_spilling_directory;
+  raylet_options.store.max_inline_bytes = uint64_t(config.max_inline_object_size);
   if (config.log_to_driver) raylet_options.driver_log_sink = EchoToDriver;
   runtime->raylet = std::make_unique<raylet::Raylet>(raylet_options);
   auto raylet_endpoint = runtime->raylet->Start();

@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -29,11 +31,29 @@ void RemoveStaleSessions() {
   }
 }
 
+// Segments are named /dev/shm/lumen_<pid>_...: remove those whose process is gone.
+void RemoveStaleSegments() {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/dev/shm", ec)) {
+    std::string name = entry.path().filename().string();
+    if (name.rfind("lumen_", 0) != 0) continue;
+    pid_t pid = pid_t(std::atoi(name.c_str() + 6));
+    if (pid > 0 && !ProcessAlive(pid)) fs::remove(entry.path(), ec);
+  }
+}
+
 }  // namespace
 
+std::string Session::ShmName(const std::string& what) const {
+  return "/lumen_" + std::to_string(getpid()) + "_" + std::to_string(serial_) + "_" + what;
+}
+
 absl::StatusOr<Session> Session::Create(const std::string& dir) {
+  static std::atomic<int> serial{0};
   Session session;
+  session.serial_ = serial++;
   RemoveStaleSessions();
+  RemoveStaleSegments();
   std::time_t now = std::time(nullptr);
   char stamp[32];
   std::strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", std::localtime(&now));

@@ -21,11 +21,15 @@ class Session {
   std::string SocketPath(const std::string& name) const {
     return dir_ + "/sockets/" + name + ".sock";
   }
+  /// A POSIX shared-memory name for this session ("/lumen_<pid>_<n>_<what>"): a segment
+  /// left behind by a process that died is removed by the next Session::Create.
+  std::string ShmName(const std::string& what) const;
   /// Removes the directory tree. Safe to call twice.
   void Remove() const;
 
  private:
   std::string dir_;
+  int serial_ = 0;  // tells apart the sessions of one process
 };
 
 }  // namespace lumen

@@ -328,7 +328,7 @@ ObjectPtr ActorSubmitter::DeathError(const ActorId& id, const Actor& actor) cons
 void ActorSubmitter::Finish(const CallPtr& call, const rpc::TaskResult* result,
                             ObjectPtr error) {
   StoreTaskReturns(call->spec, result, std::move(error), call->task_uses, deps_.store,
-                   deps_.refs);
+                   deps_.refs, deps_.free_stored);
 }
 
 void ActorSubmitter::Shutdown() {

@@ -18,6 +18,7 @@
 #include "core_worker/memory_store.h"
 #include "core_worker/reference_counter.h"
 #include "core_worker/rpc_tracker.h"
+#include "core_worker/task_deps.h"
 
 namespace lumen::core {
 
@@ -29,6 +30,7 @@ struct ActorSubmitterDeps {
   EventLoop* timers;
   GcsActorClient* gcs;
   WorkerClientFactory connect_worker;
+  FreeStored free_stored;  // frees unwanted call results in the node store
 };
 
 /// Per actor this process calls:

@@ -2,8 +2,11 @@
 
 #include <unistd.h>
 
+#include <cstring>
+
 #include "common/logging.h"
 #include "common/resources.h"
+#include "common/status.h"
 
 namespace lumen::core {
 namespace {
@@ -28,7 +31,7 @@ std::chrono::steady_clock::time_point DeadlineFor(std::chrono::milliseconds time
 
 CoreWorker::CoreWorker(CoreWorkerOptions options)
     : options_(std::move(options)),
-      refs_([this](const ObjectId& id) { store_.Erase(id); }) {}
+      refs_([this](const ObjectId& id, bool owned) { OnFree(id, owned); }) {}
 
 absl::StatusOr<std::unique_ptr<CoreWorker>> CoreWorker::Create(CoreWorkerOptions options) {
   std::unique_ptr<CoreWorker> worker(new CoreWorker(std::move(options)));
@@ -54,7 +57,10 @@ absl::Status CoreWorker::Start() {
         }
         return (*objects)[0];
       },
-      [this](const std::string& actor_id) { ReportActorExit(actor_id); });
+      [this](const std::string& actor_id) { ReportActorExit(actor_id); },
+      [this](const ObjectId& id, const std::string& owner, const std::string& bytes) {
+        return MaybePutInStore(id, owner, bytes);
+      });
   timers_.Start();
   service_ = std::make_unique<CoreWorkerGrpcService>(this);
   auto endpoint = server_.Start(options_.listen_socket, {service_.get()});
@@ -62,11 +68,13 @@ absl::Status CoreWorker::Start() {
   endpoint_ = *endpoint;
   submitter_ = std::make_unique<TaskSubmitter>(SubmitterDeps{
       endpoint_, options_.job_id.Binary(), options_.worker_id, &store_, &refs_, &timers_,
-      raylet_client_.get(), MakeGrpcWorkerClientFactory(), [this] { return ClusterCapacity(); }});
+      raylet_client_.get(), MakeGrpcWorkerClientFactory(), [this] { return ClusterCapacity(); },
+      [this](const ObjectId& id) { FreeInStore(id); }});
   gcs_actor_client_ = MakeGrpcGcsActorClient(options_.gcs_endpoint);
   actor_submitter_ = std::make_unique<ActorSubmitter>(
       ActorSubmitterDeps{endpoint_, options_.worker_id.Binary(), &store_, &refs_, &timers_,
-                         gcs_actor_client_.get(), MakeGrpcWorkerClientFactory()});
+                         gcs_actor_client_.get(), MakeGrpcWorkerClientFactory(),
+                         [this](const ObjectId& id) { FreeInStore(id); }});
 
   if (options_.is_worker) {
     rpc::RegisterWorkerRequest request;
@@ -80,12 +88,15 @@ absl::Status CoreWorker::Start() {
         request, 30000);
     if (!reply.ok()) return reply.status();
     options_.node_id = NodeId::FromBinary(reply->node_id());
+    LUMEN_RETURN_IF_ERROR(ConnectStore(reply->store()));
   } else {
     rpc::RegisterDriverRequest request;
     request.set_job_id(options_.job_id.Binary());
     request.set_executable(options_.executable);
     for (const auto& arg : options_.argv) request.add_argv(arg);
     request.set_driver_pid(getpid());
+    request.set_worker_id(options_.worker_id.Binary());
+    request.set_endpoint(endpoint_);
     auto reply = rpc::CallBlocking<rpc::RegisterDriverRequest, rpc::RegisterDriverReply>(
         [this](auto* ctx, const auto& req, auto* rep) {
           return raylet_->RegisterDriver(ctx, req, rep);
@@ -93,7 +104,21 @@ absl::Status CoreWorker::Start() {
         request, 30000);
     if (!reply.ok()) return reply.status();
     options_.node_id = NodeId::FromBinary(reply->node_id());
+    LUMEN_RETURN_IF_ERROR(ConnectStore(reply->store()));
   }
+  return absl::OkStatus();
+}
+
+absl::Status CoreWorker::ConnectStore(const rpc::ObjectStoreInfo& info) {
+  auto client = StoreClient::Connect(
+      std::shared_ptr<rpc::RayletService::Stub>(
+          rpc::RayletService::NewStub(rpc::MakeChannel(options_.raylet_endpoint))),
+      options_.worker_id.Binary(), info);
+  if (!client.ok()) {
+    return absl::Status(client.status().code(), "cannot map the node's object store: " +
+                                                    std::string(client.status().message()));
+  }
+  store_client_ = std::move(*client);
   return absl::OkStatus();
 }
 
@@ -124,11 +149,43 @@ void CoreWorker::WaitForCallbacks() {
   if (!rpcs_.WaitIdle(limit)) LUMEN_LOG_WARN("core worker: fetches still in flight at shutdown");
 }
 
-rpc::ObjectRefProto CoreWorker::Put(std::string data, std::vector<rpc::ObjectRefProto> nested) {
+absl::StatusOr<bool> CoreWorker::MaybePutInStore(const ObjectId& id, const std::string& owner,
+                                                 const std::string& bytes) {
+  if (!store_client_ || bytes.size() <= store_client_->max_inline_bytes()) return false;
+  absl::Status status = store_client_->Put(
+      id, owner, bytes.size(),
+      [&bytes](uint8_t* dest) { std::memcpy(dest, bytes.data(), bytes.size()); });
+  if (!status.ok()) return status;
+  return true;
+}
+
+absl::StatusOr<rpc::ObjectRefProto> CoreWorker::Put(std::string data,
+                                                    std::vector<rpc::ObjectRefProto> nested) {
   ObjectId id = ObjectId::ForPut(TaskId::FromRandom(), 0);
   auto object = std::make_shared<StoredObject>();
-  object->data = std::move(data);
+  auto stored = MaybePutInStore(id, endpoint_, data);
+  if (!stored.ok()) return stored.status();
+  object->in_store = *stored;
+  if (!*stored) object->data = std::move(data);
   object->nested = std::move(nested);
+  return AddPut(id, std::move(object));
+}
+
+absl::StatusOr<rpc::ObjectRefProto> CoreWorker::PutWith(
+    uint64_t size, const std::function<void(uint8_t*)>& write) {
+  ObjectId id = ObjectId::ForPut(TaskId::FromRandom(), 0);
+  auto object = std::make_shared<StoredObject>();
+  if (store_client_ && size > store_client_->max_inline_bytes()) {
+    LUMEN_RETURN_IF_ERROR(store_client_->Put(id, endpoint_, size, write));
+    object->in_store = true;
+  } else {
+    object->data.resize(size);
+    write(reinterpret_cast<uint8_t*>(object->data.data()));
+  }
+  return AddPut(id, std::move(object));
+}
+
+rpc::ObjectRefProto CoreWorker::AddPut(const ObjectId& id, ObjectPtr object) {
   refs_.AddOwned(id);
   store_.Put(id, std::move(object));
   rpc::ObjectRefProto ref;
@@ -161,7 +218,10 @@ void CoreWorker::FetchFromOwner(const ObjectId& id, const std::string& owner) {
               ErrorKind::kObjectLost,
               "object " + id.Hex() + " no longer exists at its owner (" + owner + ")");
         } else {
-          object = StoredObject::FromProto(reply.data(), reply.is_error(), reply.error());
+          auto stored = std::make_shared<StoredObject>(
+              *StoredObject::FromProto(reply.data(), reply.is_error(), reply.error()));
+          stored->in_store = reply.in_store() && !reply.is_error();
+          object = stored;
         }
         {
           MutexLock lock(&fetch_mutex_);
@@ -203,7 +263,84 @@ absl::StatusOr<std::vector<ObjectPtr>> CoreWorker::Get(
   for (size_t i = 0; i < ids.size(); ++i) {
     if (refs[i].owner() != endpoint_ && refs_.OwnerOf(ids[i]).empty()) store_.Erase(ids[i]);
   }
+  ResolveStored(&out, ids);
   return out;
+}
+
+void CoreWorker::ResolveStored(std::vector<ObjectPtr>* objects,
+                               const std::vector<ObjectId>& ids) {
+  std::vector<size_t> wanted;
+  std::vector<ObjectId> wanted_ids;
+  for (size_t i = 0; i < objects->size(); ++i) {
+    if ((*objects)[i] && (*objects)[i]->in_store) {
+      wanted.push_back(i);
+      wanted_ids.push_back(ids[i]);
+    }
+  }
+  if (wanted.empty()) return;
+  absl::StatusOr<std::vector<StoreClient::View>> views =
+      store_client_ ? store_client_->Get(wanted_ids)
+                    : absl::FailedPreconditionError("no object store connected");
+  for (size_t k = 0; k < wanted.size(); ++k) {
+    ObjectPtr& slot = (*objects)[wanted[k]];
+    const ObjectId& id = wanted_ids[k];
+    if (!views.ok()) {
+      slot = StoredObject::MakeError(ErrorKind::kObjectLost,
+                                     "cannot reach the node's object store for object " +
+                                         id.Hex() + ": " + std::string(views.status().message()));
+      continue;
+    }
+    StoreClient::View& view = (*views)[k];
+    if (view.data == nullptr) {
+      slot = StoredObject::MakeError(
+          view.full ? ErrorKind::kObjectStoreFull : ErrorKind::kObjectLost,
+          "object " + id.Hex() + " is not in the node's object store: " + view.error);
+      continue;
+    }
+    auto resolved = std::make_shared<StoredObject>();
+    resolved->view = view.data;
+    resolved->view_size = view.size;
+    resolved->pin = std::move(view.pin);
+    resolved->nested = slot->nested;
+    slot = std::move(resolved);
+  }
+}
+
+void CoreWorker::OnFree(const ObjectId& id, bool owned) {
+  ObjectPtr object = store_.GetIfReady(id);
+  store_.Erase(id);
+  if (owned && object && object->in_store) FreeInStore(id);
+}
+
+void CoreWorker::FreeInStore(const ObjectId& id) {
+  if (store_client_) store_client_->Free({id});
+}
+
+absl::Status CoreWorker::PromoteLargeArgs(std::vector<rpc::TaskArg>* args,
+                                          std::vector<ObjectId>* promoted) {
+  for (rpc::TaskArg& arg : *args) {
+    if (arg.has_ref()) continue;
+    ObjectId id = ObjectId::ForPut(TaskId::FromRandom(), 0);
+    auto stored = MaybePutInStore(id, endpoint_, arg.value());
+    if (!stored.ok()) {
+      ReleasePromoted(*promoted);
+      return stored.status();
+    }
+    if (!*stored) continue;
+    auto object = std::make_shared<StoredObject>();
+    object->in_store = true;
+    object->nested.assign(arg.nested().begin(), arg.nested().end());
+    refs_.AddOwned(id);
+    store_.Put(id, std::move(object));
+    promoted->push_back(id);
+    arg.mutable_ref()->set_id(id.Binary());  // replaces the value (a oneof)
+    arg.mutable_ref()->set_owner(endpoint_);
+  }
+  return absl::OkStatus();
+}
+
+void CoreWorker::ReleasePromoted(const std::vector<ObjectId>& promoted) {
+  for (const ObjectId& id : promoted) refs_.RemoveLocal(id);
 }
 
 std::vector<bool> CoreWorker::Wait(const std::vector<rpc::ObjectRefProto>& refs,
@@ -236,9 +373,11 @@ void CoreWorker::RemoveLocalRef(const std::string& id) {
   refs_.RemoveLocal(ObjectId::FromBinary(id));
 }
 
-rpc::ObjectRefProto CoreWorker::SubmitTask(const std::string& function_name,
-                                           std::vector<rpc::TaskArg> args,
-                                           const TaskOptionsInternal& options) {
+absl::StatusOr<rpc::ObjectRefProto> CoreWorker::SubmitTask(const std::string& function_name,
+                                                           std::vector<rpc::TaskArg> args,
+                                                           const TaskOptionsInternal& options) {
+  std::vector<ObjectId> promoted;
+  LUMEN_RETURN_IF_ERROR(PromoteLargeArgs(&args, &promoted));
   rpc::TaskSpec spec;
   TaskId task_id = TaskId::FromRandom();
   spec.set_task_id(task_id.Binary());
@@ -257,6 +396,7 @@ rpc::ObjectRefProto CoreWorker::SubmitTask(const std::string& function_name,
   ObjectId return_id = ObjectId::ForTaskReturn(task_id, 1);
   refs_.AddOwned(return_id);
   submitter_->Submit(std::move(spec), options.max_retries, options.retry_exceptions);
+  ReleasePromoted(promoted);  // the pending task holds them now
   rpc::ObjectRefProto ref;
   ref.set_id(return_id.Binary());
   ref.set_owner(endpoint_);
@@ -280,6 +420,7 @@ void CoreWorker::HandleGetObject(const rpc::GetObjectRequest& request,
     } else {
       reply->set_state(rpc::GetObjectReply::READY);
       reply->set_data(object->data);
+      reply->set_in_store(object->in_store);
       reply->set_is_error(object->IsError());
       if (object->IsError()) object->ToErrorInfo(reply->mutable_error());
     }

@@ -17,6 +17,7 @@
 #include "core_worker/clients.h"
 #include "core_worker/memory_store.h"
 #include "core_worker/reference_counter.h"
+#include "core_worker/store_client.h"
 #include "core_worker/task_executor.h"
 #include "core_worker/task_submitter.h"
 #include "gcs.grpc.pb.h"
@@ -67,7 +68,13 @@ class CoreWorker {
   void WaitForCallbacks();
 
   // Objects. Ids are binary ObjectIds; `owner` endpoints.
-  rpc::ObjectRefProto Put(std::string data, std::vector<rpc::ObjectRefProto> nested);
+  /// Values above the store's inline limit go to the node store (ResourceExhausted:
+  /// the store is full).
+  absl::StatusOr<rpc::ObjectRefProto> Put(std::string data,
+                                          std::vector<rpc::ObjectRefProto> nested);
+  /// Put of `size` bytes that `write` fills where they are stored (one copy).
+  absl::StatusOr<rpc::ObjectRefProto> PutWith(uint64_t size,
+                                              const std::function<void(uint8_t*)>& write);
   /// DeadlineExceeded when the timeout passes; otherwise one object (value or error) per
   /// ref. timeout < 0: forever.
   absl::StatusOr<std::vector<ObjectPtr>> Get(const std::vector<rpc::ObjectRefProto>& refs,
@@ -81,9 +88,9 @@ class CoreWorker {
   void MarkEscaped(const std::string& id) { refs_.MarkEscaped(ObjectId::FromBinary(id)); }
 
   /// Submits a task; returns the ref of its return object (counted once for the caller).
-  rpc::ObjectRefProto SubmitTask(const std::string& function_name,
-                                 std::vector<rpc::TaskArg> args,
-                                 const TaskOptionsInternal& options);
+  absl::StatusOr<rpc::ObjectRefProto> SubmitTask(const std::string& function_name,
+                                                 std::vector<rpc::TaskArg> args,
+                                                 const TaskOptionsInternal& options);
 
   // Actors (core_worker_actors.cc). Ids are binary ActorIds.
   /// Registers the actor with the GCS (AlreadyExists: the name is taken) and sends the
@@ -109,6 +116,12 @@ class CoreWorker {
 
   const std::string& endpoint() const { return endpoint_; }
   const CoreWorkerOptions& options() const { return options_; }
+  /// The node store (nullptr before registration).
+  StoreClient* store_client() const { return store_client_.get(); }
+  /// Puts `bytes` in the node store as `id`, owned by `owner` (a task result: the
+  /// caller). False when they are small enough to stay inline.
+  absl::StatusOr<bool> MaybePutInStore(const ObjectId& id, const std::string& owner,
+                                       const std::string& bytes);
   TaskContext CurrentTask() { return executor_->CurrentContext(); }
 
   // CoreWorkerService.
@@ -130,6 +143,18 @@ class CoreWorker {
   void ReportActorExit(const std::string& actor_id);
   /// Sends the factory call of a registered actor (its owned arguments resolved).
   void SendActorCreation(const ActorId& actor_id, const rpc::TaskSpec& creation);
+  absl::Status ConnectStore(const rpc::ObjectStoreInfo& info);
+  /// Large by-value arguments go to the node store and become owned references (one
+  /// handle each in `promoted`, dropped by ReleasePromoted once the task holds them).
+  absl::Status PromoteLargeArgs(std::vector<rpc::TaskArg>* args,
+                                std::vector<ObjectId>* promoted);
+  void ReleasePromoted(const std::vector<ObjectId>& promoted);
+  /// Replaces node-store markers by pinned views (or errors) in place.
+  void ResolveStored(std::vector<ObjectPtr>* objects, const std::vector<ObjectId>& ids);
+  void OnFree(const ObjectId& id, bool owned);
+  /// A new owned object with one handle (the ref returned to the user).
+  rpc::ObjectRefProto AddPut(const ObjectId& id, ObjectPtr object);
+  void FreeInStore(const ObjectId& id);
 
   CoreWorkerOptions options_;
   std::string endpoint_;
@@ -143,6 +168,7 @@ class CoreWorker {
   std::unique_ptr<GcsActorClient> gcs_actor_client_;
   std::unique_ptr<ActorSubmitter> actor_submitter_;
   std::unique_ptr<TaskExecutor> executor_;
+  std::unique_ptr<StoreClient> store_client_;
   std::unique_ptr<grpc::Service> service_;
   rpc::Server server_;
   RpcTracker rpcs_;

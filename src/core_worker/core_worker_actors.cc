@@ -1,5 +1,6 @@
 // The core worker's actor calls: create, call, kill, look up by name, exit.
 #include "common/logging.h"
+#include "common/status.h"
 #include "core_worker/core_worker.h"
 #include "core_worker/task_deps.h"
 
@@ -83,6 +84,8 @@ absl::StatusOr<rpc::ObjectRefProto> CoreWorker::SubmitActorTask(const std::strin
                                                                 const std::string& method,
                                                                 std::vector<rpc::TaskArg> args,
                                                                 const std::string& name) {
+  std::vector<ObjectId> promoted;
+  LUMEN_RETURN_IF_ERROR(PromoteLargeArgs(&args, &promoted));
   rpc::TaskSpec spec;
   TaskId task_id = TaskId::FromRandom();
   spec.set_task_id(task_id.Binary());
@@ -97,6 +100,7 @@ absl::StatusOr<rpc::ObjectRefProto> CoreWorker::SubmitActorTask(const std::strin
   ObjectId return_id = ObjectId::ForTaskReturn(task_id, 1);
   refs_.AddOwned(return_id);
   absl::Status submitted = actor_submitter_->Submit(ActorId::FromBinary(actor_id), std::move(spec));
+  ReleasePromoted(promoted);  // the pending call holds them now
   if (!submitted.ok()) {
     refs_.RemoveLocal(return_id);
     return submitted;

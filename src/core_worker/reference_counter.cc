@@ -16,22 +16,24 @@ void ReferenceCounter::AddLocal(const ObjectId& id, const std::string& owner) {
   if (!entry.owned && entry.owner.empty()) entry.owner = owner;
 }
 
-void ReferenceCounter::MaybeFree(const ObjectId& id, Entry& entry, bool* freed) {
+void ReferenceCounter::MaybeFree(const ObjectId& id, Entry& entry, bool* freed,
+                                 bool* owned) {
   if (entry.local > 0 || entry.task_uses > 0 || entry.escaped) return;
+  *owned = entry.owned;
   entries_.erase(id);
   *freed = true;
 }
 
 void ReferenceCounter::RemoveLocal(const ObjectId& id) {
-  bool freed = false;
+  bool freed = false, owned = false;
   {
     MutexLock lock(&mutex_);
     auto it = entries_.find(id);
     if (it == entries_.end()) return;
     it->second.local -= 1;
-    MaybeFree(id, it->second, &freed);
+    MaybeFree(id, it->second, &freed, &owned);
   }
-  if (freed) on_free_(id);
+  if (freed) on_free_(id, owned);
 }
 
 void ReferenceCounter::AddTaskUse(const ObjectId& id) {
@@ -40,15 +42,15 @@ void ReferenceCounter::AddTaskUse(const ObjectId& id) {
 }
 
 void ReferenceCounter::RemoveTaskUse(const ObjectId& id) {
-  bool freed = false;
+  bool freed = false, owned = false;
   {
     MutexLock lock(&mutex_);
     auto it = entries_.find(id);
     if (it == entries_.end()) return;
     it->second.task_uses -= 1;
-    MaybeFree(id, it->second, &freed);
+    MaybeFree(id, it->second, &freed, &owned);
   }
-  if (freed) on_free_(id);
+  if (freed) on_free_(id, owned);
 }
 
 void ReferenceCounter::MarkEscaped(const ObjectId& id) {

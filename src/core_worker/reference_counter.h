@@ -19,7 +19,10 @@ namespace lumen::core {
 /// remote references back to the owner is the object-store component's work. Thread-safe.
 class ReferenceCounter {
  public:
-  explicit ReferenceCounter(std::function<void(const ObjectId&)> on_free)
+  /// `on_free(id, owned)`: nothing refers to `id` any more; `owned` when this process
+  /// owned it (and must free its copies everywhere).
+  using OnFree = std::function<void(const ObjectId&, bool owned)>;
+  explicit ReferenceCounter(OnFree on_free)
       : on_free_(std::move(on_free)) {}
 
   /// A new object owned here, with one handle (the ObjectRef returned to the user).
@@ -45,10 +48,10 @@ class ReferenceCounter {
     bool escaped = false;
     std::string owner;
   };
-  void MaybeFree(const ObjectId& id, Entry& entry, bool* freed)
+  void MaybeFree(const ObjectId& id, Entry& entry, bool* freed, bool* owned)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
-  std::function<void(const ObjectId&)> on_free_;
+  OnFree on_free_;
   Mutex mutex_;
   absl::flat_hash_map<ObjectId, Entry> entries_ ABSL_GUARDED_BY(mutex_);
 };

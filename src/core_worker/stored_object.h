@@ -3,6 +3,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common.pb.h"
@@ -22,15 +23,26 @@ enum class ErrorKind : int {
   kInternal = 8,
 };
 
-/// Immutable once stored; shared by every reader.
+/// Immutable once stored; shared by every reader. The value is one of: inline bytes in
+/// `data`; in the node store (`in_store`, a marker kept by owners and borrowers); or a
+/// pinned view into the node store's shared memory (`view`, what Get hands out).
 struct StoredObject {
   std::string data;                       // msgpack bytes (empty on error)
+  bool in_store = false;                  // the bytes are in the node's object store
+  const uint8_t* view = nullptr;          // pinned bytes in shared memory, or nullptr
+  uint64_t view_size = 0;
+  std::shared_ptr<const void> pin;        // keeps `view` mapped and pinned
   ErrorKind error = ErrorKind::kNone;
   std::string error_type;                 // TaskError: the original exception type
   std::string error_message;
   std::vector<rpc::ObjectRefProto> nested;
 
   bool IsError() const { return error != ErrorKind::kNone; }
+  /// The serialized value (a view, or the inline bytes). Empty for store markers.
+  std::string_view Bytes() const {
+    if (view != nullptr) return {reinterpret_cast<const char*>(view), size_t(view_size)};
+    return data;
+  }
 
   static std::shared_ptr<const StoredObject> MakeError(ErrorKind kind, std::string message,
                                                        std::string type = "") {

@@ -49,6 +49,8 @@ void ResolveOwnedArgs(rpc::TaskSpec* spec, const std::string& self_endpoint,
               ErrorKind::kObjectLost, "an argument of the task was lost at shutdown");
         } else if (object->IsError()) {
           resolution->failed = object;
+        } else if (object->in_store) {
+          // Stays a reference: the worker reads it from the node store, without a copy.
         } else {
           rpc::TaskArg* arg = spec->mutable_args(index);
           arg->set_value(object->data);
@@ -85,16 +87,23 @@ bool IsConnectionLoss(const absl::Status& status) {
 
 void StoreTaskReturns(const rpc::TaskSpec& spec, const rpc::TaskResult* result,
                       ObjectPtr error, const std::vector<ObjectId>& task_uses,
-                      MemoryStore* store, ReferenceCounter* refs) {
+                      MemoryStore* store, ReferenceCounter* refs,
+                      const FreeStored& free_stored) {
   for (int i = 0; i < spec.num_returns(); ++i) {
     ObjectId id = ObjectId::ForTaskReturn(TaskId::FromBinary(spec.task_id()), i + 1);
-    if (!refs->IsOwnedAndLive(id)) continue;  // nobody wants it any more
+    const rpc::ReturnObject* ret =
+        !error && result && i < result->returns_size() ? &result->returns(i) : nullptr;
+    bool in_store = ret != nullptr && ret->in_store() && !ret->is_error();
+    if (!refs->IsOwnedAndLive(id)) {  // nobody wants it any more
+      if (in_store && free_stored) free_stored(id);
+      continue;
+    }
     ObjectPtr object = error;
-    if (!object && result && i < result->returns_size()) {
-      const rpc::ReturnObject& ret = result->returns(i);
+    if (ret != nullptr) {
       auto stored = std::make_shared<StoredObject>(
-          *StoredObject::FromProto(ret.data(), ret.is_error(), ret.error()));
-      stored->nested.assign(ret.nested().begin(), ret.nested().end());
+          *StoredObject::FromProto(ret->data(), ret->is_error(), ret->error()));
+      stored->in_store = in_store;
+      stored->nested.assign(ret->nested().begin(), ret->nested().end());
       object = stored;
     }
     if (!object) {
@@ -102,7 +111,10 @@ void StoreTaskReturns(const rpc::TaskSpec& spec, const rpc::TaskResult* result,
     }
     store->Put(id, object);
     // The last ref may have gone between the check and the Put: then nobody frees it.
-    if (!refs->IsOwnedAndLive(id)) store->Erase(id);
+    if (!refs->IsOwnedAndLive(id)) {
+      store->Erase(id);
+      if (in_store && free_stored) free_stored(id);
+    }
   }
   for (const ObjectId& id : task_uses) refs->RemoveTaskUse(id);
 }

@@ -233,7 +233,8 @@ bool TaskExecutor::ResolveArgs(const rpc::TaskSpec& spec, rpc::TaskResult* resul
         return false;
       }
       fetched->push_back(object);
-      args->push_back({object->data.data(), object->data.size()});
+      std::string_view bytes = object->Bytes();
+      args->push_back({bytes.data(), bytes.size()});
     } else {
       args->push_back({arg.value().data(), arg.value().size()});
     }
@@ -345,9 +346,23 @@ void TaskExecutor::Execute(const rpc::TaskSpec& spec, rpc::TaskResult* result,
   } catch (...) {
     return SetUserException(result, spec);
   }
+  ObjectId return_id = ObjectId::ForTaskReturn(TaskId::FromBinary(spec.task_id()), 1);
+  absl::StatusOr<bool> in_store = store_result_ ? store_result_(return_id, spec.owner(), out)
+                                                : absl::StatusOr<bool>(false);
+  if (!in_store.ok()) {
+    return SetError(result, spec,
+                    absl::IsResourceExhausted(in_store.status()) ? ErrorKind::kObjectStoreFull
+                                                                 : ErrorKind::kInternal,
+                    "", "cannot store the result of '" + TaskLabel(spec) +
+                            "': " + std::string(in_store.status().message()));
+  }
   rpc::ReturnObject* ret = result->add_returns();
-  ret->set_id(ObjectId::ForTaskReturn(TaskId::FromBinary(spec.task_id()), 1).Binary());
-  ret->set_data(std::move(out));
+  ret->set_id(return_id.Binary());
+  if (*in_store) {
+    ret->set_in_store(true);
+  } else {
+    ret->set_data(std::move(out));
+  }
   for (const auto& ref : nested) {
     rpc::ObjectRefProto* proto = ret->add_nested();
     proto->set_id(ref.id);

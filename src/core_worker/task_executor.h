@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/ids.h"
 #include "common/mutex.h"
 #include "core_worker.pb.h"
 #include "core_worker/stored_object.h"
@@ -41,8 +42,13 @@ class TaskExecutor {
   using Fetch = std::function<ObjectPtr(const rpc::ObjectRefProto&)>;
   /// A method called ExitActor: tell the GCS, before the worker stops (blocking).
   using OnActorExit = std::function<void(const std::string& actor_id)>;
-  TaskExecutor(Fetch fetch, OnActorExit on_actor_exit)
-      : fetch_(std::move(fetch)), on_actor_exit_(std::move(on_actor_exit)) {}
+  /// Puts a large result in the node store for its owner; false: small, keep it inline.
+  using StoreResult = std::function<absl::StatusOr<bool>(
+      const ObjectId& id, const std::string& owner, const std::string& bytes)>;
+  TaskExecutor(Fetch fetch, OnActorExit on_actor_exit, StoreResult store_result = nullptr)
+      : fetch_(std::move(fetch)),
+        on_actor_exit_(std::move(on_actor_exit)),
+        store_result_(std::move(store_result)) {}
   ~TaskExecutor();
 
   void Enqueue(const rpc::PushTasksRequest* request, rpc::PushTasksReply* reply,
@@ -91,6 +97,7 @@ class TaskExecutor {
 
   Fetch fetch_;
   OnActorExit on_actor_exit_;
+  StoreResult store_result_;
   Mutex mutex_;
   CondVar work_;
   std::deque<Item> queue_ ABSL_GUARDED_BY(mutex_);

@@ -327,7 +327,7 @@ void TaskSubmitter::FailQueue(KeyState& state, ObjectPtr error, Actions* actions
 void TaskSubmitter::Finish(const TaskPtr& task, const rpc::TaskResult* result,
                            ObjectPtr error) {
   StoreTaskReturns(task->spec, result, std::move(error), task->task_uses, deps_.store,
-                   deps_.refs);
+                   deps_.refs, deps_.free_stored);
 }
 
 void TaskSubmitter::Shutdown() {

@@ -20,6 +20,7 @@
 #include "core_worker/memory_store.h"
 #include "core_worker/reference_counter.h"
 #include "core_worker/rpc_tracker.h"
+#include "core_worker/task_deps.h"
 
 namespace lumen::core {
 
@@ -34,6 +35,7 @@ struct SubmitterDeps {
   WorkerClientFactory connect_worker;
   /// Describes the cluster's capacity for the infeasible-task warning.
   std::function<std::string()> cluster_capacity;
+  FreeStored free_stored;  // frees unwanted task results in the node store
 };
 
 /// Tasks with the same resource demand share a scheduling key; each key keeps a queue

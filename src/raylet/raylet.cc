@@ -22,6 +22,12 @@ class RayletGrpcService final : public rpc::RayletService::CallbackService {
   LUMEN_RPC_FORWARD(handler_, ReturnWorkerLease)
   LUMEN_RPC_FORWARD(handler_, NotifyBlocked)
   LUMEN_RPC_FORWARD(handler_, GetNodeInfo)
+  LUMEN_RPC_FORWARD(handler_->store(), CreateObject)
+  LUMEN_RPC_FORWARD(handler_->store(), SealObject)
+  LUMEN_RPC_FORWARD(handler_->store(), GetObjects)
+  LUMEN_RPC_FORWARD(handler_->store(), ReleaseObjects)
+  LUMEN_RPC_FORWARD(handler_->store(), FreeObjects)
+  LUMEN_RPC_FORWARD(handler_->store(), GetStoreStats)
 
  private:
   Raylet* handler_;
@@ -78,6 +84,9 @@ absl::Status Raylet::RegisterWithGcs(bool blocking) {
 }
 
 absl::StatusOr<std::string> Raylet::Start() {
+  auto store = StoreServer::Create(options_.store);
+  if (!store.ok()) return store.status();
+  store_ = std::move(*store);
   gcs_ = rpc::GcsService::NewStub(rpc::MakeChannel(options_.gcs_endpoint));
   LUMEN_RETURN_IF_ERROR(RegisterWithGcs(/*blocking=*/true));
   loop_.Start();
@@ -111,6 +120,7 @@ void Raylet::Stop() {
   loop_.Stop();
   log_monitor_.Stop();
   unlink(options_.socket_path.c_str());
+  store_.reset();  // after the server: no handler can still be posting to it
 }
 
 void Raylet::SendHeartbeat() {
@@ -139,13 +149,14 @@ void Raylet::HandleRegisterDriver(const rpc::RegisterDriverRequest& request,
     }
     JobLaunch launch{request.executable(),
                      {request.argv().begin(), request.argv().end()},
-                     request.driver_pid()};
+                     request.driver_pid(), request.worker_id(), request.endpoint()};
     pool_.AddJob(request.job_id(), launch);
     for (int i = 0; i < options_.num_prestart_workers; ++i) {
       absl::Status started = pool_.StartWorker(request.job_id());
       if (!started.ok()) return done(started);
     }
     reply->set_node_id(node_id_.Binary());
+    *reply->mutable_store() = store_->Info();
     done(absl::OkStatus());
   });
 }
@@ -161,6 +172,7 @@ void Raylet::HandleRegisterWorker(const rpc::RegisterWorkerRequest& request,
     worker->idle_since_ms = NowMs();
     startup_failures_[worker->job] = 0;
     reply->set_node_id(node_id_.Binary());
+    *reply->mutable_store() = store_->Info();
     done(absl::OkStatus());
     ScheduleLeases();
   });
@@ -334,6 +346,7 @@ bool Raylet::ReapWorkers() {
       ReleaseLease(&copy);
     }
     LUMEN_LOG_INFO("raylet: worker pid {} {}", worker.pid, how);
+    store_->OnClientExit(worker.id.Binary(), worker.endpoint);
     DropLeasesOf(worker.id);
     ReportWorkerDeath(worker, how);
   });
@@ -383,6 +396,9 @@ void Raylet::OnTick() {
   for (const auto& [job, launch] : pool_.jobs()) {
     if (launch.driver_pid > 0 && launch.driver_pid != getpid() &&
         !ProcessAlive(launch.driver_pid)) {
+      if (drivers_gone_.insert(job).second) {
+        store_->OnClientExit(launch.driver_worker_id, launch.driver_endpoint);
+      }
       for (Worker* w : pool_.All()) {
         if (w->job == job) pool_.Kill(w->id, /*force=*/true);
       }

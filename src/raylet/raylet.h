@@ -6,6 +6,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "common/event_loop.h"
@@ -15,6 +16,7 @@
 #include "raylet.grpc.pb.h"
 #include "raylet/log_monitor.h"
 #include "raylet/resource_pool.h"
+#include "raylet/store_server.h"
 #include "raylet/worker_pool.h"
 #include "rpc/rpc.h"
 
@@ -34,6 +36,7 @@ struct RayletOptions {
   int max_startup_failures = 3;
   std::string log_level = "warn";
   LogMonitor::Sink driver_log_sink;  // worker output echo; may be empty
+  StoreOptions store;                 // the node's object store
 };
 
 /// Lease protocol, on the raylet's event loop:
@@ -56,6 +59,7 @@ class Raylet {
   /// Stops serving and stops every worker. Idempotent.
   void Stop();
   const NodeId& node_id() const { return node_id_; }
+  StoreServer* store() const { return store_.get(); }
 
   void HandleRegisterDriver(const rpc::RegisterDriverRequest& request,
                             rpc::RegisterDriverReply* reply, rpc::Done done);
@@ -110,6 +114,8 @@ class Raylet {
   std::deque<PendingLease> pending_;
   std::map<std::string, int> startup_failures_;  // by job, consecutive
   std::map<std::string, std::string> last_startup_failure_;
+  std::set<std::string> drivers_gone_;  // jobs whose driver's exit the store was told
+  std::unique_ptr<StoreServer> store_;
 };
 
 }  // namespace lumen::raylet

@@ -22,6 +22,8 @@ struct JobLaunch {
   std::string executable;
   std::vector<std::string> argv;
   pid_t driver_pid = 0;
+  std::string driver_worker_id;  // binary WorkerId of the driver's core worker
+  std::string driver_endpoint;   // its CoreWorkerService (owner of its objects)
 };
 
 struct WorkerEnvironment {

@@ -10,7 +10,7 @@ namespace {
 class ReferenceCounterTest : public ::testing::Test {
  protected:
   std::vector<ObjectId> freed_;
-  ReferenceCounter refs_{[this](const ObjectId& id) { freed_.push_back(id); }};
+  ReferenceCounter refs_{[this](const ObjectId& id, bool) { freed_.push_back(id); }};
   ObjectId id_ = ObjectId::ForPut(TaskId::FromRandom(), 0);
 };
 

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <map>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,6 +24,7 @@ struct Buffer {
   const char* data = nullptr;
   size_t size = 0;
   std::shared_ptr<const void> keep_alive;
+  bool shared = false;  // the bytes are in the node's shared memory: read them in place
 };
 
 /// One argument of a task, serialized by the caller.
@@ -47,6 +49,8 @@ void RemoveLocalRef(const std::string& id) noexcept;
 
 /// Stores a serialized value owned by this process. Throws lumen::Error subclasses.
 RefData Put(std::string data, std::vector<RefData> nested);
+/// Put of a value of known size, written by `write` straight where it is stored.
+RefData PutWith(size_t size, const std::function<void(char*)>& write);
 
 /// Waits for every ref and returns their serialized values in order. Throws the typed
 /// error stored in a failed object, or GetTimeoutError. A negative timeout waits forever.

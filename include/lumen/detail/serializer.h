@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "lumen/detail/blob.h"
 #include "lumen/detail/runtime.h"
 
 namespace lumen {
@@ -86,6 +87,13 @@ struct AssertSerializable {
 template <typename T>
 std::string Serialize(const T& value, std::vector<RefData>* nested) {
   static_assert(AssertSerializable<T>::value);
+  if constexpr (kIsBlob<T>) {
+    if (size_t size = BlobSize(value); size > 0) {
+      std::string out(size, '\0');
+      WriteBlob(value, out.data());
+      return out;
+    }
+  }
   msgpack::sbuffer buffer;
   if constexpr (IsSerializable<T>::value) {
     PushRefCollector(nested);
@@ -105,6 +113,9 @@ std::string Serialize(const T& value, std::vector<RefData>* nested) {
 template <typename T>
 T Deserialize(const char* data, size_t size) {
   static_assert(AssertSerializable<T>::value);
+  if constexpr (kIsBlob<T>) {
+    if (int64_t count = BlobCount<T>(data, size); count >= 0) return ReadBlob<T>(data, count);
+  }
   msgpack::object_handle handle = msgpack::unpack(data, size);
   if constexpr (std::is_default_constructible_v<T>) {
     T value{};
