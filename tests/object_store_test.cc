@@ -3,8 +3,6 @@
 // frees what nobody references, and it reports what it holds (GetMemoryInfo,
 // MemorySummary). Real driver, raylet and worker processes.
 #include <gtest/gtest.h>
-
-#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -33,7 +31,8 @@ constexpr uint64_t kGiB = 1024 * kMiB;
 // `i` mixed in) between far-apart positions, so a misplaced page or a mixed-up object
 // shows.
 inline uint8_t PatternByte(uint64_t seed, uint64_t i) {
-  return uint8_t(i * 131 + seed * 17 + (i >> 8) * 7 + (i >> 16) * 13 + (i >> 24) * 3 + seed * (i >> 20));
+  return uint8_t(i * 131 + seed * 17 + (i >> 8) * 7 + (i >> 16) * 13 + (i >> 24) * 3 +
+                 seed * (i >> 20));
 }
 
 std::vector<uint8_t> MakePattern(uint64_t size, uint64_t seed) {
@@ -50,8 +49,9 @@ std::string Describe(const Bytes& bytes, uint64_t seed) {
   for (uint64_t i = 0; i < size; ++i) {
     if (uint8_t(bytes[i]) != PatternByte(seed, i)) {
       return std::to_string(size) + " bytes, pattern " + std::to_string(seed) +
-             " differs at byte " + std::to_string(i) + " (got " + std::to_string(int(uint8_t(bytes[i]))) +
-             ", want " + std::to_string(int(PatternByte(seed, i))) + ")";
+             " differs at byte " + std::to_string(i) + " (got " +
+             std::to_string(int(uint8_t(bytes[i]))) + ", want " +
+             std::to_string(int(PatternByte(seed, i))) + ")";
     }
   }
   return std::to_string(size) + " bytes, pattern " + std::to_string(seed) + " ok";
@@ -81,7 +81,18 @@ int PutFromWorker(std::string pid_path, uint64_t size) {
   lumen::ObjectRef<std::vector<uint8_t>> ref = lumen::Put(MakePattern(size, 7));
   return int(lumen::Get(ref)->size());
 }
-LUMEN_REMOTE(MakeBlob, DescribeBlob, BlobSize, Plus, PutFromWorker);
+// Receives `blob` (resolved from a ref: read in the store), writes this worker's pid to
+// `pid_path` and sleeps `hold_ms` while the argument is held.
+int HoldWhileSleeping(std::vector<uint8_t> blob, std::string pid_path, int hold_ms) {
+  {
+    std::ofstream out(pid_path + ".tmp");
+    out << getpid() << "\n";
+  }
+  std::rename((pid_path + ".tmp").c_str(), pid_path.c_str());
+  std::this_thread::sleep_for(std::chrono::milliseconds(hold_ms));
+  return int(blob.size());
+}
+LUMEN_REMOTE(MakeBlob, DescribeBlob, BlobSize, Plus, PutFromWorker, HoldWhileSleeping);
 
 namespace {
 
@@ -453,6 +464,73 @@ TEST_F(TinyStoreTest, TaskResultLargerThanTheStoreFailsItsGet) {
   EXPECT_TRUE(StoreBecomesEmpty());
 }
 
+// A task argument passed by value that cannot fit in the store at all.
+TEST_F(TinyStoreTest, ArgumentLargerThanTheStore) {
+  std::vector<uint8_t> blob = MakePattern(64 * kMiB, 44);
+  std::string message;
+  try {
+    auto ref = lumen::Task(BlobSize).SetMaxRetries(0).Remote(blob);
+    lumen::Get(ref, kGuard);
+    ADD_FAILURE() << "a 64 MiB argument in a 32 MiB store did not fail";
+  } catch (const lumen::ObjectStoreFullError& error) {
+    message = error.what();
+  }
+  EXPECT_NE(message.find("object store full"), std::string::npos) << message;
+  EXPECT_EQ(*Value(lumen::Task(Plus).Remote(2, 3)), 5);
+  EXPECT_TRUE(StoreBecomesEmpty());
+}
+
+// Reading large objects one after another, each result dropped before the next Get, in
+// a store that holds only one of them: the restore must not fail because the previous
+// result's pin is released asynchronously.
+TEST_F(TinyStoreTest, ReadingOneAtATimeRightAfterDroppingThePreviousResult) {
+  const uint64_t size = 20 * kMiB;
+  auto x = lumen::Put(MakePattern(size, 45));
+  auto y = lumen::Put(MakePattern(size, 46));  // spills x
+  for (int round = 0; round < 30; ++round) {
+    try {
+      ASSERT_EQ(Describe(*Value(x), 45), Expected(size, 45));
+      ASSERT_EQ(Describe(*Value(y), 46), Expected(size, 46));
+    } catch (const lumen::ObjectStoreFullError& error) {
+      FAIL() << "round " << round << ": " << error.what();
+    }
+  }
+  x = y = lumen::ObjectRef<std::vector<uint8_t>>();
+  EXPECT_TRUE(StoreBecomesEmpty());
+}
+
+// A worker killed while it reads an object (a task argument, pinned while the task runs):
+// its pin goes with it.
+TEST_F(TinyStoreTest, KilledReaderReleasesItsPin) {
+  const std::string pid_path = lumen::test::TempPath("reader_pid");
+  auto blob = lumen::Put(MakePattern(20 * kMiB, 47));
+  auto held = lumen::Task(HoldWhileSleeping).SetMaxRetries(0).Remote(blob, pid_path, 600000);
+  int pid = 0;
+  ASSERT_TRUE(lumen::test::WaitUntil(
+      [&] {
+        std::ifstream in(pid_path);
+        return static_cast<bool>(in >> pid) && pid > 0;
+      },
+      60))
+      << "the task did not start";
+  {
+    lumen::MemoryInfo info = lumen::GetMemoryInfo();
+    const lumen::StoredObjectInfo* object = FindObject(info, blob.ID());
+    ASSERT_NE(object, nullptr) << lumen::MemorySummary();
+    EXPECT_GT(object->readers, 0) << lumen::MemorySummary();
+  }
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  EXPECT_TRUE(lumen::test::WaitProcessGone(pid));
+  EXPECT_THROW(lumen::Get(held, kGuard), lumen::WorkerCrashedError);
+  EXPECT_TRUE(NoReaders()) << "the dead reader still pins its object:\n" << lumen::MemorySummary();
+  // With the pin gone the object can be spilled to make room for another.
+  auto other = lumen::Put(MakePattern(20 * kMiB, 48));
+  EXPECT_EQ(Describe(*Value(blob), 47), Expected(20 * kMiB, 47));
+  blob = other = lumen::ObjectRef<std::vector<uint8_t>>();
+  EXPECT_TRUE(StoreBecomesEmpty());
+  std::remove(pid_path.c_str());
+}
+
 // --- 6. Everything pinned by readers ----------------------------------------------------
 
 TEST_F(TinyStoreTest, ObjectsPinnedByGetResultsAreNotSpilled) {
@@ -521,8 +599,7 @@ class KilledWriterTest : public StoreTest {
 
 TEST_F(KilledWriterTest, UnsealedObjectOfAKilledWorkerIsReclaimed) {
   const std::string pid_path = lumen::test::TempPath("writer_pid");
-  auto result =
-      lumen::Task(PutFromWorker).SetMaxRetries(0).Remote(pid_path, uint64_t(20 * kMiB));
+  auto result = lumen::Task(PutFromWorker).SetMaxRetries(0).Remote(pid_path, uint64_t(20 * kMiB));
   int pid = 0;
   ASSERT_TRUE(lumen::test::WaitUntil(
       [&] {

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <thread>
 
+#include "common/mutex.h"
 #include "rpc/rpc.h"
 
 namespace lumen::core {
@@ -13,6 +14,19 @@ struct StoreClient::Shared {
   std::shared_ptr<rpc::RayletService::Stub> raylet;
   std::string client_id;
   std::unique_ptr<object_store::ShmMapping> mapping;
+  // Releases sent and not yet answered. A create or get waits for them, so that the store
+  // never refuses room that this very process has already given back.
+  Mutex mutex;
+  CondVar released;
+  int pending_releases ABSL_GUARDED_BY(mutex) = 0;
+
+  void WaitForReleases() {
+    MutexLock lock(&mutex);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (pending_releases > 0) {
+      if (!released.WaitUntil(&mutex, deadline)) break;  // a stuck raylet: go on
+    }
+  }
 };
 
 namespace {
@@ -55,6 +69,7 @@ StoreClient::~StoreClient() = default;
 
 absl::Status StoreClient::Put(const ObjectId& id, const std::string& owner, uint64_t size,
                               const std::function<void(uint8_t*)>& write) {
+  shared_->WaitForReleases();
   rpc::CreateObjectRequest create;
   create.set_id(id.Binary());
   create.set_size(size);
@@ -91,6 +106,7 @@ absl::Status StoreClient::Put(const ObjectId& id, const std::string& owner, uint
 
 absl::StatusOr<std::vector<StoreClient::View>> StoreClient::Get(
     const std::vector<ObjectId>& ids) {
+  shared_->WaitForReleases();
   rpc::GetObjectsRequest request;
   for (const ObjectId& id : ids) request.add_ids(id.Binary());
   request.set_client(shared_->client_id);
@@ -122,9 +138,19 @@ absl::StatusOr<std::vector<StoreClient::View>> StoreClient::Get(
       rpc::ReleaseObjectsRequest release;
       release.add_ids(binary);
       release.set_client(shared->client_id);
+      {
+        MutexLock lock(&shared->mutex);
+        ++shared->pending_releases;
+      }
       rpc::CallUnary<rpc::ReleaseObjectsRequest, rpc::ReleaseObjectsReply>(
           [shared](auto... args) { shared->raylet->async()->ReleaseObjects(args...); },
-          std::move(release), [shared](absl::Status, rpc::ReleaseObjectsReply&&) {}, 10000);
+          std::move(release),
+          [shared](absl::Status, rpc::ReleaseObjectsReply&&) {
+            MutexLock lock(&shared->mutex);
+            --shared->pending_releases;
+            shared->released.SignalAll();
+          },
+          10000);
     });
   }
   return views;
