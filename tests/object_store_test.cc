@@ -138,6 +138,18 @@ bool NoReaders(double seconds = 30) {
 }
 
 // Regular files in `dir` (0 when it does not exist).
+// The pid a task wrote to `path` once it started; 0 when none came within a minute.
+int WaitForPidFile(const std::string& path) {
+  int pid = 0;
+  lumen::test::WaitUntil(
+      [&] {
+        std::ifstream in(path);
+        return static_cast<bool>(in >> pid) && pid > 0;
+      },
+      60);
+  return pid;
+}
+
 int FilesIn(const std::string& dir) {
   std::error_code error;
   int files = 0;
@@ -505,14 +517,8 @@ TEST_F(TinyStoreTest, KilledReaderReleasesItsPin) {
   const std::string pid_path = lumen::test::TempPath("reader_pid");
   auto blob = lumen::Put(MakePattern(20 * kMiB, 47));
   auto held = lumen::Task(HoldWhileSleeping).SetMaxRetries(0).Remote(blob, pid_path, 600000);
-  int pid = 0;
-  ASSERT_TRUE(lumen::test::WaitUntil(
-      [&] {
-        std::ifstream in(pid_path);
-        return static_cast<bool>(in >> pid) && pid > 0;
-      },
-      60))
-      << "the task did not start";
+  int pid = WaitForPidFile(pid_path);
+  ASSERT_GT(pid, 0) << "the task did not start";
   {
     lumen::MemoryInfo info = lumen::GetMemoryInfo();
     const lumen::StoredObjectInfo* object = FindObject(info, blob.ID());
@@ -600,14 +606,8 @@ class KilledWriterTest : public StoreTest {
 TEST_F(KilledWriterTest, UnsealedObjectOfAKilledWorkerIsReclaimed) {
   const std::string pid_path = lumen::test::TempPath("writer_pid");
   auto result = lumen::Task(PutFromWorker).SetMaxRetries(0).Remote(pid_path, uint64_t(20 * kMiB));
-  int pid = 0;
-  ASSERT_TRUE(lumen::test::WaitUntil(
-      [&] {
-        std::ifstream in(pid_path);
-        return static_cast<bool>(in >> pid) && pid > 0;
-      },
-      60))
-      << "the task did not start";
+  int pid = WaitForPidFile(pid_path);
+  ASSERT_GT(pid, 0) << "the task did not start";
   std::string unsealed_id;
   ASSERT_TRUE(lumen::test::WaitUntil(
       [&] {

@@ -34,9 +34,9 @@ std::shared_ptr<T> Decode(const Buffer& buffer) {
     return nullptr;
   } else if constexpr (kIsBlob<T>) {
     // In shared memory: a view of the stored bytes, no copy.
-    int64_t count = BlobCount<T>(buffer.data, buffer.size);
-    if (buffer.shared && count >= 0 && ViewLayoutHolds<T>()) {
-      return ViewBlob<T>(buffer.data, count, buffer.keep_alive);
+    if (buffer.shared && ViewLayoutHolds<T>()) {
+      int64_t count = BlobCount<T>(buffer.data, buffer.size);
+      if (count >= 0) return ViewBlob<T>(buffer.data, count, buffer.keep_alive);
     }
     return std::make_shared<T>(Deserialize<T>(buffer.data, buffer.size));
   } else {

@@ -151,7 +151,7 @@ void CoreWorker::WaitForCallbacks() {
 
 absl::StatusOr<bool> CoreWorker::MaybePutInStore(const ObjectId& id, const std::string& owner,
                                                  const std::string& bytes) {
-  if (!store_client_ || bytes.size() <= store_client_->max_inline_bytes()) return false;
+  if (!GoesToStore(bytes.size())) return false;
   absl::Status status = store_client_->Put(
       id, owner, bytes.size(),
       [&bytes](uint8_t* dest) { std::memcpy(dest, bytes.data(), bytes.size()); });
@@ -175,7 +175,7 @@ absl::StatusOr<rpc::ObjectRefProto> CoreWorker::PutWith(
     uint64_t size, const std::function<void(uint8_t*)>& write) {
   ObjectId id = ObjectId::ForPut(TaskId::FromRandom(), 0);
   auto object = std::make_shared<StoredObject>();
-  if (store_client_ && size > store_client_->max_inline_bytes()) {
+  if (GoesToStore(size)) {
     LUMEN_RETURN_IF_ERROR(store_client_->Put(id, endpoint_, size, write));
     object->in_store = true;
   } else {
@@ -218,10 +218,8 @@ void CoreWorker::FetchFromOwner(const ObjectId& id, const std::string& owner) {
               ErrorKind::kObjectLost,
               "object " + id.Hex() + " no longer exists at its owner (" + owner + ")");
         } else {
-          auto stored = std::make_shared<StoredObject>(
-              *StoredObject::FromProto(reply.data(), reply.is_error(), reply.error()));
-          stored->in_store = reply.in_store() && !reply.is_error();
-          object = stored;
+          object = StoredObject::FromProto(reply.data(), reply.is_error(), reply.error(),
+                                           reply.in_store());
         }
         {
           MutexLock lock(&fetch_mutex_);
@@ -330,11 +328,8 @@ absl::Status CoreWorker::PromoteLargeArgs(std::vector<rpc::TaskArg>* args,
     auto object = std::make_shared<StoredObject>();
     object->in_store = true;
     object->nested.assign(arg.nested().begin(), arg.nested().end());
-    refs_.AddOwned(id);
-    store_.Put(id, std::move(object));
+    *arg.mutable_ref() = AddPut(id, std::move(object));  // replaces the value (a oneof)
     promoted->push_back(id);
-    arg.mutable_ref()->set_id(id.Binary());  // replaces the value (a oneof)
-    arg.mutable_ref()->set_owner(endpoint_);
   }
   return absl::OkStatus();
 }

@@ -155,6 +155,10 @@ class CoreWorker {
   /// A new owned object with one handle (the ref returned to the user).
   rpc::ObjectRefProto AddPut(const ObjectId& id, ObjectPtr object);
   void FreeInStore(const ObjectId& id);
+  /// Values above the store's inline limit go to the node store.
+  bool GoesToStore(uint64_t size) const {
+    return store_client_ && size > store_client_->max_inline_bytes();
+  }
 
   CoreWorkerOptions options_;
   std::string endpoint_;

@@ -57,8 +57,11 @@ struct StoredObject {
     info->set_type_name(error_type);
     info->set_message(error_message);
   }
-  static std::shared_ptr<const StoredObject> FromProto(const std::string& data, bool has_error,
-                                                       const rpc::ErrorInfo& info) {
+  /// A value (`data`, or a marker when `in_store`) or an error, as a reply carries it;
+  /// mutable until the caller stores it.
+  static std::shared_ptr<StoredObject> FromProto(const std::string& data, bool has_error,
+                                                 const rpc::ErrorInfo& info,
+                                                 bool in_store = false) {
     auto object = std::make_shared<StoredObject>();
     if (has_error) {
       object->error = ErrorKind(info.kind() == 0 ? int(ErrorKind::kInternal) : info.kind());
@@ -66,6 +69,7 @@ struct StoredObject {
       object->error_message = info.message();
     } else {
       object->data = data;
+      object->in_store = in_store;
     }
     return object;
   }

@@ -100,9 +100,8 @@ void StoreTaskReturns(const rpc::TaskSpec& spec, const rpc::TaskResult* result,
     }
     ObjectPtr object = error;
     if (ret != nullptr) {
-      auto stored = std::make_shared<StoredObject>(
-          *StoredObject::FromProto(ret->data(), ret->is_error(), ret->error()));
-      stored->in_store = in_store;
+      auto stored = StoredObject::FromProto(ret->data(), ret->is_error(), ret->error(),
+                                            ret->in_store());
       stored->nested.assign(ret->nested().begin(), ret->nested().end());
       object = stored;
     }
