@@ -19,49 +19,9 @@
 
 #include "lumen/lumen.h"
 #include "lumen/memory.h"
-#include "test_util.h"
+#include "store_test_util.h"
 
-namespace {
-
-constexpr uint64_t kKiB = 1024;
-constexpr uint64_t kMiB = 1024 * kKiB;
-constexpr uint64_t kGiB = 1024 * kMiB;
-
-// The byte at `i` of pattern `seed`: differs between seeds and (with the high bits of
-// `i` mixed in) between far-apart positions, so a misplaced page or a mixed-up object
-// shows.
-inline uint8_t PatternByte(uint64_t seed, uint64_t i) {
-  return uint8_t(i * 131 + seed * 17 + (i >> 8) * 7 + (i >> 16) * 13 + (i >> 24) * 3 +
-                 seed * (i >> 20));
-}
-
-std::vector<uint8_t> MakePattern(uint64_t size, uint64_t seed) {
-  std::vector<uint8_t> out(size);
-  for (uint64_t i = 0; i < size; ++i) out[i] = PatternByte(seed, i);
-  return out;
-}
-
-// "<size> bytes, pattern <seed> ok" or where the first byte differs. A readable
-// one-liner, so that a failure does not dump megabytes.
-template <typename Bytes>
-std::string Describe(const Bytes& bytes, uint64_t seed) {
-  const uint64_t size = bytes.size();
-  for (uint64_t i = 0; i < size; ++i) {
-    if (uint8_t(bytes[i]) != PatternByte(seed, i)) {
-      return std::to_string(size) + " bytes, pattern " + std::to_string(seed) +
-             " differs at byte " + std::to_string(i) + " (got " +
-             std::to_string(int(uint8_t(bytes[i]))) + ", want " +
-             std::to_string(int(PatternByte(seed, i))) + ")";
-    }
-  }
-  return std::to_string(size) + " bytes, pattern " + std::to_string(seed) + " ok";
-}
-
-std::string Expected(uint64_t size, uint64_t seed) {
-  return std::to_string(size) + " bytes, pattern " + std::to_string(seed) + " ok";
-}
-
-}  // namespace
+using namespace lumen::test;  // NOLINT: the shared store-test helpers
 
 // --- Remote functions -------------------------------------------------------------------
 
@@ -106,17 +66,6 @@ auto Value(const lumen::ObjectRef<T>& ref) {
   return lumen::Get(ref, kGuard);
 }
 
-bool StoreEmpty() {
-  lumen::MemoryInfo info = lumen::GetMemoryInfo(false);
-  return info.used == 0 && info.num_objects == 0;
-}
-
-// Waits (bounded, generous) until the store holds nothing; the summary for the message.
-::testing::AssertionResult StoreBecomesEmpty(double seconds = 60) {
-  if (lumen::test::WaitUntil(StoreEmpty, seconds)) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "the store still holds objects:\n"
-                                       << lumen::MemorySummary();
-}
 
 const lumen::StoredObjectInfo* FindObject(const lumen::MemoryInfo& info, const std::string& id) {
   for (const auto& object : info.objects) {
@@ -159,43 +108,6 @@ int FilesIn(const std::string& dir) {
   return files;
 }
 
-// Shared-memory segments of this process's clusters (/dev/shm/lumen_<pid>_...).
-std::vector<std::string> OurSegments() {
-  std::vector<std::string> found;
-  std::error_code error;
-  const std::string prefix = "lumen_" + std::to_string(getpid()) + "_";
-  for (const auto& entry : fs::directory_iterator("/dev/shm", error)) {
-    std::string name = entry.path().filename().string();
-    if (name.rfind(prefix, 0) == 0) found.push_back(name);
-  }
-  return found;
-}
-
-std::string Join(const std::vector<std::string>& names) {
-  std::string out;
-  for (const auto& name : names) out += (out.empty() ? "" : " ") + name;
-  return out;
-}
-
-// A cluster with a store of store_bytes(); Shutdown must leave no worker process and no
-// shared-memory segment behind.
-class StoreTest : public lumen::test::ClusterTest {
- protected:
-  virtual int64_t store_bytes() const { return int64_t(256 * kMiB); }
-  lumen::Config MakeConfig() override {
-    lumen::Config config = ClusterTest::MakeConfig();
-    config.object_store_memory = store_bytes();
-    return config;
-  }
-  void TearDown() override {
-    ClusterTest::TearDown();
-    std::vector<int> left = lumen::test::WaitForNoChildren(30);
-    EXPECT_TRUE(left.empty()) << "processes left after Shutdown: " << lumen::test::JoinPids(left);
-    std::vector<std::string> segments = OurSegments();
-    EXPECT_TRUE(segments.empty()) << "shared-memory segments left after Shutdown: "
-                                  << Join(segments);
-  }
-};
 
 // --- 1. Put/Get around max_inline_object_size ------------------------------------------
 

@@ -30,6 +30,9 @@ struct MemoryInfo {
   uint64_t total_evicted = 0;
   std::string spill_dir;
   std::vector<StoredObjectInfo> objects;  // filled when asked for
+  /// Objects this process owns or borrows (inline or in the store) that something still
+  /// refers to: its handles, pending tasks, other objects, borrowers elsewhere.
+  uint64_t tracked_in_process = 0;
 };
 
 /// Asks the node's raylet. Objects small enough to stay inline (max_inline_object_size)

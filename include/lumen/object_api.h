@@ -61,6 +61,7 @@ std::vector<std::shared_ptr<T>> Get(const std::vector<ObjectRef<T>>& refs,
   std::vector<std::shared_ptr<T>> out;
   out.reserve(buffers.size());
   for (const auto& buffer : buffers) out.push_back(detail::Decode<T>(buffer));
+  detail::RegisterBorrowed();  // refs inside the values, while `refs` hold them
   return out;
 }
 
@@ -73,7 +74,9 @@ template <typename T>
 std::shared_ptr<T> Get(const ObjectRef<T>& ref, std::chrono::milliseconds timeout) {
   detail::CheckInitialized("Get");
   std::vector<detail::Buffer> buffers = detail::Get({ref.Data()}, timeout);
-  return detail::Decode<T>(buffers.at(0));
+  std::shared_ptr<T> value = detail::Decode<T>(buffers.at(0));
+  detail::RegisterBorrowed();  // refs inside the value, while `ref` holds it
+  return value;
 }
 
 template <typename T>

@@ -27,6 +27,7 @@ MemoryInfo GetMemoryInfo(bool include_objects) {
   info.total_restored = stats->total_restored();
   info.total_evicted = stats->total_evicted();
   info.spill_dir = stats->spill_dir();
+  info.tracked_in_process = runtime->core->NumTrackedRefs();
   for (const auto& object : stats->objects()) {
     StoredObjectInfo out;
     out.id = ObjectId::FromBinary(object.id()).Hex();
@@ -49,7 +50,8 @@ std::string MemorySummary() {
       << " used, " << info.num_objects << " object(s), " << info.num_spilled << " spilled ("
       << ReadableBytes(info.spilled_bytes) << " in " << info.spill_dir << ")\n"
       << "since start: " << info.total_spilled << " spilled, " << info.total_restored
-      << " restored, " << info.total_evicted << " evicted\n";
+      << " restored, " << info.total_evicted << " evicted\n"
+      << "this process owns or borrows " << info.tracked_in_process << " live object(s)\n";
   std::map<std::string, std::vector<const StoredObjectInfo*>> by_owner;
   for (const auto& object : info.objects) by_owner[object.owner].push_back(&object);
   for (auto& [owner, objects] : by_owner) {

@@ -94,8 +94,17 @@ void OnRefSerialized(const RefData& ref) noexcept {
   if (!t_collectors.empty() && t_collectors.back() != nullptr) {
     t_collectors.back()->push_back(ref);
   }
-  // A serialized ref may leave this process (task argument, result, stored value).
-  if (auto runtime = api::Current()) runtime->core->MarkEscaped(ref.id);
+}
+
+void HoldRefs(const std::vector<RefData>& refs) noexcept {
+  if (refs.empty()) return;
+  if (auto runtime = api::Current()) {
+    for (const RefData& ref : refs) runtime->core->HoldRef(ref.id);
+  }
+}
+
+void RegisterBorrowed() noexcept {
+  if (auto runtime = api::Current()) runtime->core->RegisterBorrowed();
 }
 
 void CheckInitialized(const char* call) { api::Require(call); }

@@ -16,6 +16,8 @@ class CoreWorkerGrpcService final : public rpc::CoreWorkerService::CallbackServi
   explicit CoreWorkerGrpcService(CoreWorker* handler) : handler_(handler) {}
   LUMEN_RPC_FORWARD(handler_, PushTasks)
   LUMEN_RPC_FORWARD(handler_, GetObject)
+  LUMEN_RPC_FORWARD(handler_, AddBorrowers)
+  LUMEN_RPC_FORWARD(handler_, RemoveBorrowers)
   LUMEN_RPC_FORWARD(handler_, Exit)
 
  private:
@@ -31,7 +33,7 @@ std::chrono::steady_clock::time_point DeadlineFor(std::chrono::milliseconds time
 
 CoreWorker::CoreWorker(CoreWorkerOptions options)
     : options_(std::move(options)),
-      refs_([this](const ObjectId& id, bool owned) { OnFree(id, owned); }) {}
+      refs_([this](const ReferenceCounter::Freed& freed) { OnFree(freed); }) {}
 
 absl::StatusOr<std::unique_ptr<CoreWorker>> CoreWorker::Create(CoreWorkerOptions options) {
   std::unique_ptr<CoreWorker> worker(new CoreWorker(std::move(options)));
@@ -60,7 +62,9 @@ absl::Status CoreWorker::Start() {
       [this](const std::string& actor_id) { ReportActorExit(actor_id); },
       [this](const ObjectId& id, const std::string& owner, const std::string& bytes) {
         return MaybePutInStore(id, owner, bytes);
-      });
+      },
+      [this](const std::string& caller, const std::vector<detail::RefData>& returned,
+             bool delivered) { HandOffReturned(caller, returned, delivered); });
   timers_.Start();
   service_ = std::make_unique<CoreWorkerGrpcService>(this);
   auto endpoint = server_.Start(options_.listen_socket, {service_.get()});
@@ -131,6 +135,8 @@ CoreWorker::~CoreWorker() {
 void CoreWorker::Shutdown() {
   if (shutdown_.exchange(true)) return;
   if (executor_) executor_->Stop();
+  // Owners that outlive this process may free what it borrowed.
+  SendRemoveBorrowers(refs_.TakeAllRegistered(), /*wait=*/true);
   if (submitter_) submitter_->Shutdown();
   if (actor_submitter_) actor_submitter_->Shutdown();
   // Answers parked GetObject calls (with NOT_FOUND) so the server can stop.
@@ -167,8 +173,11 @@ absl::StatusOr<rpc::ObjectRefProto> CoreWorker::Put(std::string data,
   if (!stored.ok()) return stored.status();
   object->in_store = *stored;
   if (!*stored) object->data = std::move(data);
+  google::protobuf::RepeatedPtrField<rpc::ObjectRefProto> inners(nested.begin(), nested.end());
   object->nested = std::move(nested);
-  return AddPut(id, std::move(object));
+  rpc::ObjectRefProto ref = AddPut(id, std::move(object));
+  refs_.AddContained(id, inners, endpoint_, /*registered=*/false);  // the value holds them
+  return ref;
 }
 
 absl::StatusOr<rpc::ObjectRefProto> CoreWorker::PutWith(
@@ -304,11 +313,6 @@ void CoreWorker::ResolveStored(std::vector<ObjectPtr>* objects,
   }
 }
 
-void CoreWorker::OnFree(const ObjectId& id, bool owned) {
-  ObjectPtr object = store_.GetIfReady(id);
-  store_.Erase(id);
-  if (owned && object && object->in_store) FreeInStore(id);
-}
 
 void CoreWorker::FreeInStore(const ObjectId& id) {
   if (store_client_) store_client_->Free({id});
@@ -329,6 +333,7 @@ absl::Status CoreWorker::PromoteLargeArgs(std::vector<rpc::TaskArg>* args,
     object->in_store = true;
     object->nested.assign(arg.nested().begin(), arg.nested().end());
     *arg.mutable_ref() = AddPut(id, std::move(object));  // replaces the value (a oneof)
+    refs_.AddContained(id, arg.nested(), endpoint_, /*registered=*/false);
     promoted->push_back(id);
   }
   return absl::OkStatus();

@@ -83,9 +83,19 @@ class CoreWorker {
                          std::chrono::milliseconds timeout);
   void AddLocalRef(const std::string& id, const std::string& owner);
   void RemoveLocalRef(const std::string& id);
-  /// The ref was serialized and may be held elsewhere: never free it here (until the
-  /// borrower protocol tells the owner when remote holders are gone).
-  void MarkEscaped(const std::string& id) { refs_.MarkEscaped(ObjectId::FromBinary(id)); }
+  /// One more use of `id` (a task result's ref until the caller has it).
+  void HoldRef(const std::string& id) { refs_.AddTaskUse(ObjectId::FromBinary(id)); }
+
+  // Borrower protocol (core_worker_refs.cc).
+  /// Registers this process with the owners of the refs it deserialized and does not yet
+  /// hold registered (blocking: the container they came from must still be held).
+  void RegisterBorrowed();
+  /// A task's result holds `returned` (each held once by HoldRef): register `caller` as
+  /// their borrower with their owners when `delivered`, then release the holds.
+  void HandOffReturned(const std::string& caller,
+                       const std::vector<detail::RefData>& returned, bool delivered);
+  /// The number of objects this process owns or borrows (for tests and memory reports).
+  size_t NumTrackedRefs() { return refs_.NumTracked(); }
 
   /// Submits a task; returns the ref of its return object (counted once for the caller).
   absl::StatusOr<rpc::ObjectRefProto> SubmitTask(const std::string& function_name,
@@ -129,6 +139,10 @@ class CoreWorker {
                        rpc::Done done);
   void HandleGetObject(const rpc::GetObjectRequest& request, rpc::GetObjectReply* reply,
                        rpc::Done done);
+  void HandleAddBorrowers(const rpc::AddBorrowersRequest& request,
+                          rpc::AddBorrowersReply* reply, rpc::Done done);
+  void HandleRemoveBorrowers(const rpc::RemoveBorrowersRequest& request,
+                             rpc::RemoveBorrowersReply* reply, rpc::Done done);
   void HandleExit(const rpc::ExitRequest& request, rpc::ExitReply* reply, rpc::Done done);
 
  private:
@@ -151,7 +165,14 @@ class CoreWorker {
   void ReleasePromoted(const std::vector<ObjectId>& promoted);
   /// Replaces node-store markers by pinned views (or errors) in place.
   void ResolveStored(std::vector<ObjectPtr>* objects, const std::vector<ObjectId>& ids);
-  void OnFree(const ObjectId& id, bool owned);
+  void OnFree(const ReferenceCounter::Freed& freed);
+  /// A stub to the core worker at `endpoint` (cached).
+  std::shared_ptr<rpc::CoreWorkerService::Stub> PeerStub(const std::string& endpoint);
+  /// Blocking AddBorrowers at `owner`; per id, whether the owner counted it.
+  std::vector<bool> AddBorrowersAt(const std::string& owner, const std::vector<ObjectId>& ids,
+                                   const std::string& borrower);
+  /// Gives registrations back to their owners (asynchronously unless `wait`).
+  void SendRemoveBorrowers(const std::vector<ReferenceCounter::Freed>& freed, bool wait);
   /// A new owned object with one handle (the ref returned to the user).
   rpc::ObjectRefProto AddPut(const ObjectId& id, ObjectPtr object);
   void FreeInStore(const ObjectId& id);
@@ -179,6 +200,9 @@ class CoreWorker {
   TaskId driver_task_id_ = TaskId::FromRandom();  // parent of the driver's objects
   std::atomic<uint32_t> put_index_{0};
   std::atomic<bool> shutdown_{false};
+  Mutex peers_mutex_;
+  absl::flat_hash_map<std::string, std::shared_ptr<rpc::CoreWorkerService::Stub>> peers_
+      ABSL_GUARDED_BY(peers_mutex_);
   Mutex fetch_mutex_;
   absl::flat_hash_map<ObjectId, bool> fetching_ ABSL_GUARDED_BY(fetch_mutex_);
 };

@@ -23,6 +23,11 @@ void ResolveOwnedArgs(rpc::TaskSpec* spec, const std::string& self_endpoint,
   for (int i = 0; i < spec->args_size(); ++i) {
     const rpc::TaskArg& arg = spec->args(i);
     if (arg.nested_size() > 0) *has_nested = true;
+    for (const rpc::ObjectRefProto& nested : arg.nested()) {  // kept until the reply
+      ObjectId id = ObjectId::FromBinary(nested.id());
+      refs->AddTaskUse(id);
+      task_uses->push_back(id);
+    }
     if (!arg.has_ref()) continue;
     ObjectId id = ObjectId::FromBinary(arg.ref().id());
     refs->AddTaskUse(id);
@@ -94,6 +99,9 @@ void StoreTaskReturns(const rpc::TaskSpec& spec, const rpc::TaskResult* result,
     const rpc::ReturnObject* ret =
         !error && result && i < result->returns_size() ? &result->returns(i) : nullptr;
     bool in_store = ret != nullptr && ret->in_store() && !ret->is_error();
+    // The worker registered this process as a borrower of the refs inside the result;
+    // the result keeps them (and lets them go now if nobody wants it).
+    if (ret != nullptr) refs->AddContained(id, ret->nested(), spec.owner(), /*registered=*/true);
     if (!refs->IsOwnedAndLive(id)) {  // nobody wants it any more
       if (in_store && free_stored) free_stored(id);
       continue;

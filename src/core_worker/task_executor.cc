@@ -197,12 +197,17 @@ void TaskExecutor::RunItem(Item& item, TaskContext* context) {
       running.gpu_ids = gpu_ids;
     }
     SetContext(context, running);
+    std::vector<detail::RefData> returned;
     if (spec.has_actor_creation()) {
       CreateActor(spec, gpu_ids, result);
       MutexLock lock(&mutex_);
       actor = actor_;
     } else {
-      Execute(spec, result, &exit_actor);
+      Execute(spec, result, &exit_actor, &returned);
+    }
+    if (on_task_done_) {
+      bool delivered = result->returns_size() > 0 && !result->returns(0).is_error();
+      on_task_done_(spec.owner(), returned, delivered);
     }
   }
   TaskContext idle;
@@ -300,7 +305,7 @@ void TaskExecutor::CreateActor(const rpc::TaskSpec& spec, const std::vector<int>
 }
 
 void TaskExecutor::Execute(const rpc::TaskSpec& spec, rpc::TaskResult* result,
-                           bool* exit_actor) {
+                           bool* exit_actor, std::vector<detail::RefData>* returned) {
   result->set_task_id(spec.task_id());
   std::shared_ptr<const Actor> actor;
   const detail::Invoker* invoker = nullptr;
@@ -332,7 +337,7 @@ void TaskExecutor::Execute(const rpc::TaskSpec& spec, rpc::TaskResult* result,
   std::vector<detail::ArgView> args;
   if (!ResolveArgs(spec, result, &fetched, &args)) return;
   std::string out;
-  std::vector<detail::RefData> nested;
+  std::vector<detail::RefData>& nested = *returned;
   try {
     if (method != nullptr) {
       (*method)(actor->instance.get(), args, &out, &nested);
@@ -340,10 +345,12 @@ void TaskExecutor::Execute(const rpc::TaskSpec& spec, rpc::TaskResult* result,
       (*invoker)(args, &out, &nested);
     }
   } catch (const detail::ActorExitSignal&) {
+    nested.clear();  // holds are taken only when the whole result was serialized
     *exit_actor = true;
     return SetError(result, spec, ErrorKind::kActorDied, "",
                     "the actor exited: method '" + TaskLabel(spec) + "' called ExitActor()");
   } catch (...) {
+    nested.clear();
     return SetUserException(result, spec);
   }
   ObjectId return_id = ObjectId::ForTaskReturn(TaskId::FromBinary(spec.task_id()), 1);

@@ -45,10 +45,19 @@ class TaskExecutor {
   /// Puts a large result in the node store for its owner; false: small, keep it inline.
   using StoreResult = std::function<absl::StatusOr<bool>(
       const ObjectId& id, const std::string& owner, const std::string& bytes)>;
-  TaskExecutor(Fetch fetch, OnActorExit on_actor_exit, StoreResult store_result = nullptr)
+  /// A task ended, before its reply: `returned` are the refs nested in its result, each
+  /// held once (released by the callee) — `delivered` when the result goes to `caller`,
+  /// which must become their borrower first. Also where the refs this process borrowed
+  /// during the task are registered with their owners.
+  using OnTaskDone = std::function<void(const std::string& caller,
+                                        const std::vector<detail::RefData>& returned,
+                                        bool delivered)>;
+  TaskExecutor(Fetch fetch, OnActorExit on_actor_exit, StoreResult store_result = nullptr,
+               OnTaskDone on_task_done = nullptr)
       : fetch_(std::move(fetch)),
         on_actor_exit_(std::move(on_actor_exit)),
-        store_result_(std::move(store_result)) {}
+        store_result_(std::move(store_result)),
+        on_task_done_(std::move(on_task_done)) {}
   ~TaskExecutor();
 
   void Enqueue(const rpc::PushTasksRequest* request, rpc::PushTasksReply* reply,
@@ -86,8 +95,10 @@ class TaskExecutor {
   /// shared with the process's other threads.
   void RunLoop(bool main);
   void RunItem(Item& item, TaskContext* context);
-  /// Runs one task; sets *exit_actor when a method called ExitActor.
-  void Execute(const rpc::TaskSpec& spec, rpc::TaskResult* result, bool* exit_actor);
+  /// Runs one task; sets *exit_actor when a method called ExitActor. `returned`: the
+  /// refs nested in the result (held once each).
+  void Execute(const rpc::TaskSpec& spec, rpc::TaskResult* result, bool* exit_actor,
+               std::vector<detail::RefData>* returned);
   void CreateActor(const rpc::TaskSpec& spec, const std::vector<int>& gpu_ids,
                    rpc::TaskResult* result);
   /// Fetches by-reference arguments; false (with the error set in `result`) on failure.
@@ -98,6 +109,7 @@ class TaskExecutor {
   Fetch fetch_;
   OnActorExit on_actor_exit_;
   StoreResult store_result_;
+  OnTaskDone on_task_done_;
   Mutex mutex_;
   CondVar work_;
   std::deque<Item> queue_ ABSL_GUARDED_BY(mutex_);

@@ -233,7 +233,7 @@ class ActorSubmitterTest : public ::testing::Test {
   const WorkerId caller_ = WorkerId::FromRandom();
   int64_t version_ = 0;
   MemoryStore store_;
-  ReferenceCounter refs_{[this](const ObjectId& id, bool) { store_.Erase(id); }};
+  ReferenceCounter refs_{[this](const ReferenceCounter::Freed& f) { store_.Erase(f.id); }};
   EventLoop timers_{"test-timers"};
   FakeGcs gcs_;
   std::map<std::string, std::shared_ptr<FakeWorker>> workers_;

@@ -136,7 +136,7 @@ class TaskSubmitterTest : public ::testing::Test {
   }
 
   MemoryStore store_;
-  ReferenceCounter refs_{[this](const ObjectId& id, bool) { store_.Erase(id); }};
+  ReferenceCounter refs_{[this](const ReferenceCounter::Freed& f) { store_.Erase(f.id); }};
   EventLoop timers_{"test-timers"};
   FakeRaylet raylet_;
   std::map<std::string, std::shared_ptr<FakeWorker>> workers_;

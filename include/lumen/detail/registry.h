@@ -86,7 +86,8 @@ void CallAndSerialize(const Fn& fn, const std::vector<ArgView>& args, std::strin
     *out = SerializeNil();
   } else {
     static_assert(AssertSerializable<std::decay_t<R>>::value);
-    *out = Serialize<std::decay_t<R>>(call(), nested);
+    // The result's ObjectRefs die with it, before the caller has them: hold them.
+    *out = SerializeAndHold<std::decay_t<R>>(call(), nested);
   }
 }
 

@@ -103,6 +103,11 @@ void ValidateResource(const std::string& name, double amount);
 void PushRefCollector(std::vector<RefData>* out) noexcept;
 void PopRefCollector() noexcept;
 void OnRefSerialized(const RefData& ref) noexcept;
+/// Counts one more use of each ref, released by the runtime once it has handed them on.
+void HoldRefs(const std::vector<RefData>& refs) noexcept;
+/// Registers this process as a borrower of the refs it deserialized since the last call
+/// (with their owners, blocking), while what they came from is still held.
+void RegisterBorrowed() noexcept;
 
 /// Throws ConfigError when Init has not been called.
 void CheckInitialized(const char* call);

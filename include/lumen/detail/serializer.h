@@ -108,6 +108,15 @@ std::string Serialize(const T& value, std::vector<RefData>* nested) {
   return std::string(buffer.data(), buffer.size());
 }
 
+/// Serialize, then hold every ref in `nested` once (HoldRefs) so that they outlive
+/// `value`; whoever takes `nested` releases the holds.
+template <typename T>
+std::string SerializeAndHold(const T& value, std::vector<RefData>* nested) {
+  std::string out = Serialize<T>(value, nested);
+  HoldRefs(*nested);
+  return out;
+}
+
 /// Deserializes a value. Throws msgpack::type_error (or another std::exception) on bytes
 /// that are not a T.
 template <typename T>
