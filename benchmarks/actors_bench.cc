@@ -42,12 +42,7 @@ class BenchActor {
   int SmallValueBytes(std::string bytes) { return int(bytes.size()); }
 };
 
-void CheckValues(const std::vector<std::shared_ptr<int>>& values, size_t count, int expected) {
-  if (values.size() != count) throw std::runtime_error("Get lost values");
-  for (const auto& value : values) {
-    if (value == nullptr || *value != expected) throw std::runtime_error("wrong call result");
-  }
-}
+using lumen::bench::CheckValues;
 
 // Ray's Client: an actor that calls other actors.
 class Client {
@@ -120,10 +115,7 @@ Actors NewActors(int n) {
   return actors;
 }
 
-template <typename T>
-void KillAll(const std::vector<lumen::ActorHandle<T>>& actors) {
-  for (const auto& actor : actors) actor.Kill();
-}
+using lumen::bench::KillAll;
 
 void SyncCall(const lumen::ActorHandle<BenchActor>& actor) {
   std::shared_ptr<int> value = lumen::Get(actor.Task(&BenchActor::SmallValue).Remote());

@@ -20,8 +20,11 @@
 #include <exception>
 #include <fstream>
 #include <functional>
+#include <memory>
+#include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "lumen/lumen.h"
@@ -38,6 +41,7 @@ struct Options {
   double warmup = 1.0;   // warm-up before each metric's runs
   bool quick = false;
   std::string filter;  // run only metrics whose name contains this
+  bool sweep = false;  // also run the sweeps (metrics left out of the default run)
   bool help = false;
 };
 
@@ -118,12 +122,14 @@ inline void PrintUsage(const std::string& program) {
   const std::string pad(program.size(), ' ');
   std::fprintf(stderr,
                "usage: %s [--runs N] [--seconds S] [--warmup S] [--quick]\n"
-               "       %s [--filter SUBSTRING] [--lumen-<field>=<value>...]\n"
+               "       %s [--filter SUBSTRING] [--sweep] [--lumen-<field>=<value>...]\n"
                "  --runs N        measured runs per metric (default 5; --quick: 1)\n"
                "  --seconds S     minimum length of one run (default 2; --quick: 0.2)\n"
                "  --warmup S      warm-up before each metric (default 1; --quick: 0.1)\n"
                "  --quick         smoke mode for CI: short runs, 1 run per metric\n"
                "  --filter TEXT   only the metrics whose name contains TEXT\n"
+               "  --sweep         also the sweeps, which the default run leaves out (a\n"
+               "                  --filter naming a sweep, e.g. inflight, selects it too)\n"
                "stdout: one JSON object per metric; notes on stderr.\n",
                program.c_str(), pad.c_str());
 }
@@ -164,6 +170,8 @@ inline bool ParseOptions(int argc, char** argv, Options* options, std::string* e
       options->help = true;
     } else if (arg == "--quick") {
       options->quick = true;
+    } else if (arg == "--sweep") {
+      options->sweep = true;
     } else if (arg == "--runs") {
       if (!take_value()) return false;
       if (!ParseNumber(value, &number) || number < 1 || number != std::floor(number)) {
@@ -236,6 +244,14 @@ class Bench {
     return options_.filter.empty() || name.find(options_.filter) != std::string::npos;
   }
 
+  // For the metrics of a sweep, which the default run leaves out: selected with --sweep
+  // (and --filter as usual), or by a --filter that names the sweep (contains `sweep_tag`,
+  // e.g. "inflight"), so that a broad filter such as "async" does not start one.
+  bool SelectedSweep(const std::string& name, const std::string& sweep_tag) const {
+    if (options_.sweep) return Selected(name);
+    return options_.filter.find(sweep_tag) != std::string::npos && Selected(name);
+  }
+
   // Ray's timeit: warm up, then each run calls `fn` back to back for at least
   // --seconds; the run's figure is items_per_call * calls / elapsed, in `unit`
   // ("tasks/s", "calls/s"). Returns the median (NaN when the metric is filtered out).
@@ -288,9 +304,10 @@ class Bench {
   }
 
   // Prints one metric from values measured (or derived) by the caller, one per run.
-  void Emit(const std::string& name, const std::string& unit,
-            const std::vector<double>& values) const {
-    EmitImpl(name, unit, values);
+  // `extra`: more JSON members for the line (`"key": value, ...`), or "".
+  void Emit(const std::string& name, const std::string& unit, const std::vector<double>& values,
+            const std::string& extra = "") const {
+    EmitImpl(name, unit, values, extra);
   }
 
  private:
@@ -303,7 +320,7 @@ class Bench {
   }
 
   void EmitImpl(const std::string& name, const std::string& unit,
-                const std::vector<double>& values) const {
+                const std::vector<double>& values, const std::string& extra = "") const {
     const Summary s = Summarize(values);
     std::string line = "{\"name\": " + JsonString(name) + ", \"value\": " + JsonNumber(s.median) +
                        ", \"unit\": " + JsonString(unit) +
@@ -312,7 +329,8 @@ class Bench {
                        ", \"max\": " + JsonNumber(s.max) +
                        ", \"machine\": {\"cores\": " + std::to_string(machine_.cores) +
                        ", \"memory_gb\": " + JsonNumber(machine_.memory_gb) +
-                       ", \"cpu_model\": " + JsonString(machine_.cpu_model) + "}}\n";
+                       ", \"cpu_model\": " + JsonString(machine_.cpu_model) + "}" +
+                       (extra.empty() ? "" : ", " + extra) + "}\n";
     std::fputs(line.c_str(), stdout);
     std::fflush(stdout);
     std::string each;
@@ -324,6 +342,42 @@ class Bench {
   Options options_;
   Machine machine_;
 };
+
+// Throws unless `values` holds `count` values, each equal to `expected`.
+template <typename T>
+void CheckValues(const std::vector<std::shared_ptr<T>>& values, size_t count,
+                 const std::type_identity_t<T>& expected) {
+  if (values.size() != count) throw std::runtime_error("Get lost values");
+  for (const auto& value : values) {
+    if (value == nullptr || !(*value == expected)) throw std::runtime_error("wrong result");
+  }
+}
+
+template <typename T>
+void KillAll(const std::vector<lumen::ActorHandle<T>>& actors) {
+  for (const auto& actor : actors) actor.Kill();
+}
+
+// `m` client actors for the multi-client metrics: Create(args...) each. Actors hold no
+// resources, like Ray's `num_cpus=0` actors.
+template <typename T, typename... Params, typename... Args>
+std::vector<lumen::ActorHandle<T>> NewClients(int m, T* (*create)(Params...),
+                                              const Args&... args) {
+  std::vector<lumen::ActorHandle<T>> clients;
+  for (int i = 0; i < m; ++i) clients.push_back(lumen::Actor(create).Remote(args...));
+  return clients;
+}
+
+// One call of `method(args...)` on each client, all in flight at once, then Get them
+// all; each must return `expected` (Ray's `ray.get([a.method.remote() for a in actors])`).
+template <typename T, typename R, typename... Params, typename... Args>
+void CallAllAndCheck(const std::vector<lumen::ActorHandle<T>>& clients, R (T::*method)(Params...),
+                     const std::type_identity_t<R>& expected, const Args&... args) {
+  std::vector<lumen::ObjectRef<R>> refs;
+  refs.reserve(clients.size());
+  for (const auto& client : clients) refs.push_back(client.Task(method).Remote(args...));
+  CheckValues(lumen::Get(refs), clients.size(), expected);
+}
 
 inline std::string LoadAverage() {
   std::ifstream in("/proc/loadavg");

@@ -3,11 +3,22 @@
 // beside the memcpy bandwidth of this machine measured in the same run. One JSON object
 // per metric on stdout; notes on stderr. Usage: objects_bench [--runs N] [--seconds S]
 // [--quick] [--filter NAME]; --quick skips the 800 MiB and 1 GiB values.
+//
+// Multi-client puts, made from inside m client actors (worker processes) called at once
+// by the driver, which then Gets all the calls (m and sizes printed on stderr):
+//   multi_client_put_calls      m = 4 actors, each Putting a small int 1,000 times per
+//                               call; calls/s = puts/s of all m. Ray uses 10 tasks of 100.
+//   multi_client_put_gigabytes  m = 2 actors (this is a 2-core machine), each Putting one
+//                               100 MiB vector (made once per actor) 4 times per call,
+//                               through the node's shared-memory store; GB/s of all m.
+//                               Ray: 10 tasks, each 10 puts of 80 MB. --quick: 10 MiB.
 
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "bench_util.h"
@@ -20,6 +31,13 @@ using lumen::bench::Machine;
 
 constexpr double kGB = 1e9;
 constexpr size_t kMiB = size_t(1) << 20;
+
+constexpr int kSmallClients = 4;                  // multi_client_put_calls: m
+constexpr int kSmallPuts = 1000;                  // multi_client_put_calls: puts per call
+constexpr int kLargeClients = 2;                  // multi_client_put_gigabytes: m
+constexpr int kLargePuts = 4;                     // multi_client_put_gigabytes: puts per call
+constexpr uint64_t kLargeBytes = 100 * kMiB;      // multi_client_put_gigabytes: value size
+constexpr uint64_t kQuickLargeBytes = 10 * kMiB;  // the same with --quick
 
 // One memcpy of `bytes` between two buffers touched beforehand (no page faults timed).
 double MeasureMemcpy(Bench& bench, const std::string& name, size_t bytes) {
@@ -51,6 +69,58 @@ void MeasureGet(Bench& bench, const std::string& name, size_t bytes) {
 
 }  // namespace
 
+// A client actor for the multi-client puts: holds a value of `bytes` bytes to Put.
+class PutClient {
+ public:
+  explicit PutClient(uint64_t bytes) : value_(bytes, 7) {}
+  static PutClient* Create(uint64_t bytes) { return new PutClient(bytes); }
+  // n Puts of a small int, each ref let go at once; returns n.
+  int PutSmall(int n) {
+    for (int i = 0; i < n; ++i) (void)lumen::Put(0);
+    return n;
+  }
+  // n Puts of the held value (to the node's store when large); returns n.
+  int PutValue(int n) {
+    for (int i = 0; i < n; ++i) (void)lumen::Put(value_);
+    return n;
+  }
+
+ private:
+  std::vector<uint8_t> value_;
+};
+LUMEN_REMOTE(PutClient::Create, &PutClient::PutSmall, &PutClient::PutValue);
+
+namespace {
+
+void MeasureMultiClientPuts(Bench& bench) {
+  using lumen::bench::CallAllAndCheck;
+  using lumen::bench::NewClients;
+  if (bench.Selected("multi_client_put_calls")) {
+    std::fprintf(stderr, "objects_bench: multi_client_put_calls: m = %d actors, %d puts each\n",
+                 kSmallClients, kSmallPuts);
+    auto clients = NewClients(kSmallClients, PutClient::Create, uint64_t(0));
+    bench.Throughput("multi_client_put_calls", "calls/s", double(kSmallClients) * kSmallPuts, [&] {
+      CallAllAndCheck(clients, &PutClient::PutSmall, kSmallPuts, kSmallPuts);
+    });
+    lumen::bench::KillAll(clients);
+  }
+  if (bench.Selected("multi_client_put_gigabytes")) {
+    const uint64_t bytes = bench.quick() ? kQuickLargeBytes : kLargeBytes;
+    std::fprintf(stderr,
+                 "objects_bench: multi_client_put_gigabytes: m = %d actors, %d puts each of "
+                 "%llu MiB\n",
+                 kLargeClients, kLargePuts, (unsigned long long)(bytes / kMiB));
+    auto clients = NewClients(kLargeClients, PutClient::Create, bytes);
+    bench.Throughput("multi_client_put_gigabytes", "GB/s",
+                     double(kLargeClients) * kLargePuts * double(bytes) / kGB, [&] {
+                       CallAllAndCheck(clients, &PutClient::PutValue, kLargePuts, kLargePuts);
+                     });
+    lumen::bench::KillAll(clients);
+  }
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   return lumen::bench::RunBenchmarks("objects_bench", argc, argv, [](Bench& bench,
                                                                        const Machine&) {
@@ -72,6 +142,7 @@ int main(int argc, char** argv) {
       double copy = MeasureMemcpy(bench, "memcpy_gigabytes_800mib", 800 * kMiB);
       MeasurePut(bench, "single_client_put_gigabytes", 800 * kMiB, copy);
     }
+    MeasureMultiClientPuts(bench);
     std::fprintf(stderr, "objects_bench: %s\n", lumen::MemorySummary().c_str());
   });
 }
