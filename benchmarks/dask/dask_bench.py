@@ -436,101 +436,87 @@ def nn_work(actors, n):
     return n
 
 
-def new_actor(client, cls, *args, worker=None):
-    future = client.submit(cls, *args, actor=True, pure=False,
-                           workers=[worker] if worker else None)
-    return future, future.result()
-
-
-class Placement:
-    """Spreads actors round-robin over the workers (as lumen gives each its process)."""
+class Actors:
+    """One metric's actors: placed round-robin over the workers (lumen gives each actor a
+    process of its own; Dask actors live in the workers), released at the end."""
 
     def __init__(self, client):
+        self.client = client
         self.workers = sorted(client.scheduler_info()["workers"])
-        self.next = 0
+        self.futures = []
 
-    def reset(self):
-        self.next = 0
+    def new(self, cls, *args):
+        worker = self.workers[len(self.futures) % len(self.workers)]
+        future = self.client.submit(cls, *args, actor=True, pure=False, workers=[worker])
+        self.futures.append(future)
+        return future.result()
 
-    def take(self):
-        worker = self.workers[self.next % len(self.workers)]
-        self.next += 1
-        return worker
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.futures.clear()
 
 
 def call_all(actor, method, n, *args):
+    """n calls of actor.method(*args), all in flight, then their results."""
     futures = [getattr(actor, method)(*args) for _ in range(n)]
     return [f.result() for f in futures]
 
 
+def sync_call(actor):
+    if actor.small_value().result() != 0:
+        raise RuntimeError("wrong call result")
+
+
 def run_actors(bench, client):
-    n = max(2, os.cpu_count() // 2)
+    n = max(2, os.cpu_count() // 2)  # as actors_bench
     log("dask_bench: n = %d server actors for the 1:n and n:n metrics" % n)
-    keep = []  # actor futures of the current metric; dropping them ends the actors
-    placement = Placement(client)  # each metric's actors start again on the first worker
-
-    def fresh(cls, *args):
-        future, actor = new_actor(client, cls, *args, worker=placement.take())
-        keep.append(future)
-        return actor
-
-    def sync_call(actor):
-        if actor.small_value().result() != 0:
-            raise RuntimeError("wrong call result")
 
     if bench.selected("1_1_actor_calls_sync"):
-        actor = fresh(BenchActor)
-        bench.throughput("1_1_actor_calls_sync", "calls/s", 1, lambda: sync_call(actor))
-        keep.clear()
-        placement.reset()
-    if bench.selected("1_1_actor_calls_async"):
-        actor = fresh(BenchActor)
-        bench.throughput("1_1_actor_calls_async", "calls/s", ACTOR_BATCH, lambda: check_values(
-            call_all(actor, "small_value", ACTOR_BATCH), ACTOR_BATCH, 0))
-        keep.clear()
-        placement.reset()
-    if bench.selected("1_1_actor_calls_concurrent"):
-        actor = fresh(BenchActor)
-        bench.throughput("1_1_actor_calls_concurrent", "calls/s", ACTOR_BATCH,
-                         lambda: check_values(call_all(actor, "small_value_async", ACTOR_BATCH),
-                                              ACTOR_BATCH, 0))
-        keep.clear()
-        placement.reset()
+        with Actors(client) as actors:
+            actor = actors.new(BenchActor)
+            bench.throughput("1_1_actor_calls_sync", "calls/s", 1, lambda: sync_call(actor))
+    for name, method in (("1_1_actor_calls_async", "small_value"),
+                         ("1_1_actor_calls_concurrent", "small_value_async")):
+        if bench.selected(name):
+            with Actors(client) as actors:
+                actor = actors.new(BenchActor)
+                bench.throughput(name, "calls/s", ACTOR_BATCH, lambda: check_values(
+                    call_all(actor, method, ACTOR_BATCH), ACTOR_BATCH, 0))
     if bench.selected("1_n_actor_calls_async"):
-        servers = [fresh(BenchActor) for _ in range(n)]
-        owner = fresh(ClientActor, servers)
-        bench.throughput("1_n_actor_calls_async", "calls/s", ONE_TO_N_CALLS * n,
-                         lambda: check_values([owner.small_value_batch(ONE_TO_N_CALLS).result()],
-                                              1, ONE_TO_N_CALLS * n), n=n)
-        keep.clear()
-        placement.reset()
+        with Actors(client) as actors:
+            servers = [actors.new(BenchActor) for _ in range(n)]
+            owner = actors.new(ClientActor, servers)
+            bench.throughput("1_n_actor_calls_async", "calls/s", ONE_TO_N_CALLS * n,
+                             lambda: check_values(
+                                 [owner.small_value_batch(ONE_TO_N_CALLS).result()],
+                                 1, ONE_TO_N_CALLS * n), n=n)
     if bench.selected("n_n_actor_calls_async"):
-        servers = [fresh(BenchActor) for _ in range(n)]
+        with Actors(client) as actors:
+            servers = [actors.new(BenchActor) for _ in range(n)]
 
-        def n_to_n():
-            futures = [client.submit(nn_work, servers, N_TO_N_CALLS, pure=False)
-                       for _ in range(N_TO_N_TASKS)]
-            check_values(client.gather(futures), N_TO_N_TASKS, N_TO_N_CALLS)
+            def n_to_n():
+                futures = [client.submit(nn_work, servers, N_TO_N_CALLS, pure=False)
+                           for _ in range(N_TO_N_TASKS)]
+                check_values(client.gather(futures), N_TO_N_TASKS, N_TO_N_CALLS)
 
-        bench.throughput("n_n_actor_calls_async", "calls/s", N_TO_N_TASKS * N_TO_N_CALLS, n_to_n,
-                         n=n)
-        keep.clear()
-        placement.reset()
+            bench.throughput("n_n_actor_calls_async", "calls/s", N_TO_N_TASKS * N_TO_N_CALLS,
+                             n_to_n, n=n)
     bench.emit_none("n_n_actor_calls_with_arg_async", "calls/s",
                     NOTES["n_n_actor_calls_with_arg_async"])
     if bench.selected("1_1_actor_calls_with_1kib_arg"):
-        actor = fresh(BenchActor)
-        data = b"x" * ARG_BYTES
-        bench.throughput("1_1_actor_calls_with_1kib_arg", "calls/s", ACTOR_BATCH,
-                         lambda: check_values(call_all(actor, "small_value_bytes", ACTOR_BATCH,
-                                                       data), ACTOR_BATCH, ARG_BYTES))
-        keep.clear()
-        placement.reset()
+        with Actors(client) as actors:
+            actor = actors.new(BenchActor)
+            data = b"x" * ARG_BYTES
+            bench.throughput("1_1_actor_calls_with_1kib_arg", "calls/s", ACTOR_BATCH,
+                             lambda: check_values(call_all(actor, "small_value_bytes",
+                                                           ACTOR_BATCH, data),
+                                                  ACTOR_BATCH, ARG_BYTES))
     if bench.selected("actor_call_latency_p50") or bench.selected("actor_call_latency_p99"):
-        actor = fresh(BenchActor)
-        bench.latency("actor_call_latency", lambda: sync_call(actor))
-        keep.clear()
-        placement.reset()
+        with Actors(client) as actors:
+            actor = actors.new(BenchActor)
+            bench.latency("actor_call_latency", lambda: sync_call(actor))
 
 
 # ---------------------------------------------------------------- objects
@@ -582,7 +568,6 @@ def measure_get(bench, client, name, size):
 
 
 def measure_multi_client_puts(bench, client):
-    placement = Placement(client)
     for name, m, size, puts, method in (
             ("multi_client_put_calls", SMALL_PUT_CLIENTS, 0, SMALL_PUTS, "put_small"),
             ("multi_client_put_gigabytes", LARGE_PUT_CLIENTS,
@@ -591,17 +576,15 @@ def measure_multi_client_puts(bench, client):
         if not bench.selected(name):
             continue
         log("dask_bench: %s: m = %d actors, %d puts each of %d bytes" % (name, m, puts, size))
-        futures = [client.submit(PutClient, size, actor=True, pure=False,
-                                 workers=[placement.take()]) for _ in range(m)]
-        actors = [f.result() for f in futures]
+        with Actors(client) as actors:
+            clients = [actors.new(PutClient, size) for _ in range(m)]
 
-        def call_all_clients():
-            calls = [getattr(actor, method)(puts) for actor in actors]
-            check_values([c.result() for c in calls], m, puts)
+            def call_all_clients():
+                calls = [getattr(c, method)(puts) for c in clients]
+                check_values([call.result() for call in calls], m, puts)
 
-        unit, items = ("calls/s", m * puts) if size == 0 else ("GB/s", m * puts * size / GB)
-        bench.throughput(name, unit, items, call_all_clients)
-        del actors, futures
+            unit, items = ("calls/s", m * puts) if size == 0 else ("GB/s", m * puts * size / GB)
+            bench.throughput(name, unit, items, call_all_clients)
 
 
 def run_objects(bench, client):
@@ -666,6 +649,7 @@ def main(argv):
         status = 1
     except KeyboardInterrupt:
         log("dask_bench: interrupted")
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL)  # the cancelled gathers
         status = 130
     finally:
         client.close(timeout=10)
