@@ -58,14 +58,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A hang guard for every Get: a broken runtime fails the test instead of stalling it.
-constexpr std::chrono::seconds kGuard(120);
-
-template <typename T>
-auto Value(const lumen::ObjectRef<T>& ref) {
-  return lumen::Get(ref, kGuard);
-}
-
 
 const lumen::StoredObjectInfo* FindObject(const lumen::MemoryInfo& info, const std::string& id) {
   for (const auto& object : info.objects) {

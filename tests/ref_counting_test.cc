@@ -21,12 +21,6 @@ namespace {
 using Blob = std::vector<uint8_t>;
 using BlobRef = lumen::ObjectRef<Blob>;
 constexpr uint64_t kBlobSize = kMiB;  // above max_inline_object_size: in the node store
-constexpr std::chrono::seconds kGuard(120);  // hang guard for every Get
-
-template <typename T>
-auto Value(const lumen::ObjectRef<T>& ref) {
-  return lumen::Get(ref, kGuard);
-}
 
 }  // namespace
 

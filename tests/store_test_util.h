@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -53,6 +54,14 @@ std::string Describe(const Bytes& bytes, uint64_t seed) {
 
 inline std::string Expected(uint64_t size, uint64_t seed) {
   return std::to_string(size) + " bytes, pattern " + std::to_string(seed) + " ok";
+}
+
+// A hang guard for every Get: a broken runtime fails the test instead of stalling it.
+constexpr std::chrono::seconds kGuard(120);
+
+template <typename T>
+auto Value(const lumen::ObjectRef<T>& ref) {
+  return lumen::Get(ref, kGuard);
 }
 
 inline bool StoreEmpty() {

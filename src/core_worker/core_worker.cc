@@ -211,8 +211,7 @@ void CoreWorker::FetchFromOwner(const ObjectId& id, const std::string& owner) {
   rpc::GetObjectRequest request;
   request.set_id(id.Binary());
   request.set_timeout_ms(-1);
-  auto stub = std::shared_ptr<rpc::CoreWorkerService::Stub>(
-      rpc::CoreWorkerService::NewStub(rpc::MakeChannel(owner)));
+  auto stub = PeerStub(owner);
   rpcs_.Begin();
   rpc::CallUnary<rpc::GetObjectRequest, rpc::GetObjectReply>(
       [stub](auto... args) { stub->async()->GetObject(args...); }, std::move(request),
