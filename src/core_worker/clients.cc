@@ -30,6 +30,12 @@ class GrpcRayletClient final : public RayletClient {
         [this](auto... args) { stub_->async()->ReturnWorkerLease(args...); },
         std::move(request), std::move(callback));
   }
+  void CancelWorkerLeases(rpc::CancelWorkerLeasesRequest request,
+                          ReplyCallback<rpc::CancelWorkerLeasesReply> callback) override {
+    rpc::CallUnary<rpc::CancelWorkerLeasesRequest, rpc::CancelWorkerLeasesReply>(
+        [this](auto... args) { stub_->async()->CancelWorkerLeases(args...); },
+        std::move(request), std::move(callback));
+  }
 
  private:
   std::unique_ptr<rpc::RayletService::Stub> stub_;

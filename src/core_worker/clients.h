@@ -26,6 +26,8 @@ class RayletClient {
                                   ReplyCallback<rpc::RequestWorkerLeaseReply> callback) = 0;
   virtual void ReturnWorkerLease(rpc::ReturnWorkerLeaseRequest request,
                                  ReplyCallback<rpc::ReturnWorkerLeaseReply> callback) = 0;
+  virtual void CancelWorkerLeases(rpc::CancelWorkerLeasesRequest request,
+                                  ReplyCallback<rpc::CancelWorkerLeasesReply> callback) = 0;
 };
 
 /// One leased worker.

@@ -88,6 +88,23 @@ void TaskSubmitter::Pump(const std::string& key, KeyState& state, Actions* actio
   }
   size_t wanted = std::min<size_t>(state.queue.size(), kMaxPendingLeaseRequests);
   while (size_t(state.pending_lease_requests) < wanted) RequestLease(key, state, actions);
+  if (HasIdleParkedRequests(state) && !state.cancel_timer_armed) {
+    // Nothing queued or running: a request still parked at the raylet would be granted
+    // a worker that sits idle while other owners wait for it. If the owner stays idle
+    // for kLeaseIdleMs (a loop of batches comes back sooner), cancel them; the answers
+    // come back `canceled`, and Pump asks again if tasks came meanwhile.
+    state.cancel_timer_armed = true;
+    deps_.timers->RunAfter(std::chrono::milliseconds(kLeaseIdleMs), [this, key] {
+      Actions later;
+      {
+        MutexLock lock(&mutex_);
+        KeyState& s = keys_[key];
+        s.cancel_timer_armed = false;
+        if (!shutdown_ && HasIdleParkedRequests(s)) CancelLeaseRequests(key, s, &later);
+      }
+      RunAll(later);
+    });
+  }
   for (auto& [id, lease] : state.leases) MaybeScheduleIdleReturn(key, lease, actions);
 }
 
@@ -102,6 +119,33 @@ void TaskSubmitter::RequestLease(const std::string& key, KeyState& state, Action
     deps_.raylet->RequestWorkerLease(
         std::move(request), [this, key](absl::Status status, rpc::RequestWorkerLeaseReply&& reply) {
           OnLeaseReply(key, status, std::move(reply));
+          rpcs_.End();
+        });
+  });
+}
+
+bool TaskSubmitter::HasIdleParkedRequests(const KeyState& state) {
+  bool running = std::any_of(state.leases.begin(), state.leases.end(),
+                             [](const auto& entry) { return entry.second->in_flight > 0; });
+  return state.queue.empty() && !running && !state.cancel_in_flight &&
+         state.pending_lease_requests > state.delayed_lease_requests;
+}
+
+void TaskSubmitter::CancelLeaseRequests(const std::string& key, KeyState& state,
+                                        Actions* actions) {
+  state.cancel_in_flight = true;
+  rpc::CancelWorkerLeasesRequest request;
+  request.set_requester_worker_id(deps_.worker_id.Binary());
+  *request.mutable_resources() = state.resources;
+  rpcs_.Begin();
+  actions->push_back([this, key, request = std::move(request)]() mutable {
+    deps_.raylet->CancelWorkerLeases(
+        std::move(request), [this, key](absl::Status, rpc::CancelWorkerLeasesReply&&) {
+          // A failed cancel changes nothing: the requests are granted or fail as before.
+          {
+            MutexLock lock(&mutex_);
+            keys_[key].cancel_in_flight = false;
+          }
           rpcs_.End();
         });
   });
@@ -153,9 +197,17 @@ void TaskSubmitter::OnLeaseReply(const std::string& key, absl::Status status,
         });
       }
       PumpLater(key, state, std::chrono::milliseconds(1000));
+    } else if (reply.canceled()) {
+      Pump(key, state, &actions);  // asks again if tasks came after the cancel
     } else if (!reply.failure().empty()) {
       FailQueue(state, StoredObject::MakeError(ErrorKind::kWorkerCrashed, reply.failure()),
                 &actions);
+    } else if (reply.granted() && state.queue.empty()) {
+      // Other leases took the work meanwhile: give the worker back at once.
+      auto lease = std::make_shared<Lease>();
+      lease->id = LeaseId::FromBinary(reply.lease_id());
+      ReturnLease(lease, false, &actions);
+      Pump(key, state, &actions);
     } else if (reply.granted()) {
       auto lease = std::make_shared<Lease>();
       lease->id = LeaseId::FromBinary(reply.lease_id());
@@ -173,12 +225,14 @@ void TaskSubmitter::PumpLater(const std::string& key, KeyState& state,
                               std::chrono::milliseconds delay) {
   // Counts as a lease request in flight, so that Pump does not ask again meanwhile.
   ++state.pending_lease_requests;
+  ++state.delayed_lease_requests;
   deps_.timers->RunAfter(delay, [this, key] {
     Actions actions;
     {
       MutexLock lock(&mutex_);
       KeyState& s = keys_[key];
       --s.pending_lease_requests;
+      --s.delayed_lease_requests;
       Pump(key, s, &actions);
     }
     RunAll(actions);

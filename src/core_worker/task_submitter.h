@@ -40,8 +40,10 @@ struct SubmitterDeps {
 
 /// Tasks with the same resource demand share a scheduling key; each key keeps a queue
 /// and the leases it holds. Leases are reused while tasks keep coming, and returned
-/// after kLeaseIdleMs without work. Each lease carries up to two batches in flight, each
-/// batch up to kMaxBatch tasks, sized so that the queue spreads over all leases.
+/// after kLeaseIdleMs without work; requests still parked after kLeaseIdleMs with
+/// nothing to run are canceled, and a lease granted to an empty queue goes straight back. Each lease
+/// carries up to two batches in flight, each batch up to kMaxBatch tasks, sized so that
+/// the queue spreads over all leases.
 /// Thread-safe: user threads submit, gRPC threads complete.
 class TaskSubmitter {
  public:
@@ -92,7 +94,10 @@ class TaskSubmitter {
     std::string description;  // demand as text
     std::deque<TaskPtr> queue;
     std::map<LeaseId, LeasePtr> leases;
-    int pending_lease_requests = 0;
+    int pending_lease_requests = 0;  // at the raylet, or delayed (PumpLater)
+    int delayed_lease_requests = 0;
+    bool cancel_in_flight = false;
+    bool cancel_timer_armed = false;
     int64_t last_infeasible_warning_ms = -1;
   };
   using Actions = std::vector<std::function<void()>>;
@@ -101,6 +106,11 @@ class TaskSubmitter {
   void Pump(const std::string& key, KeyState& state, Actions* actions)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void RequestLease(const std::string& key, KeyState& state, Actions* actions)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  /// Nothing queued or running, yet lease requests parked at the raylet.
+  static bool HasIdleParkedRequests(const KeyState& state);
+  /// Cancels this key's lease requests parked at the raylet (the owner went idle).
+  void CancelLeaseRequests(const std::string& key, KeyState& state, Actions* actions)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   /// Asks for a lease again after `delay` (the raylet said not now).
   void PumpLater(const std::string& key, KeyState& state, std::chrono::milliseconds delay)

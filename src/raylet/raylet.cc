@@ -20,6 +20,7 @@ class RayletGrpcService final : public rpc::RayletService::CallbackService {
   LUMEN_RPC_FORWARD(handler_, RegisterWorker)
   LUMEN_RPC_FORWARD(handler_, RequestWorkerLease)
   LUMEN_RPC_FORWARD(handler_, ReturnWorkerLease)
+  LUMEN_RPC_FORWARD(handler_, CancelWorkerLeases)
   LUMEN_RPC_FORWARD(handler_, NotifyBlocked)
   LUMEN_RPC_FORWARD(handler_, GetNodeInfo)
   LUMEN_RPC_FORWARD(handler_->store(), CreateObject)
@@ -276,6 +277,33 @@ void Raylet::HandleReturnWorkerLease(const rpc::ReturnWorkerLeaseRequest& reques
     }
     done(absl::OkStatus());
     ScheduleLeases();
+  });
+}
+
+void Raylet::HandleCancelWorkerLeases(const rpc::CancelWorkerLeasesRequest& request,
+                                      rpc::CancelWorkerLeasesReply* reply, rpc::Done done) {
+  loop_.Post([this, request, reply, done] {
+    WorkerId requester = WorkerId::FromBinary(request.requester_worker_id());
+    if (requester.IsNil()) {
+      return done(absl::InvalidArgumentError("CancelWorkerLeases needs the requester's id"));
+    }
+    ResourceSet demand = ResourceSet::FromMap(
+        std::map<std::string, double>(request.resources().begin(), request.resources().end()));
+    int canceled = 0;
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      if (it->requester == requester && it->demand == demand) {
+        it->reply->set_canceled(true);
+        it->done(absl::OkStatus());
+        it = pending_.erase(it);
+        ++canceled;
+      } else {
+        ++it;
+      }
+    }
+    reply->set_canceled(canceled);
+    done(absl::OkStatus());
+    // Another requester's parked demand may now be first in line for a starting worker.
+    if (canceled > 0) ScheduleLeases();
   });
 }
 

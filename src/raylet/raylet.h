@@ -44,6 +44,7 @@ struct RayletOptions {
 ///   2. When resources fit and an idle worker of the job exists, the lease is granted;
 ///      otherwise workers are started, at most one per queued demand that fits.
 ///   3. The owner pushes tasks to the worker directly, then ReturnWorkerLease frees it.
+///      An owner whose queue drained cancels its parked requests (CancelWorkerLeases).
 ///   4. A leased worker blocked in Get lends its CPU back until it runs again.
 ///   5. A worker that exits frees whatever it held; its owner finds out on its own RPC,
 ///      the GCS from ReportWorkerDeath (for the actors on it and the actors it owned).
@@ -69,6 +70,8 @@ class Raylet {
                                 rpc::RequestWorkerLeaseReply* reply, rpc::Done done);
   void HandleReturnWorkerLease(const rpc::ReturnWorkerLeaseRequest& request,
                                rpc::ReturnWorkerLeaseReply* reply, rpc::Done done);
+  void HandleCancelWorkerLeases(const rpc::CancelWorkerLeasesRequest& request,
+                                rpc::CancelWorkerLeasesReply* reply, rpc::Done done);
   void HandleNotifyBlocked(const rpc::NotifyBlockedRequest& request,
                            rpc::NotifyBlockedReply* reply, rpc::Done done);
   void HandleGetNodeInfo(const rpc::GetNodeInfoRequest& request,

@@ -6,6 +6,7 @@
 
 #include <deque>
 #include <mutex>
+#include <thread>
 
 namespace lumen::core {
 namespace {
@@ -23,25 +24,59 @@ class FakeRaylet : public RayletClient {
     returned.push_back(request);
     callback(absl::OkStatus(), {});
   }
+  void CancelWorkerLeases(rpc::CancelWorkerLeasesRequest request,
+                          ReplyCallback<rpc::CancelWorkerLeasesReply> callback) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    cancels.push_back(request);
+    cancel_callbacks.push_back(std::move(callback));
+  }
+  /// Does what the raylet does with the cancels received: answers every parked request
+  /// `canceled`, then the cancels themselves.
+  void AnswerCancels() {
+    std::deque<ReplyCallback<rpc::RequestWorkerLeaseReply>> parked;
+    std::vector<ReplyCallback<rpc::CancelWorkerLeasesReply>> answers;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      parked.swap(lease_requests);
+      answers.swap(cancel_callbacks);
+    }
+    for (auto& callback : parked) {
+      rpc::RequestWorkerLeaseReply reply;
+      reply.set_canceled(true);
+      callback(absl::OkStatus(), std::move(reply));
+    }
+    for (auto& callback : answers) {
+      rpc::CancelWorkerLeasesReply reply;
+      reply.set_canceled(int(parked.size()));
+      callback(absl::OkStatus(), std::move(reply));
+    }
+  }
+  std::vector<rpc::CancelWorkerLeasesRequest> Cancels() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return cancels;
+  }
   size_t PendingLeases() {
     std::lock_guard<std::mutex> lock(mutex_);
     return lease_requests.size();
   }
-  /// Grants the oldest lease request with a worker at `endpoint`.
-  void Grant(const std::string& endpoint) {
+  /// Grants the oldest lease request with a worker at `endpoint`; returns the lease id.
+  std::string Grant(const std::string& endpoint) {
     ReplyCallback<rpc::RequestWorkerLeaseReply> callback;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      ASSERT_FALSE(lease_requests.empty());
+      EXPECT_FALSE(lease_requests.empty());
+      if (lease_requests.empty()) return "";
       callback = std::move(lease_requests.front());
       lease_requests.pop_front();
     }
     rpc::RequestWorkerLeaseReply reply;
     reply.set_granted(true);
-    reply.set_lease_id(LeaseId::FromRandom().Binary());
+    std::string lease_id = LeaseId::FromRandom().Binary();
+    reply.set_lease_id(lease_id);
     reply.set_worker_endpoint(endpoint);
     reply.set_worker_pid(1234);
     callback(absl::OkStatus(), std::move(reply));
+    return lease_id;
   }
   /// Answers every parked request as a stopping raylet does.
   void FailAll() {
@@ -61,6 +96,8 @@ class FakeRaylet : public RayletClient {
   std::mutex mutex_;
   std::deque<ReplyCallback<rpc::RequestWorkerLeaseReply>> lease_requests;
   std::vector<rpc::ReturnWorkerLeaseRequest> returned;
+  std::vector<rpc::CancelWorkerLeasesRequest> cancels;
+  std::vector<ReplyCallback<rpc::CancelWorkerLeasesReply>> cancel_callbacks;
 };
 
 class FakeWorker : public WorkerClient {
@@ -94,18 +131,20 @@ class TaskSubmitterTest : public ::testing::Test {
   void SetUp() override {
     timers_.Start();
     submitter_ = std::make_unique<TaskSubmitter>(SubmitterDeps{
-        "unix:/owner", JobId::FromInt(1).Binary(), WorkerId::FromRandom(), &store_, &refs_,
+        "unix:/owner", JobId::FromInt(1).Binary(), worker_id_, &store_, &refs_,
         &timers_, &raylet_,
         [this](const std::string& endpoint) -> std::shared_ptr<WorkerClient> {
           auto& worker = workers_[endpoint];
           if (!worker) worker = std::make_shared<FakeWorker>();
           return worker;
         },
-        [] { return std::string("{CPU: 2}"); }});
+        [] { return std::string("{CPU: 2}"); },
+        /*free_stored=*/nullptr});
   }
   void TearDown() override {
     submitter_->Shutdown();
     raylet_.FailAll();
+    raylet_.AnswerCancels();
     EXPECT_TRUE(submitter_->WaitForCallbacks(std::chrono::seconds(5)));
     timers_.Stop();
   }
@@ -125,6 +164,15 @@ class TaskSubmitterTest : public ::testing::Test {
     return id;
   }
   FakeWorker& Worker(const std::string& endpoint) { return *workers_.at(endpoint); }
+  /// Whether `done` became true within a generous hang guard (timers run the idle delays).
+  static bool Eventually(const std::function<bool()>& done) {
+    auto guard = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!done()) {
+      if (std::chrono::steady_clock::now() >= guard) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return true;
+  }
   /// An object owned here, not yet stored, and a by-reference argument naming it.
   std::pair<ObjectId, rpc::TaskArg> OwnedDependency() {
     ObjectId dep = ObjectId::ForPut(TaskId::FromRandom(), 0);
@@ -135,6 +183,7 @@ class TaskSubmitterTest : public ::testing::Test {
     return {dep, arg};
   }
 
+  WorkerId worker_id_ = WorkerId::FromRandom();
   MemoryStore store_;
   ReferenceCounter refs_{[this](const ReferenceCounter::Freed& f) { store_.Erase(f.id); }};
   EventLoop timers_{"test-timers"};
@@ -191,6 +240,65 @@ TEST_F(TaskSubmitterTest, BatchesSpreadTheQueueAndPipelineTwoDeep) {
   for (const ObjectId& id : ids) EXPECT_NE(store_.GetIfReady(id), nullptr);
 }
 
+TEST_F(TaskSubmitterTest, ParkedLeaseRequestsAreCanceledWhenTheQueueDrains) {
+  std::vector<ObjectId> ids;
+  for (int i = 0; i < 3; ++i) ids.push_back(Submit());
+  ASSERT_EQ(raylet_.PendingLeases(), 3u);  // one request per queued task, up to the cap
+  raylet_.Grant("w1");
+  while (!Worker("w1").pushes.empty()) Worker("w1").Answer("x");
+  for (const ObjectId& id : ids) EXPECT_NE(store_.GetIfReady(id), nullptr);
+
+  // w1 ran all three: the two requests still parked are canceled, once, when the owner
+  // stayed idle for the lease idle delay.
+  ASSERT_TRUE(Eventually([&] { return !raylet_.Cancels().empty(); }));
+  ASSERT_EQ(raylet_.Cancels().size(), 1u);
+  EXPECT_EQ(raylet_.Cancels()[0].requester_worker_id(), worker_id_.Binary());
+  EXPECT_EQ(raylet_.Cancels()[0].resources().at("CPU"), 1);
+  ASSERT_EQ(raylet_.PendingLeases(), 2u);
+
+  // One is granted before the cancel reaches the raylet: nothing to run, so the worker
+  // goes straight back, unused.
+  std::string late = raylet_.Grant("w2");
+  EXPECT_EQ(workers_.count("w2"), 0u);
+  bool returned = false;
+  for (const auto& request : raylet_.Returned()) {
+    if (request.lease_id() == late) returned = !request.worker_failed();
+  }
+  EXPECT_TRUE(returned);
+  EXPECT_EQ(raylet_.Cancels().size(), 1u);  // still in flight: not sent again
+
+  raylet_.AnswerCancels();
+  EXPECT_EQ(raylet_.PendingLeases(), 0u);  // canceled, and nobody asks again
+}
+
+TEST_F(TaskSubmitterTest, TaskSubmittedWhileACancelIsInFlightGetsALease) {
+  ObjectId first = Submit();
+  ObjectId second = Submit();
+  std::string w1 = raylet_.Grant("w1");
+  Worker("w1").Answer("x");
+  Worker("w1").Answer("x");  // both ran on w1; nothing queued or running any more
+  // After the idle delay w1 goes back and the parked request is canceled.
+  ASSERT_TRUE(Eventually([&] {
+    for (const auto& request : raylet_.Returned()) {
+      if (request.lease_id() == w1) return true;
+    }
+    return false;
+  }));
+  ASSERT_TRUE(Eventually([&] { return !raylet_.Cancels().empty(); }));
+  ASSERT_EQ(raylet_.PendingLeases(), 1u);
+
+  // A third task comes; the one parked request it counts on is then canceled.
+  ObjectId third = Submit();
+  EXPECT_EQ(raylet_.PendingLeases(), 1u);
+  raylet_.AnswerCancels();
+  ASSERT_EQ(raylet_.PendingLeases(), 1u);  // asked again after the cancel
+  raylet_.Grant("w2");
+  Worker("w2").Answer("y");
+  for (const ObjectId& id : {first, second}) EXPECT_EQ(store_.GetIfReady(id)->data, "x");
+  ASSERT_NE(store_.GetIfReady(third), nullptr);
+  EXPECT_EQ(store_.GetIfReady(third)->data, "y");
+}
+
 TEST_F(TaskSubmitterTest, WaitsForLocalDependenciesAndInlinesThem) {
   auto [dep, arg] = OwnedDependency();
   ObjectId id = Submit(3, {arg});
@@ -234,9 +342,10 @@ TEST_F(TaskSubmitterTest, CrashedBatchIsRerunOneByOneAndOnlyTheCulpritIsCharged)
   EXPECT_EQ(w2.pushes[0].request.tasks_size(), 1);  // isolated: one task per batch
   std::string culprit = w2.pushes[0].request.tasks(0).task_id();
   while (!w2.pushes.empty()) w2.Answer("", absl::UnavailableError("gone again"));
-  while (raylet_.PendingLeases() > 0) {
-    std::string endpoint = "w" + std::to_string(workers_.size() + 1);
+  for (int n = 3; raylet_.PendingLeases() > 0; ++n) {
+    std::string endpoint = "w" + std::to_string(n);
     raylet_.Grant(endpoint);
+    if (workers_.count(endpoint) == 0) continue;  // the queue had drained: returned unused
     while (!Worker(endpoint).pushes.empty()) Worker(endpoint).Answer("ok");
   }
   int crashed = 0, ok = 0;
