@@ -47,21 +47,39 @@ size_t MemoryStore::Wait(const std::vector<ObjectId>& ids, size_t num_required,
                          std::chrono::steady_clock::time_point deadline,
                          std::vector<ObjectPtr>* out) {
   out->assign(ids.size(), nullptr);
+  // Whether ids[i] is here (looked up at most until found).
+  auto here = [&](size_t i) {
+    if ((*out)[i] == nullptr) {
+      auto it = objects_.find(ids[i]);
+      if (it != objects_.end()) (*out)[i] = it->second;
+    }
+    return (*out)[i] != nullptr;
+  };
+  // Waiting for all of them: each scan stops at the first one missing (results come
+  // mostly in order), so that a Get of n results woken n times costs O(n) lookups, not
+  // O(n^2). `prefix` of them are known to be here.
+  const bool all = num_required >= ids.size();
+  size_t prefix = 0;
   MutexLock lock(&mutex_);
   while (true) {
     size_t ready = 0;
-    for (size_t i = 0; i < ids.size(); ++i) {
-      if ((*out)[i] == nullptr) {
-        auto it = objects_.find(ids[i]);
-        if (it != objects_.end()) (*out)[i] = it->second;
-      }
-      ready += (*out)[i] != nullptr;
+    if (all) {
+      while (prefix < ids.size() && here(prefix)) ++prefix;
+      ready = prefix;
+    } else {
+      for (size_t i = 0; i < ids.size(); ++i) ready += here(i);
     }
-    if (ready >= num_required || shutdown_) return ready;
+    if (ready >= num_required) return ready;
+    bool timed_out = deadline != std::chrono::steady_clock::time_point::max() &&
+                     std::chrono::steady_clock::now() >= deadline;
+    if (shutdown_ || timed_out) {
+      // Giving up: report everything that is here, past the first missing one too.
+      for (size_t i = all ? prefix : ids.size(); i < ids.size(); ++i) ready += here(i);
+      return ready;
+    }
     if (deadline == std::chrono::steady_clock::time_point::max()) {
       ready_.Wait(&mutex_);
     } else {
-      if (std::chrono::steady_clock::now() >= deadline) return ready;
       ready_.WaitUntil(&mutex_, deadline);
     }
   }

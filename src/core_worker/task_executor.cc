@@ -87,12 +87,15 @@ void TaskExecutor::Enqueue(const rpc::PushTasksRequest* request, rpc::PushTasksR
       CallerStream& stream = streams_[request->caller_id()];
       if (request->push_seq() >= stream.next &&
           stream.parked.emplace(request->push_seq(), Item{request, reply, done}).second) {
+        // Wake one thread per push that became runnable, not all of them: a concurrent
+        // actor's threads would otherwise all wake for every call (on few cores that
+        // herd costs more than the call).
         while (!stream.parked.empty() && stream.parked.begin()->first == stream.next) {
           queue_.push_back(std::move(stream.parked.begin()->second));
           stream.parked.erase(stream.parked.begin());
           ++stream.next;
+          work_.Signal();
         }
-        work_.SignalAll();
         return;
       }
     }

@@ -36,6 +36,34 @@ TEST(MemoryStoreTest, WaitTimesOut) {
   EXPECT_EQ(out[0], nullptr);
 }
 
+TEST(MemoryStoreTest, WaitForAllTakesResultsInAnyOrder) {
+  MemoryStore store;
+  std::vector<ObjectId> ids;
+  for (int i = 0; i < 3; ++i) ids.push_back(ObjectId::ForPut(TaskId::FromRandom(), 0));
+  std::thread producer([&] {
+    for (int i = 2; i >= 0; --i) store.Put(ids[i], Value(std::to_string(i)));
+  });
+  std::vector<ObjectPtr> out;
+  EXPECT_EQ(store.Wait(ids, 3, std::chrono::steady_clock::time_point::max(), &out), 3u);
+  producer.join();
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(out[i]->data, std::to_string(i));
+}
+
+TEST(MemoryStoreTest, WaitForAllThatTimesOutReportsEveryObjectThatIsHere) {
+  MemoryStore store;
+  std::vector<ObjectId> ids;
+  for (int i = 0; i < 3; ++i) ids.push_back(ObjectId::ForPut(TaskId::FromRandom(), 0));
+  store.Put(ids[0], Value("a"));
+  store.Put(ids[2], Value("c"));  // past the missing one
+  std::vector<ObjectPtr> out;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(20);
+  EXPECT_EQ(store.Wait(ids, 3, deadline, &out), 2u);
+  ASSERT_NE(out[0], nullptr);
+  EXPECT_EQ(out[1], nullptr);
+  ASSERT_NE(out[2], nullptr);
+  EXPECT_EQ(out[2]->data, "c");
+}
+
 TEST(MemoryStoreTest, CallbacksRunOnPutOrAtOnce) {
   MemoryStore store;
   ObjectId id = ObjectId::ForPut(TaskId::FromRandom(), 0);
