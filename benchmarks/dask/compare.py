@@ -4,6 +4,9 @@
     compare.py tag SYSTEM ROUND < lines > lines   add "system" and "round" to each line
     compare.py validate FILE                      fail unless FILE is well-formed results
     compare.py table FILE                         print lumen/Dask ratios per metric
+    compare.py markdown FILE                      the same as a Markdown table, with the
+                                                  range over rounds and Ray's published
+                                                  2.48 figures (docs/performance.md)
 
 Lines are those of lumen's benchmarks (bench_util.h) and of dask_bench.py. A line without
 "system" is lumen's. A Dask line may have "value": null, with a "note" saying why Dask
@@ -79,6 +82,21 @@ def validate(path):
           file=sys.stderr)
 
 
+# Ray 2.48.0's published `ray microbenchmark` figures (one Python driver on a 64-vCPU
+# m5.16xlarge), by lumen's metric name, in lumen's units.
+RAY_2_48 = {
+    "single_client_tasks_sync": 981,
+    "single_client_tasks_async": 8041,
+    "multi_client_tasks_async": 21230,
+    "1_1_actor_calls_sync": 2012,
+    "1_1_actor_calls_async": 8664,
+    "n_n_actor_calls_async": 27376,
+    "single_client_put_calls": 5173,
+    "single_client_get_calls": 10620,
+    "single_client_put_gigabytes": 19.9,
+}
+
+
 def medians(records):
     """{(system, name): (median over rounds or None, unit, note, rounds)}."""
     grouped = {}
@@ -134,6 +152,58 @@ def table(path):
           "how much the machine changed between the two.")
 
 
+def markdown(path):
+    """Per metric: median over rounds (lowest - highest round) for each system, the ratio
+    of the medians (lowest - highest ratio within a round), and Ray's published figure."""
+    records = read_lines(path)
+    values = {}  # (system, name) -> {round: value}
+    units, notes, names = {}, {}, []
+    for r in records:
+        system = r.get("system", "lumen")
+        units.setdefault(r["name"], r["unit"])
+        if r.get("note") and system == "dask":
+            notes[r["name"]] = r["note"]
+        if system == "lumen" and r["name"] not in names:
+            names.append(r["name"])
+        if r.get("value") is not None:
+            values.setdefault((system, r["name"]), {})[r.get("round", 1)] = r["value"]
+    rounds = max((r.get("round", 1) for r in records), default=1)
+
+    def cell(series):
+        if not series:
+            return "–"
+        v = sorted(series.values())
+        text = "**%s**" % fmt(statistics.median(v))
+        return text + (" (%s – %s)" % (fmt(v[0]), fmt(v[-1])) if len(v) > 1 else "")
+
+    print("| metric | unit | lumen, median of %d rounds (range) | Dask, same rounds | "
+          "lumen/Dask (range over rounds) | Ray 2.48, published (64 vCPUs) |" % rounds)
+    print("|---|---|---:|---:|---:|---:|")
+    for name in names:
+        lumen = values.get(("lumen", name), {})
+        dask = values.get(("dask", name), {})
+        if name.startswith("memcpy_"):
+            ratio = "the machine's copy speed, measured by both"
+        elif lumen and dask:
+            # Latencies: how many times lower lumen's is (Dask/lumen), so that > 1 is
+            # better for lumen in every row.
+            better = (lambda a, b: b / a) if units[name] == "us" else (lambda a, b: a / b)
+            per_round = sorted(better(lumen[k], dask[k]) for k in lumen if k in dask)
+            ratio = fmt(better(statistics.median(lumen.values()),
+                               statistics.median(dask.values()))) + "×"
+            if len(per_round) > 1:
+                ratio += " (%s – %s)" % (fmt(per_round[0]), fmt(per_round[-1]))
+            if units[name] == "us":
+                ratio += " lower"
+        elif name in notes:
+            ratio = "no Dask counterpart"
+        else:
+            ratio = "–"
+        ray = "{:,}".format(RAY_2_48[name]) if name in RAY_2_48 else "–"
+        print("| `%s` | %s | %s | %s | %s | %s |" % (name, units[name], cell(lumen), cell(dask),
+                                                 ratio, ray))
+
+
 def fmt(value):
     if value is None:
         return "-"
@@ -149,6 +219,8 @@ def main(argv):
         validate(argv[1])
     elif len(argv) == 2 and argv[0] == "table":
         table(argv[1])
+    elif len(argv) == 2 and argv[0] == "markdown":
+        markdown(argv[1])
     else:
         sys.exit(__doc__)
 
