@@ -176,8 +176,9 @@ def markdown(path):
         text = "**%s**" % fmt(statistics.median(v))
         return text + (" (%s – %s)" % (fmt(v[0]), fmt(v[-1])) if len(v) > 1 else "")
 
-    print("| metric | unit | lumen, median of %d rounds (range) | Dask, same rounds | "
-          "lumen/Dask (range over rounds) | Ray 2.48, published (64 vCPUs) |" % rounds)
+    print("| metric | unit | lumen, median of %d round%s (range) | Dask, same rounds | "
+          "lumen/Dask (range over rounds) | Ray 2.48, published (64 vCPUs) |"
+          % (rounds, "" if rounds == 1 else "s"))
     print("|---|---|---:|---:|---:|---:|")
     for name in names:
         lumen = values.get(("lumen", name), {})
