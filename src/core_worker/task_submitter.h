@@ -41,9 +41,9 @@ struct SubmitterDeps {
 /// Tasks with the same resource demand share a scheduling key; each key keeps a queue
 /// and the leases it holds. Leases are reused while tasks keep coming, and returned
 /// after kLeaseIdleMs without work; requests still parked after kLeaseIdleMs with
-/// nothing to run are canceled, and a lease granted to an empty queue goes straight back. Each lease
-/// carries up to two batches in flight, each batch up to kMaxBatch tasks, sized so that
-/// the queue spreads over all leases.
+/// nothing to run are canceled, and a lease granted to an empty queue goes straight
+/// back. Each lease carries up to two batches in flight, each batch up to kMaxBatch
+/// tasks, sized so that the queue spreads over all leases.
 /// Thread-safe: user threads submit, gRPC threads complete.
 class TaskSubmitter {
  public:

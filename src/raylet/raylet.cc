@@ -289,21 +289,17 @@ void Raylet::HandleCancelWorkerLeases(const rpc::CancelWorkerLeasesRequest& requ
     }
     ResourceSet demand = ResourceSet::FromMap(
         std::map<std::string, double>(request.resources().begin(), request.resources().end()));
-    int canceled = 0;
-    for (auto it = pending_.begin(); it != pending_.end();) {
-      if (it->requester == requester && it->demand == demand) {
-        it->reply->set_canceled(true);
-        it->done(absl::OkStatus());
-        it = pending_.erase(it);
-        ++canceled;
-      } else {
-        ++it;
-      }
+    std::vector<PendingLease> canceled = TakePending([&](const PendingLease& pending) {
+      return pending.requester == requester && pending.demand == demand;
+    });
+    for (PendingLease& pending : canceled) {
+      pending.reply->set_canceled(true);
+      pending.done(absl::OkStatus());
     }
-    reply->set_canceled(canceled);
+    reply->set_canceled(int(canceled.size()));
     done(absl::OkStatus());
     // Another requester's parked demand may now be first in line for a starting worker.
-    if (canceled > 0) ScheduleLeases();
+    if (!canceled.empty()) ScheduleLeases();
   });
 }
 
@@ -343,15 +339,25 @@ void Raylet::HandleGetNodeInfo(const rpc::GetNodeInfoRequest&, rpc::GetNodeInfoR
   });
 }
 
-void Raylet::FailPendingForJob(const std::string& job, const std::string& why) {
+std::vector<Raylet::PendingLease> Raylet::TakePending(
+    const std::function<bool(const PendingLease&)>& match) {
+  std::vector<PendingLease> taken;
   for (auto it = pending_.begin(); it != pending_.end();) {
-    if (it->job == job) {
-      it->reply->set_failure(why);
-      it->done(absl::OkStatus());
+    if (match(*it)) {
+      taken.push_back(std::move(*it));
       it = pending_.erase(it);
     } else {
       ++it;
     }
+  }
+  return taken;
+}
+
+void Raylet::FailPendingForJob(const std::string& job, const std::string& why) {
+  for (PendingLease& pending :
+       TakePending([&](const PendingLease& p) { return p.job == job; })) {
+    pending.reply->set_failure(why);
+    pending.done(absl::OkStatus());
   }
 }
 
@@ -399,13 +405,9 @@ void Raylet::ReportWorkerDeath(const Worker& worker, const std::string& how) {
 
 void Raylet::DropLeasesOf(const WorkerId& owner) {
   // Its parked requests have nobody to answer to...
-  for (auto it = pending_.begin(); it != pending_.end();) {
-    if (it->requester == owner) {
-      it->done(absl::UnavailableError("the requesting worker exited"));
-      it = pending_.erase(it);
-    } else {
-      ++it;
-    }
+  for (PendingLease& pending :
+       TakePending([&](const PendingLease& p) { return p.requester == owner; })) {
+    pending.done(absl::UnavailableError("the requesting worker exited"));
   }
   // ...and the workers it leased run tasks whose results nobody will collect: stop
   // them, so that their resources come back when they are reaped.

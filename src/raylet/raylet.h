@@ -4,10 +4,12 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "common/event_loop.h"
 #include "common/ids.h"
@@ -44,7 +46,8 @@ struct RayletOptions {
 ///   2. When resources fit and an idle worker of the job exists, the lease is granted;
 ///      otherwise workers are started, at most one per queued demand that fits.
 ///   3. The owner pushes tasks to the worker directly, then ReturnWorkerLease frees it.
-///      An owner whose queue drained cancels its parked requests (CancelWorkerLeases).
+///      An owner with nothing queued or running for a while cancels its parked requests
+///      (CancelWorkerLeases).
 ///   4. A leased worker blocked in Get lends its CPU back until it runs again.
 ///   5. A worker that exits frees whatever it held; its owner finds out on its own RPC,
 ///      the GCS from ReportWorkerDeath (for the actors on it and the actors it owned).
@@ -95,6 +98,9 @@ class Raylet {
   void DropLeasesOf(const WorkerId& owner);
   /// Tells the GCS (actors on it restart or die; actors it owned die).
   void ReportWorkerDeath(const Worker& worker, const std::string& how);
+  /// Removes the parked lease requests that `match` picks, in order, for the caller to
+  /// answer.
+  std::vector<PendingLease> TakePending(const std::function<bool(const PendingLease&)>& match);
   void FailPendingForJob(const std::string& job, const std::string& why);
   void SendHeartbeat();
   rpc::RegisterNodeRequest NodeRegistration() const;

@@ -143,7 +143,8 @@ class ActorSubmitterTest : public ::testing::Test {
           auto& worker = workers_[endpoint];
           if (!worker) worker = std::make_shared<FakeWorker>();
           return worker;
-        }});
+        },
+        /*free_stored=*/nullptr});
   }
   void TearDown() override {
     submitter_->Shutdown();
