@@ -2,7 +2,6 @@
 
 #include <atomic>
 
-#include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 
 #include "core_worker.grpc.pb.h"
@@ -40,8 +39,6 @@ class GrpcRayletClient final : public RayletClient {
  private:
   std::unique_ptr<rpc::RayletService::Stub> stub_;
 };
-
-constexpr char kNotDelivered[] = "lumen.not_delivered";
 
 class GrpcWorkerClient final : public WorkerClient {
  public:
@@ -91,15 +88,50 @@ class GrpcGcsActorClient final : public GcsActorClient {
   std::unique_ptr<rpc::GcsService::Stub> stub_;
 };
 
+// Pushes over a frame connection: the caller's thread writes the request, the reply
+// comes back on the frame loop's thread.
+class FrameWorkerClient final : public WorkerClient {
+ public:
+  explicit FrameWorkerClient(std::shared_ptr<rpc::FrameConnection> connection)
+      : connection_(std::move(connection)) {}
+  ~FrameWorkerClient() override { connection_->Close(); }
+
+  void PushTasks(rpc::PushTasksRequest request,
+                 ReplyCallback<rpc::PushTasksReply> callback) override {
+    connection_->Call(request.SerializeAsString(), [callback = std::move(callback)](
+                                                       absl::Status status, std::string bytes) {
+      rpc::PushTasksReply reply;
+      if (status.ok() && !reply.ParseFromString(bytes)) {
+        status = absl::DataLossError("the worker sent a malformed PushTasks reply");
+      }
+      callback(status, std::move(reply));
+    });
+  }
+
+ private:
+  std::shared_ptr<rpc::FrameConnection> connection_;
+};
+
 }  // namespace
 
-bool NotDelivered(const absl::Status& status) {
-  return !status.ok() && status.GetPayload(kNotDelivered).has_value();
+std::string PushSocketPath(const std::string& endpoint) {
+  const std::string scheme = "unix:", suffix = ".sock";
+  if (!absl::StartsWith(endpoint, scheme) || !absl::EndsWith(endpoint, suffix)) return "";
+  return endpoint.substr(scheme.size(), endpoint.size() - scheme.size() - suffix.size()) +
+         ".push";
 }
 
-absl::Status MarkNotDelivered(absl::Status status) {
-  if (!status.ok()) status.SetPayload(kNotDelivered, absl::Cord("1"));
-  return status;
+WorkerClientFactory MakeFrameWorkerClientFactory(rpc::FrameLoop* loop,
+                                                 WorkerClientFactory fallback) {
+  return [loop, fallback = std::move(fallback)](
+             const std::string& endpoint) -> std::shared_ptr<WorkerClient> {
+    std::string path = PushSocketPath(endpoint);
+    if (!path.empty()) {
+      auto connection = loop->Connect(path);
+      if (connection.ok()) return std::make_shared<FrameWorkerClient>(std::move(*connection));
+    }
+    return fallback(endpoint);
+  };
 }
 
 std::unique_ptr<GcsActorClient> MakeGrpcGcsActorClient(const std::string& endpoint) {

@@ -10,6 +10,8 @@
 #include "core_worker.pb.h"
 #include "gcs.pb.h"
 #include "raylet.pb.h"
+#include "rpc/frame_loop.h"
+#include "rpc/rpc.h"
 
 namespace lumen::core {
 
@@ -47,14 +49,20 @@ class GcsActorClient {
                                              ReplyCallback<rpc::GetActorInfoReply> callback) = 0;
 };
 
-/// True when a failed PushTasks surely never reached the worker (the connection was
-/// already gone when it was sent): resending it cannot run anything twice.
-bool NotDelivered(const absl::Status& status);
-/// Marks a failed call's status as NotDelivered.
-absl::Status MarkNotDelivered(absl::Status status);
+/// (rpc/rpc.h) Whether a failed PushTasks surely never reached the worker.
+using rpc::MarkNotDelivered;
+using rpc::NotDelivered;
 
 /// Opens a client to the worker at `endpoint`.
 using WorkerClientFactory = std::function<std::shared_ptr<WorkerClient>(const std::string&)>;
+
+/// Where the worker listening at `endpoint` ("unix:<dir>/<name>.sock") takes pushes over
+/// a FrameLoop: "<dir>/<name>.push". Empty for other endpoints.
+std::string PushSocketPath(const std::string& endpoint);
+/// Clients that push over `loop` to workers that listen at PushSocketPath, and over
+/// `fallback` to the others (and to those that refuse the connection: gone already).
+WorkerClientFactory MakeFrameWorkerClientFactory(rpc::FrameLoop* loop,
+                                                 WorkerClientFactory fallback);
 
 /// gRPC implementations, over lumen's channels.
 std::unique_ptr<RayletClient> MakeGrpcRayletClient(const std::string& endpoint);

@@ -70,14 +70,23 @@ absl::Status CoreWorker::Start() {
   auto endpoint = server_.Start(options_.listen_socket, {service_.get()});
   if (!endpoint.ok()) return endpoint.status();
   endpoint_ = *endpoint;
+  LUMEN_RETURN_IF_ERROR(frames_.Start());
+  if (options_.is_worker) {
+    LUMEN_RETURN_IF_ERROR(frames_.Listen(
+        PushSocketPath(endpoint_),
+        [this](const std::shared_ptr<rpc::FrameConnection>& connection, uint64_t id,
+               std::string payload) { HandleFramePush(connection, id, std::move(payload)); }));
+  }
   submitter_ = std::make_unique<TaskSubmitter>(SubmitterDeps{
       endpoint_, options_.job_id.Binary(), options_.worker_id, &store_, &refs_, &timers_,
-      raylet_client_.get(), MakeGrpcWorkerClientFactory(), [this] { return ClusterCapacity(); },
+      raylet_client_.get(), MakeFrameWorkerClientFactory(&frames_, MakeGrpcWorkerClientFactory()),
+      [this] { return ClusterCapacity(); },
       [this](const ObjectId& id) { FreeInStore(id); }});
   gcs_actor_client_ = MakeGrpcGcsActorClient(options_.gcs_endpoint);
   actor_submitter_ = std::make_unique<ActorSubmitter>(
       ActorSubmitterDeps{endpoint_, options_.worker_id.Binary(), &store_, &refs_, &timers_,
-                         gcs_actor_client_.get(), MakeGrpcWorkerClientFactory(),
+                         gcs_actor_client_.get(),
+                         MakeFrameWorkerClientFactory(&frames_, MakeGrpcWorkerClientFactory()),
                          [this](const ObjectId& id) { FreeInStore(id); }});
 
   if (options_.is_worker) {
@@ -139,6 +148,7 @@ void CoreWorker::Shutdown() {
   SendRemoveBorrowers(refs_.TakeAllRegistered(), /*wait=*/true);
   if (submitter_) submitter_->Shutdown();
   if (actor_submitter_) actor_submitter_->Shutdown();
+  frames_.Stop();  // fails the calls still out, so their callbacks end
   // Answers parked GetObject calls (with NOT_FOUND) so the server can stop.
   store_.Shutdown();
   server_.Shutdown(100);
@@ -408,6 +418,22 @@ void CoreWorker::HandlePushTasks(const rpc::PushTasksRequest& request,
                                  rpc::PushTasksReply* reply, rpc::Done done) {
   if (!options_.is_worker) return done(absl::FailedPreconditionError("a driver runs no tasks"));
   executor_->Enqueue(&request, reply, std::move(done));
+}
+
+void CoreWorker::HandleFramePush(const std::shared_ptr<rpc::FrameConnection>& connection,
+                                 uint64_t id, std::string payload) {
+  struct Push {
+    rpc::PushTasksRequest request;
+    rpc::PushTasksReply reply;
+  };
+  auto push = std::make_shared<Push>();
+  if (!push->request.ParseFromString(payload)) {
+    connection->Reply(id, absl::InvalidArgumentError("malformed PushTasks request"), "");
+    return;
+  }
+  HandlePushTasks(push->request, &push->reply, [connection, id, push](absl::Status status) {
+    connection->Reply(id, status, status.ok() ? push->reply.SerializeAsString() : "");
+  });
 }
 
 void CoreWorker::HandleGetObject(const rpc::GetObjectRequest& request,

@@ -22,6 +22,7 @@
 #include "core_worker/task_submitter.h"
 #include "gcs.grpc.pb.h"
 #include "raylet.grpc.pb.h"
+#include "rpc/frame_loop.h"
 #include "rpc/rpc.h"
 
 namespace lumen::core {
@@ -144,6 +145,9 @@ class CoreWorker {
   void HandleRemoveBorrowers(const rpc::RemoveBorrowersRequest& request,
                              rpc::RemoveBorrowersReply* reply, rpc::Done done);
   void HandleExit(const rpc::ExitRequest& request, rpc::ExitReply* reply, rpc::Done done);
+  /// A PushTasks request that came over the frame loop (actor calls from this node).
+  void HandleFramePush(const std::shared_ptr<rpc::FrameConnection>& connection, uint64_t id,
+                       std::string payload);
 
  private:
   explicit CoreWorker(CoreWorkerOptions options);
@@ -196,6 +200,7 @@ class CoreWorker {
   std::unique_ptr<StoreClient> store_client_;
   std::unique_ptr<grpc::Service> service_;
   rpc::Server server_;
+  rpc::FrameLoop frames_;  // actor calls on this node: PushSocketPath(endpoint_)
   RpcTracker rpcs_;
   TaskId driver_task_id_ = TaskId::FromRandom();  // parent of the driver's objects
   std::atomic<uint32_t> put_index_{0};

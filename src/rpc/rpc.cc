@@ -2,7 +2,21 @@
 
 #include <climits>
 
+#include "absl/strings/cord.h"
+
 namespace lumen::rpc {
+namespace {
+constexpr char kNotDelivered[] = "lumen.not_delivered";
+}  // namespace
+
+bool NotDelivered(const absl::Status& status) {
+  return !status.ok() && status.GetPayload(kNotDelivered).has_value();
+}
+
+absl::Status MarkNotDelivered(absl::Status status) {
+  if (!status.ok()) status.SetPayload(kNotDelivered, absl::Cord("1"));
+  return status;
+}
 
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& endpoint) {
   grpc::ChannelArguments args;

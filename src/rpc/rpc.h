@@ -28,6 +28,12 @@ inline absl::Status FromGrpc(const grpc::Status& s) {
   return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
 }
 
+/// True when a failed call surely never reached its peer (the connection was already
+/// gone when it was sent): resending it cannot run anything twice.
+bool NotDelivered(const absl::Status& status);
+/// Marks a failed call's status as NotDelivered.
+absl::Status MarkNotDelivered(absl::Status status);
+
 /// Completion of a handler: the handler fills the reply, then calls this once.
 using Done = std::function<void(absl::Status)>;
 

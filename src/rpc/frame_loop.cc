@@ -1,0 +1,428 @@
+#include "rpc/frame_loop.h"
+
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/logging.h"
+#include "rpc/rpc.h"
+
+namespace lumen::rpc {
+namespace {
+
+// Per wake-up and connection, so that one busy peer cannot starve the others.
+constexpr size_t kReadBudget = 1 << 20;
+
+std::string ErrnoText(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
+
+absl::StatusOr<sockaddr_un> UnixAddress(const std::string& path) {
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof(address.sun_path)) {
+    return absl::InvalidArgumentError("unix socket path '" + path + "' is empty or longer than " +
+                                      std::to_string(sizeof(address.sun_path) - 1) + " bytes");
+  }
+  std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+  return address;
+}
+
+}  // namespace
+
+FrameConnection::~FrameConnection() = default;
+
+void FrameConnection::Call(std::string_view payload, ReplyCallback callback) {
+  uint64_t id = 0;
+  {
+    MutexLock lock(&calls_mutex_);
+    if (!failed_) {
+      id = next_id_++;
+      calls_.emplace(id, std::move(callback));
+    }
+  }
+  if (id != 0) {
+    if (Send(Header{uint32_t(payload.size()), kRequest, 0, id}, payload)) return;
+    MutexLock lock(&calls_mutex_);
+    auto it = calls_.find(id);
+    if (it == calls_.end()) return;  // the connection failed it meanwhile
+    callback = std::move(it->second);
+    calls_.erase(it);
+  }
+  loop_->Post([callback = std::move(callback)] {
+    callback(MarkNotDelivered(absl::UnavailableError("the connection to the peer is closed")),
+             std::string());
+  });
+}
+
+bool FrameConnection::Reply(uint64_t id, const absl::Status& status, std::string_view payload) {
+  if (!status.ok()) payload = std::string_view(status.message().data(), status.message().size());
+  return Send(Header{uint32_t(payload.size()), kReply, uint16_t(status.code()), id}, payload);
+}
+
+void FrameConnection::Close() {
+  MutexLock lock(&send_mutex_);
+  // The loop's thread sees the end of the stream and closes the descriptor.
+  if (!closed_) ::shutdown(fd_, SHUT_RDWR);
+}
+
+bool FrameConnection::Send(const Header& header, std::string_view payload) {
+  if (payload.size() > size_t(kMaxMessageBytes)) return false;
+  MutexLock lock(&send_mutex_);
+  if (closed_) return false;
+  const char* head = reinterpret_cast<const char*>(&header);
+  if (!out_.empty()) {  // behind bytes the loop still has to write
+    out_.append(head, sizeof header);
+    out_.append(payload);
+    return true;
+  }
+  iovec parts[2] = {{const_cast<char*>(head), sizeof header},
+                    {const_cast<char*>(payload.data()), payload.size()}};
+  msghdr message{};
+  message.msg_iov = parts;
+  message.msg_iovlen = 2;
+  ssize_t sent;
+  do {
+    sent = ::sendmsg(fd_, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
+  } while (sent < 0 && errno == EINTR);
+  size_t total = sizeof header + payload.size();
+  if (sent == ssize_t(total)) return true;
+  if (sent < 0) {
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      ::shutdown(fd_, SHUT_RDWR);  // the loop closes it
+      return false;
+    }
+    sent = 0;
+  }
+  // The socket's buffer is full: the loop writes the rest when it drains.
+  size_t done = size_t(sent);
+  if (done < sizeof header) out_.append(head + done, sizeof header - done);
+  size_t from = done > sizeof header ? done - sizeof header : 0;
+  out_.append(payload.substr(from));
+  WantWrite(true);
+  return true;
+}
+
+void FrameConnection::WantWrite(bool on) {
+  if (want_write_ == on) return;
+  want_write_ = on;
+  loop_->Modify(fd_, key_, on);
+}
+
+bool FrameConnection::Flush() {
+  MutexLock lock(&send_mutex_);
+  if (closed_) return true;
+  size_t offset = 0;
+  while (offset < out_.size()) {
+    ssize_t n = ::send(fd_, out_.data() + offset, out_.size() - offset,
+                       MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      offset += size_t(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      break;
+    } else {
+      return false;
+    }
+  }
+  out_.erase(0, offset);
+  if (out_.empty()) WantWrite(false);
+  return true;
+}
+
+bool FrameConnection::ReadAvailable(absl::Status* why) {
+  size_t budget = kReadBudget;
+  bool open = true;
+  char* chunk = loop_->read_chunk_.data();
+  while (budget > 0) {
+    ssize_t n = ::recv(fd_, chunk, FrameLoop::kReadChunk, MSG_DONTWAIT);
+    if (n > 0) {
+      in_.append(chunk, size_t(n));
+      budget -= std::min(budget, size_t(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    *why = absl::UnavailableError(n == 0 ? "the peer closed the connection"
+                                         : ErrnoText("cannot read from the peer"));
+    open = false;
+    break;
+  }
+  while (in_.size() - in_pos_ >= sizeof(Header)) {
+    Header header;
+    std::memcpy(&header, in_.data() + in_pos_, sizeof header);
+    bool valid_kind = header.kind == (server_ ? kRequest : kReply);
+    if (header.size > uint32_t(kMaxMessageBytes) || !valid_kind ||
+        header.code > uint16_t(absl::StatusCode::kUnauthenticated)) {
+      *why = absl::UnavailableError("the peer sent a malformed frame (kind " +
+                                    std::to_string(header.kind) + ", " +
+                                    std::to_string(header.size) + " bytes)");
+      LUMEN_LOG_ERROR("frame connection: {}; closing it", std::string(why->message()));
+      return false;
+    }
+    if (in_.size() - in_pos_ - sizeof header < header.size) break;
+    std::string payload = in_.substr(in_pos_ + sizeof header, header.size);
+    in_pos_ += sizeof header + header.size;
+    if (!Dispatch(header, std::move(payload), why)) return false;
+  }
+  if (in_pos_ == in_.size()) {
+    in_.clear();
+    in_pos_ = 0;
+  } else if (in_pos_ > kReadBudget) {
+    in_.erase(0, in_pos_);
+    in_pos_ = 0;
+  }
+  return open;
+}
+
+bool FrameConnection::Dispatch(const Header& header, std::string payload, absl::Status* why) {
+  if (server_) {
+    loop_->handler_(shared_from_this(), header.id, std::move(payload));
+    return true;
+  }
+  ReplyCallback callback;
+  {
+    MutexLock lock(&calls_mutex_);
+    auto it = calls_.find(header.id);
+    if (it != calls_.end()) {
+      callback = std::move(it->second);
+      calls_.erase(it);
+    }
+  }
+  if (callback == nullptr) {
+    *why = absl::UnavailableError("the peer answered a call that was never made (id " +
+                                  std::to_string(header.id) + ")");
+    LUMEN_LOG_ERROR("frame connection: {}; closing it", std::string(why->message()));
+    return false;
+  }
+  if (header.code == 0) {
+    callback(absl::OkStatus(), std::move(payload));
+  } else {
+    callback(absl::Status(absl::StatusCode(header.code), payload), std::string());
+  }
+  return true;
+}
+
+void FrameConnection::Finish(const absl::Status& why) {
+  {
+    MutexLock lock(&send_mutex_);
+    if (closed_) return;
+    closed_ = true;
+    ::close(fd_);
+    out_.clear();
+  }
+  absl::flat_hash_map<uint64_t, ReplyCallback> calls;
+  {
+    MutexLock lock(&calls_mutex_);
+    failed_ = true;
+    calls.swap(calls_);
+  }
+  for (auto& [id, callback] : calls) {
+    callback(absl::UnavailableError("lost the connection to the peer: " +
+                                    std::string(why.message())),
+             std::string());
+  }
+}
+
+absl::Status FrameLoop::Start() {
+  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (epoll_fd_ < 0 || wake_fd_ < 0) return absl::InternalError(ErrnoText("frame loop"));
+  epoll_event event{};
+  event.events = EPOLLIN;
+  event.data.u64 = kWakeKey;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &event) != 0) {
+    return absl::InternalError(ErrnoText("frame loop: epoll_ctl"));
+  }
+  {
+    MutexLock lock(&mutex_);
+    running_ = true;
+  }
+  thread_ = std::thread([this] { Run(); });
+  return absl::OkStatus();
+}
+
+absl::Status FrameLoop::Listen(const std::string& path, Handler handler) {
+  auto address = UnixAddress(path);
+  if (!address.ok()) return address.status();
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::InternalError(ErrnoText("socket"));
+  ::unlink(path.c_str());
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&*address), sizeof *address) != 0 ||
+      ::listen(fd, 128) != 0) {
+    absl::Status error = absl::UnavailableError(ErrnoText(("cannot listen on " + path).c_str()));
+    ::close(fd);
+    return error;
+  }
+  handler_ = std::move(handler);
+  listen_fd_ = fd;
+  listen_path_ = path;
+  epoll_event event{};
+  event.events = EPOLLIN;
+  event.data.u64 = kListenKey;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event) != 0) {
+    return absl::InternalError(ErrnoText("frame loop: epoll_ctl"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<FrameConnection>> FrameLoop::Connect(const std::string& path) {
+  auto address = UnixAddress(path);
+  if (!address.ok()) return address.status();
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::InternalError(ErrnoText("socket"));
+  int rc;
+  do {
+    rc = ::connect(fd, reinterpret_cast<sockaddr*>(&*address), sizeof *address);
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0 || ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK) != 0) {
+    absl::Status error = absl::UnavailableError(ErrnoText(("cannot connect to " + path).c_str()));
+    ::close(fd);
+    return error;
+  }
+  return Register(fd, /*server=*/false);
+}
+
+absl::StatusOr<std::shared_ptr<FrameConnection>> FrameLoop::Register(int fd, bool server) {
+  MutexLock lock(&mutex_);
+  if (!running_ || stopping_) {
+    ::close(fd);
+    return absl::UnavailableError("the frame loop is stopped");
+  }
+  uint64_t key = next_key_++;
+  std::shared_ptr<FrameConnection> connection(new FrameConnection(this, fd, key, server));
+  epoll_event event{};
+  event.events = EPOLLIN;
+  event.data.u64 = key;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event) != 0) {
+    absl::Status error = absl::InternalError(ErrnoText("frame loop: epoll_ctl"));
+    ::close(fd);
+    return error;
+  }
+  connections_.emplace(key, connection);
+  return connection;
+}
+
+void FrameLoop::Modify(int fd, uint64_t key, bool want_write) {
+  epoll_event event{};
+  event.events = want_write ? uint32_t(EPOLLIN | EPOLLOUT) : uint32_t(EPOLLIN);
+  event.data.u64 = key;
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &event);
+}
+
+void FrameLoop::Accept() {
+  while (true) {
+    int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        LUMEN_LOG_WARN("frame loop: {}", ErrnoText(("accept on " + listen_path_).c_str()));
+      }
+      return;
+    }
+    Register(fd, /*server=*/true).IgnoreError();
+  }
+}
+
+void FrameLoop::Post(std::function<void()> fn) {
+  {
+    MutexLock lock(&mutex_);
+    if (running_ && !stopping_) {
+      posted_.push_back(std::move(fn));
+      uint64_t one = 1;
+      [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
+      return;
+    }
+  }
+  fn();
+}
+
+void FrameLoop::Run() {
+  epoll_event events[64];
+  while (true) {
+    int n = ::epoll_wait(epoll_fd_, events, 64, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      LUMEN_LOG_ERROR("frame loop: {}", ErrnoText("epoll_wait"));
+      return;
+    }
+    for (int i = 0; i < n; ++i) {
+      uint64_t key = events[i].data.u64;
+      if (key == kWakeKey) {
+        uint64_t count;
+        [[maybe_unused]] ssize_t r = ::read(wake_fd_, &count, sizeof count);
+        std::vector<std::function<void()>> posted;
+        bool stopping;
+        {
+          MutexLock lock(&mutex_);
+          posted.swap(posted_);
+          stopping = stopping_;
+        }
+        for (auto& fn : posted) fn();
+        if (stopping) return;
+        continue;
+      }
+      if (key == kListenKey) {
+        Accept();
+        continue;
+      }
+      std::shared_ptr<FrameConnection> connection;
+      {
+        MutexLock lock(&mutex_);
+        auto it = connections_.find(key);
+        if (it == connections_.end()) continue;
+        connection = it->second;
+      }
+      absl::Status why = absl::UnavailableError("cannot write to the peer");
+      bool open = true;
+      if (events[i].events & EPOLLOUT) open = connection->Flush();
+      if (open && (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
+        open = connection->ReadAvailable(&why);
+      }
+      if (!open) {
+        {
+          MutexLock lock(&mutex_);
+          connections_.erase(key);
+        }
+        connection->Finish(why);
+      }
+    }
+  }
+}
+
+void FrameLoop::Stop() {
+  {
+    MutexLock lock(&mutex_);
+    if (!running_ || stopping_) return;
+    stopping_ = true;
+  }
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
+  if (thread_.joinable()) thread_.join();
+  std::map<uint64_t, std::shared_ptr<FrameConnection>> connections;
+  std::vector<std::function<void()>> posted;
+  {
+    MutexLock lock(&mutex_);
+    connections.swap(connections_);
+    posted.swap(posted_);
+    running_ = false;
+  }
+  for (auto& fn : posted) fn();
+  for (auto& [key, connection] : connections) {
+    connection->Finish(absl::UnavailableError("this process is shutting down"));
+  }
+  if (listen_fd_ >= 0) {
+    ::close(listen_fd_);
+    ::unlink(listen_path_.c_str());
+    listen_fd_ = -1;
+  }
+  ::close(wake_fd_);
+  ::close(epoll_fd_);
+}
+
+}  // namespace lumen::rpc

@@ -1,0 +1,138 @@
+// A framed request/reply transport over Unix stream sockets, for the one call that is
+// hot between two processes of a node: pushing actor calls to the actor's worker. gRPC
+// hands every call from the caller's thread to its own threads and back on both sides;
+// here the caller writes the request straight to the socket, one event thread per
+// process reads every connection, and the callee's reply is written by whichever thread
+// finished the call.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/mutex.h"
+
+namespace lumen::rpc {
+
+class FrameLoop;
+
+/// One connection. On the wire every frame is a 16-byte header (payload size, kind,
+/// status code, call id; host byte order: both ends are on one machine) and the payload:
+/// a request's message, an OK reply's message, or a failed reply's error text.
+class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
+ public:
+  using ReplyCallback = std::function<void(absl::Status, std::string payload)>;
+
+  ~FrameConnection();
+  /// Client side: sends `payload` as a request; `callback` runs once, on the loop's
+  /// thread, with the callee's reply or a connection error (Unavailable; marked
+  /// MarkNotDelivered when the request surely never left this process).
+  void Call(std::string_view payload, ReplyCallback callback);
+  /// Server side: answers request `id` (from any thread). False if the connection is gone.
+  bool Reply(uint64_t id, const absl::Status& status, std::string_view payload);
+  /// Stops reading and sending; calls still unanswered fail (on the loop's thread).
+  void Close();
+
+ private:
+  friend class FrameLoop;
+  struct Header {
+    uint32_t size;
+    uint16_t kind;  // kRequest or kReply
+    uint16_t code;  // a reply's absl::StatusCode
+    uint64_t id;
+  };
+  static_assert(sizeof(Header) == 16);
+  static constexpr uint16_t kRequest = 1;
+  static constexpr uint16_t kReply = 2;
+
+  FrameConnection(FrameLoop* loop, int fd, uint64_t key, bool server)
+      : loop_(loop), fd_(fd), key_(key), server_(server) {}
+  /// Writes (or queues) one frame; false when nothing of it can be sent any more.
+  bool Send(const Header& header, std::string_view payload);
+  /// Loop thread: writes what Send queued. False on a write error.
+  bool Flush();
+  /// Loop thread: reads what arrived and dispatches whole frames. False: close it.
+  bool ReadAvailable(absl::Status* why);
+  bool Dispatch(const Header& header, std::string payload, absl::Status* why);
+  /// Loop thread: closes the socket and fails what waits for a reply.
+  void Finish(const absl::Status& why);
+  void WantWrite(bool on) ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mutex_);
+
+  FrameLoop* const loop_;
+  const int fd_;
+  const uint64_t key_;
+  const bool server_;
+  // The socket itself is closed only by the loop's thread, under send_mutex_, so a
+  // sender never writes to a reused descriptor.
+  Mutex send_mutex_;
+  bool closed_ ABSL_GUARDED_BY(send_mutex_) = false;
+  bool want_write_ ABSL_GUARDED_BY(send_mutex_) = false;
+  std::string out_ ABSL_GUARDED_BY(send_mutex_);  // accepted, not yet written
+  Mutex calls_mutex_;
+  uint64_t next_id_ ABSL_GUARDED_BY(calls_mutex_) = 1;
+  bool failed_ ABSL_GUARDED_BY(calls_mutex_) = false;
+  absl::flat_hash_map<uint64_t, ReplyCallback> calls_ ABSL_GUARDED_BY(calls_mutex_);
+  std::string in_;  // loop thread only: bytes read, not yet dispatched
+  size_t in_pos_ = 0;
+};
+
+/// The event thread that reads every connection of this process, and its listener.
+class FrameLoop {
+ public:
+  /// A request arrived on `connection`: answer it with connection->Reply(id, ...), from
+  /// any thread, once. Runs on the loop's thread.
+  using Handler = std::function<void(const std::shared_ptr<FrameConnection>& connection,
+                                     uint64_t id, std::string payload)>;
+
+  FrameLoop() = default;
+  ~FrameLoop() { Stop(); }
+  FrameLoop(const FrameLoop&) = delete;
+  FrameLoop& operator=(const FrameLoop&) = delete;
+
+  absl::Status Start();
+  /// Accepts connections at `path` (replacing a stale socket file), handing requests to
+  /// `handler`. Call once, after Start.
+  absl::Status Listen(const std::string& path, Handler handler);
+  /// Connects to a listener at `path` (Unavailable when nothing listens there).
+  absl::StatusOr<std::shared_ptr<FrameConnection>> Connect(const std::string& path);
+  /// Closes every connection (failing unanswered calls), removes the socket file, joins
+  /// the thread. Idempotent. Afterwards Connect fails and callbacks run on the caller.
+  void Stop();
+
+ private:
+  friend class FrameConnection;
+  static constexpr uint64_t kWakeKey = 0;
+  static constexpr uint64_t kListenKey = 1;
+
+  static constexpr size_t kReadChunk = 64 << 10;
+
+  void Run();
+  /// Runs `fn` on the loop's thread (inline once the loop has stopped).
+  void Post(std::function<void()> fn);
+  absl::StatusOr<std::shared_ptr<FrameConnection>> Register(int fd, bool server);
+  void Accept();
+  void Modify(int fd, uint64_t key, bool want_write);
+
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;
+  int listen_fd_ = -1;
+  std::string listen_path_;
+  Handler handler_;
+  std::thread thread_;
+  std::vector<char> read_chunk_ = std::vector<char>(kReadChunk);  // the loop's thread's
+  Mutex mutex_;
+  bool running_ ABSL_GUARDED_BY(mutex_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
+  uint64_t next_key_ ABSL_GUARDED_BY(mutex_) = 2;
+  std::map<uint64_t, std::shared_ptr<FrameConnection>> connections_ ABSL_GUARDED_BY(mutex_);
+  std::vector<std::function<void()>> posted_ ABSL_GUARDED_BY(mutex_);
+};
+
+}  // namespace lumen::rpc

@@ -1,0 +1,219 @@
+// The frame transport between two loops of this process (as between two processes: each
+// side has its own loop, they meet only through the socket file).
+#include "rpc/frame_loop.h"
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <future>
+#include <thread>
+
+#include "core_worker/clients.h"
+#include "rpc/rpc.h"
+
+namespace lumen::rpc {
+namespace {
+
+struct Result {
+  absl::Status status;
+  std::string payload;
+};
+
+class FrameLoopTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = "/tmp/lumen_frame_test_" + std::to_string(getpid()) + ".push";
+    ASSERT_TRUE(server_.Start().ok());
+    ASSERT_TRUE(client_.Start().ok());
+  }
+  void TearDown() override {
+    client_.Stop();
+    server_.Stop();
+    EXPECT_FALSE(std::filesystem::exists(path_));  // Stop removes the socket file
+  }
+  // A server that answers each request with `answer(payload)`, at once.
+  void Serve(std::function<Result(const std::string&)> answer) {
+    ASSERT_TRUE(server_
+                    .Listen(path_,
+                            [answer](const std::shared_ptr<FrameConnection>& connection,
+                                     uint64_t id, std::string payload) {
+                              Result result = answer(payload);
+                              connection->Reply(id, result.status, result.payload);
+                            })
+                    .ok());
+  }
+  std::shared_ptr<FrameConnection> Connect() {
+    auto connection = client_.Connect(path_);
+    EXPECT_TRUE(connection.ok()) << connection.status();
+    return connection.ok() ? *connection : nullptr;
+  }
+  static std::future<Result> Call(FrameConnection& connection, const std::string& payload) {
+    auto promise = std::make_shared<std::promise<Result>>();
+    connection.Call(payload, [promise](absl::Status status, std::string reply) {
+      promise->set_value(Result{std::move(status), std::move(reply)});
+    });
+    return promise->get_future();
+  }
+  static Result Await(std::future<Result> future) {
+    EXPECT_EQ(future.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+    return future.get();
+  }
+
+  std::string path_;
+  FrameLoop server_;
+  FrameLoop client_;
+};
+
+TEST_F(FrameLoopTest, RepliesReachTheirCallsFromManyThreads) {
+  Serve([](const std::string& payload) { return Result{absl::OkStatus(), "echo " + payload}; });
+  auto connection = Connect();
+  ASSERT_NE(connection, nullptr);
+  std::vector<std::thread> threads;
+  std::vector<std::vector<std::future<Result>>> futures(4);
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 500; ++i) {
+        futures[t].push_back(Call(*connection, std::to_string(t) + ":" + std::to_string(i)));
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  for (int t = 0; t < 4; ++t) {
+    for (int i = 0; i < 500; ++i) {
+      Result result = Await(std::move(futures[t][i]));
+      ASSERT_TRUE(result.status.ok()) << result.status;
+      EXPECT_EQ(result.payload, "echo " + std::to_string(t) + ":" + std::to_string(i));
+    }
+  }
+}
+
+TEST_F(FrameLoopTest, RepliesMayComeInAnyOrder) {
+  std::mutex mutex;
+  std::vector<std::pair<std::shared_ptr<FrameConnection>, uint64_t>> held;
+  std::thread replier;
+  ASSERT_TRUE(server_
+                  .Listen(path_,
+                          [&](const std::shared_ptr<FrameConnection>& connection, uint64_t id,
+                              std::string) {
+                            std::lock_guard<std::mutex> lock(mutex);
+                            held.emplace_back(connection, id);
+                            if (held.size() < 3) return;
+                            // The last request is answered first, from another thread.
+                            replier = std::thread([held = held] {
+                              for (size_t i = held.size(); i-- > 0;) {
+                                held[i].first->Reply(held[i].second, absl::OkStatus(),
+                                                     "reply " + std::to_string(i));
+                              }
+                            });
+                          })
+                  .ok());
+  auto connection = Connect();
+  ASSERT_NE(connection, nullptr);
+  auto a = Call(*connection, "a");
+  auto b = Call(*connection, "b");
+  auto c = Call(*connection, "c");
+  EXPECT_EQ(Await(std::move(a)).payload, "reply 0");
+  EXPECT_EQ(Await(std::move(b)).payload, "reply 1");
+  EXPECT_EQ(Await(std::move(c)).payload, "reply 2");
+  replier.join();
+}
+
+TEST_F(FrameLoopTest, AnErrorStatusReachesTheCaller) {
+  Serve([](const std::string& payload) {
+    return Result{absl::NotFoundError("no such thing: " + payload), "ignored"};
+  });
+  auto connection = Connect();
+  ASSERT_NE(connection, nullptr);
+  Result result = Await(Call(*connection, "x"));
+  EXPECT_EQ(result.status.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(result.status.message(), "no such thing: x");
+  EXPECT_EQ(result.payload, "");
+}
+
+TEST_F(FrameLoopTest, PayloadsLargerThanTheSocketBufferArriveWhole) {
+  Serve([](const std::string& payload) { return Result{absl::OkStatus(), payload + payload}; });
+  auto connection = Connect();
+  ASSERT_NE(connection, nullptr);
+  std::string big(8 << 20, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = char(i * 7 + i / 4096);
+  auto first = Call(*connection, big);
+  auto second = Call(*connection, "small");  // queued behind the big one
+  Result result = Await(std::move(first));
+  ASSERT_TRUE(result.status.ok()) << result.status;
+  EXPECT_TRUE(result.payload == big + big);
+  EXPECT_EQ(Await(std::move(second)).payload, "smallsmall");
+}
+
+TEST_F(FrameLoopTest, CallsOutWhenThePeerGoesAwayFailAsDelivered) {
+  std::promise<void> received;
+  ASSERT_TRUE(server_
+                  .Listen(path_, [&](const std::shared_ptr<FrameConnection>&, uint64_t,
+                                     std::string) { received.set_value(); })  // never answers
+                  .ok());
+  auto connection = Connect();
+  ASSERT_NE(connection, nullptr);
+  auto pending = Call(*connection, "never answered");
+  received.get_future().wait();
+  server_.Stop();
+  Result result = Await(std::move(pending));
+  EXPECT_EQ(result.status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_FALSE(NotDelivered(result.status)) << "it reached the peer, which may have run it";
+  // A later call on the dead connection surely never left: resending it is safe.
+  Result later = Await(Call(*connection, "too late"));
+  EXPECT_EQ(later.status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(NotDelivered(later.status)) << later.status;
+}
+
+TEST_F(FrameLoopTest, ConnectingWhereNothingListensFails) {
+  auto connection = client_.Connect(path_);
+  EXPECT_EQ(connection.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_FALSE(client_.Connect(std::string(200, 'x')).ok());  // longer than sun_path
+}
+
+TEST_F(FrameLoopTest, AMalformedFrameClosesOnlyItsConnection) {
+  Serve([](const std::string& payload) { return Result{absl::OkStatus(), payload}; });
+  int raw = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strcpy(address.sun_path, path_.c_str());
+  ASSERT_EQ(::connect(raw, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  // A header announcing a 4 GiB payload of an unknown kind.
+  unsigned char header[16];
+  std::memset(header, 0xff, sizeof header);
+  ASSERT_EQ(::write(raw, header, sizeof header), ssize_t(sizeof header));
+  char byte;
+  EXPECT_EQ(::read(raw, &byte, 1), 0) << "the server should close the connection";
+  ::close(raw);
+  // Other connections are unaffected.
+  auto connection = Connect();
+  ASSERT_NE(connection, nullptr);
+  EXPECT_EQ(Await(Call(*connection, "still here")).payload, "still here");
+}
+
+TEST_F(FrameLoopTest, StopFailsCallsOfTheStoppingSide) {
+  ASSERT_TRUE(server_
+                  .Listen(path_, [](const std::shared_ptr<FrameConnection>&, uint64_t,
+                                    std::string) {})
+                  .ok());
+  auto connection = Connect();
+  ASSERT_NE(connection, nullptr);
+  auto pending = Call(*connection, "x");
+  client_.Stop();
+  Result result = Await(std::move(pending));
+  EXPECT_EQ(result.status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_FALSE(client_.Connect(path_).ok());
+}
+
+TEST(PushSocketPathTest, OnlyUnixSocketEndpointsHaveOne) {
+  EXPECT_EQ(core::PushSocketPath("unix:/tmp/lumen/s/sockets/w12.sock"),
+            "/tmp/lumen/s/sockets/w12.push");
+  EXPECT_EQ(core::PushSocketPath("127.0.0.1:5000"), "");
+  EXPECT_EQ(core::PushSocketPath("unix:/tmp/odd"), "");
+}
+
+}  // namespace
+}  // namespace lumen::rpc
