@@ -37,6 +37,15 @@ absl::StatusOr<sockaddr_un> UnixAddress(const std::string& path) {
 FrameConnection::~FrameConnection() = default;
 
 void FrameConnection::Call(std::string_view payload, ReplyCallback callback) {
+  if (payload.size() > size_t(kMaxMessageBytes)) {
+    loop_->Post([callback = std::move(callback), size = payload.size()] {
+      callback(absl::ResourceExhaustedError("a message of " + std::to_string(size) +
+                                            " bytes exceeds lumen's limit of " +
+                                            std::to_string(kMaxMessageBytes)),
+               std::string());
+    });
+    return;
+  }
   uint64_t id = 0;
   {
     MutexLock lock(&calls_mutex_);
@@ -60,6 +69,12 @@ void FrameConnection::Call(std::string_view payload, ReplyCallback callback) {
 }
 
 bool FrameConnection::Reply(uint64_t id, const absl::Status& status, std::string_view payload) {
+  if (status.ok() && payload.size() > size_t(kMaxMessageBytes)) {
+    return Reply(id,
+                 absl::ResourceExhaustedError("a reply of " + std::to_string(payload.size()) +
+                                              " bytes exceeds lumen's message limit"),
+                 "");
+  }
   if (!status.ok()) payload = std::string_view(status.message().data(), status.message().size());
   return Send(Header{uint32_t(payload.size()), kReply, uint16_t(status.code()), id}, payload);
 }
@@ -71,7 +86,6 @@ void FrameConnection::Close() {
 }
 
 bool FrameConnection::Send(const Header& header, std::string_view payload) {
-  if (payload.size() > size_t(kMaxMessageBytes)) return false;
   MutexLock lock(&send_mutex_);
   if (closed_) return false;
   const char* head = reinterpret_cast<const char*>(&header);
@@ -182,7 +196,7 @@ bool FrameConnection::ReadAvailable(absl::Status* why) {
 
 bool FrameConnection::Dispatch(const Header& header, std::string payload, absl::Status* why) {
   if (server_) {
-    loop_->handler_(shared_from_this(), header.id, std::move(payload));
+    handler_(shared_from_this(), header.id, std::move(payload));
     return true;
   }
   ReplyCallback callback;
@@ -248,6 +262,12 @@ absl::Status FrameLoop::Start() {
 }
 
 absl::Status FrameLoop::Listen(const std::string& path, Handler handler) {
+  {
+    MutexLock lock(&mutex_);
+    if (!running_ || listen_fd_ >= 0) {
+      return absl::FailedPreconditionError("Listen: the frame loop is not running or listens");
+    }
+  }
   auto address = UnixAddress(path);
   if (!address.ok()) return address.status();
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -259,12 +279,13 @@ absl::Status FrameLoop::Listen(const std::string& path, Handler handler) {
     ::close(fd);
     return error;
   }
-  handler_ = std::move(handler);
-  listen_fd_ = fd;
-  listen_path_ = path;
   epoll_event event{};
   event.events = EPOLLIN;
   event.data.u64 = kListenKey;
+  MutexLock lock(&mutex_);
+  handler_ = std::move(handler);
+  listen_fd_ = fd;
+  listen_path_ = path;
   if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event) != 0) {
     return absl::InternalError(ErrnoText("frame loop: epoll_ctl"));
   }
@@ -296,6 +317,7 @@ absl::StatusOr<std::shared_ptr<FrameConnection>> FrameLoop::Register(int fd, boo
   }
   uint64_t key = next_key_++;
   std::shared_ptr<FrameConnection> connection(new FrameConnection(this, fd, key, server));
+  if (server) connection->handler_ = handler_;
   epoll_event event{};
   event.events = EPOLLIN;
   event.data.u64 = key;
@@ -316,12 +338,17 @@ void FrameLoop::Modify(int fd, uint64_t key, bool want_write) {
 }
 
 void FrameLoop::Accept() {
+  int listen_fd;
+  {
+    MutexLock lock(&mutex_);
+    listen_fd = listen_fd_;
+  }
   while (true) {
-    int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) {
-        LUMEN_LOG_WARN("frame loop: {}", ErrnoText(("accept on " + listen_path_).c_str()));
+        LUMEN_LOG_WARN("frame loop: {}", ErrnoText("accept"));
       }
       return;
     }
@@ -416,6 +443,7 @@ void FrameLoop::Stop() {
   for (auto& [key, connection] : connections) {
     connection->Finish(absl::UnavailableError("this process is shutting down"));
   }
+  MutexLock lock(&mutex_);
   if (listen_fd_ >= 0) {
     ::close(listen_fd_);
     ::unlink(listen_path_.c_str());

@@ -1,5 +1,5 @@
-// A framed request/reply transport over Unix stream sockets, for the one call that is
-// hot between two processes of a node: pushing actor calls to the actor's worker. gRPC
+// A framed request/reply transport over Unix stream sockets, for the call that is hot
+// between two processes of a node: PushTasks (actor calls, and tasks on leased workers). gRPC
 // hands every call from the caller's thread to its own threads and back on both sides;
 // here the caller writes the request straight to the socket, one event thread per
 // process reads every connection, and the callee's reply is written by whichever thread
@@ -69,6 +69,8 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
   const int fd_;
   const uint64_t key_;
   const bool server_;
+  std::function<void(const std::shared_ptr<FrameConnection>&, uint64_t, std::string)>
+      handler_;  // server side: FrameLoop::Handler, set before the first read
   // The socket itself is closed only by the loop's thread, under send_mutex_, so a
   // sender never writes to a reused descriptor.
   Mutex send_mutex_;
@@ -122,9 +124,6 @@ class FrameLoop {
 
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
-  int listen_fd_ = -1;
-  std::string listen_path_;
-  Handler handler_;
   std::thread thread_;
   std::vector<char> read_chunk_ = std::vector<char>(kReadChunk);  // the loop's thread's
   Mutex mutex_;
@@ -133,6 +132,9 @@ class FrameLoop {
   uint64_t next_key_ ABSL_GUARDED_BY(mutex_) = 2;
   std::map<uint64_t, std::shared_ptr<FrameConnection>> connections_ ABSL_GUARDED_BY(mutex_);
   std::vector<std::function<void()>> posted_ ABSL_GUARDED_BY(mutex_);
+  int listen_fd_ ABSL_GUARDED_BY(mutex_) = -1;
+  std::string listen_path_ ABSL_GUARDED_BY(mutex_);
+  Handler handler_ ABSL_GUARDED_BY(mutex_);
 };
 
 }  // namespace lumen::rpc

@@ -215,5 +215,38 @@ TEST(PushSocketPathTest, OnlyUnixSocketEndpointsHaveOne) {
   EXPECT_EQ(core::PushSocketPath("unix:/tmp/odd"), "");
 }
 
+TEST_F(FrameLoopTest, WorkerClientsPushOverFramesAndFallBackWhereNothingListens) {
+  Serve([](const std::string& payload) {
+    PushTasksRequest request;
+    EXPECT_TRUE(request.ParseFromString(payload));
+    PushTasksReply reply;
+    reply.add_results()->set_task_id(request.tasks(0).task_id());
+    return Result{absl::OkStatus(), reply.SerializeAsString()};
+  });
+  std::vector<std::string> fell_back;
+  auto factory = core::MakeFrameWorkerClientFactory(
+      &client_, [&](const std::string& endpoint) -> std::shared_ptr<core::WorkerClient> {
+        fell_back.push_back(endpoint);
+        return nullptr;
+      });
+  std::string base = path_.substr(0, path_.size() - std::string(".push").size());
+  auto client = factory("unix:" + base + ".sock");
+  ASSERT_NE(client, nullptr);
+  EXPECT_TRUE(fell_back.empty());
+  PushTasksRequest request;
+  request.add_tasks()->set_task_id("t1");
+  std::promise<PushTasksReply> answered;
+  client->PushTasks(request, [&](absl::Status status, PushTasksReply&& reply) {
+    EXPECT_TRUE(status.ok()) << status;
+    answered.set_value(std::move(reply));
+  });
+  PushTasksReply reply = answered.get_future().get();
+  ASSERT_EQ(reply.results_size(), 1);
+  EXPECT_EQ(reply.results(0).task_id(), "t1");
+  EXPECT_EQ(factory("unix:" + base + "-absent.sock"), nullptr);
+  EXPECT_EQ(factory("127.0.0.1:1"), nullptr);
+  EXPECT_EQ(fell_back, (std::vector<std::string>{"unix:" + base + "-absent.sock", "127.0.0.1:1"}));
+}
+
 }  // namespace
 }  // namespace lumen::rpc
