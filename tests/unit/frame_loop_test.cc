@@ -119,6 +119,7 @@ TEST_F(FrameLoopTest, RepliesMayComeInAnyOrder) {
   EXPECT_EQ(Await(std::move(a)).payload, "reply 0");
   EXPECT_EQ(Await(std::move(b)).payload, "reply 1");
   EXPECT_EQ(Await(std::move(c)).payload, "reply 2");
+  std::lock_guard<std::mutex> lock(mutex);  // the handler has finished assigning `replier`
   replier.join();
 }
 
