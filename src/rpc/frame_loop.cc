@@ -1,6 +1,7 @@
 #include "rpc/frame_loop.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -89,11 +90,13 @@ bool FrameConnection::Send(const Header& header, std::string_view payload) {
   MutexLock lock(&send_mutex_);
   if (closed_) return false;
   const char* head = reinterpret_cast<const char*>(&header);
-  if (!out_.empty()) {  // behind bytes the loop still has to write
+  if (out_sent_ < out_.size()) {  // behind bytes the loop still has to write
     out_.append(head, sizeof header);
     out_.append(payload);
     return true;
   }
+  out_.clear();  // everything in it was written
+  out_sent_ = 0;
   iovec parts[2] = {{const_cast<char*>(head), sizeof header},
                     {const_cast<char*>(payload.data()), payload.size()}};
   msghdr message{};
@@ -130,12 +133,11 @@ void FrameConnection::WantWrite(bool on) {
 bool FrameConnection::Flush() {
   MutexLock lock(&send_mutex_);
   if (closed_) return true;
-  size_t offset = 0;
-  while (offset < out_.size()) {
-    ssize_t n = ::send(fd_, out_.data() + offset, out_.size() - offset,
+  while (out_sent_ < out_.size()) {
+    ssize_t n = ::send(fd_, out_.data() + out_sent_, out_.size() - out_sent_,
                        MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) {
-      offset += size_t(n);
+      out_sent_ += size_t(n);
     } else if (n < 0 && errno == EINTR) {
       continue;
     } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -144,9 +146,29 @@ bool FrameConnection::Flush() {
       return false;
     }
   }
-  out_.erase(0, offset);
-  if (out_.empty()) WantWrite(false);
+  if (out_sent_ == out_.size()) {
+    out_.clear();
+    out_sent_ = 0;
+    WantWrite(false);
+  } else if (out_sent_ > kReadBudget && out_sent_ > out_.size() / 2) {
+    out_.erase(0, out_sent_);  // now and then, so a large message is not moved per write
+    out_sent_ = 0;
+  }
   return true;
+}
+
+void FrameConnection::FlushUntil(std::chrono::steady_clock::time_point deadline) {
+  while (true) {
+    {
+      MutexLock lock(&send_mutex_);
+      if (closed_ || out_sent_ == out_.size()) return;
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0 || !Flush()) return;
+    pollfd writable{fd_, POLLOUT, 0};
+    ::poll(&writable, 1, int(left.count()));
+  }
 }
 
 bool FrameConnection::ReadAvailable(absl::Status* why) {
@@ -229,6 +251,7 @@ void FrameConnection::Finish(const absl::Status& why) {
     closed_ = true;
     ::close(fd_);
     out_.clear();
+    out_sent_ = 0;
   }
   absl::flat_hash_map<uint64_t, ReplyCallback> calls;
   {
@@ -406,12 +429,14 @@ void FrameLoop::Run() {
         connection = it->second;
       }
       absl::Status why = absl::UnavailableError("cannot write to the peer");
+      bool wrote = !(events[i].events & EPOLLOUT) || connection->Flush();
       bool open = true;
-      if (events[i].events & EPOLLOUT) open = connection->Flush();
-      if (open && (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
+      // Read even after a failed write: replies the peer sent before it went away are
+      // still in the socket, and their calls did finish.
+      if (!wrote || (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
         open = connection->ReadAvailable(&why);
       }
-      if (!open) {
+      if (!wrote || !open) {
         {
           MutexLock lock(&mutex_);
           connections_.erase(key);
@@ -440,6 +465,10 @@ void FrameLoop::Stop() {
     running_ = false;
   }
   for (auto& fn : posted) fn();
+  // Replies already given (an ExitActor call's, say) still reach their callers: what a
+  // full socket buffer held back gets a moment to drain.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(100);
+  for (auto& [key, connection] : connections) connection->FlushUntil(deadline);
   for (auto& [key, connection] : connections) {
     connection->Finish(absl::UnavailableError("this process is shutting down"));
   }

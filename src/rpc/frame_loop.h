@@ -6,6 +6,7 @@
 // finished the call.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -58,6 +59,8 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
   bool Send(const Header& header, std::string_view payload);
   /// Loop thread: writes what Send queued. False on a write error.
   bool Flush();
+  /// Stop: writes what is queued, waiting for the peer to drain until `deadline`.
+  void FlushUntil(std::chrono::steady_clock::time_point deadline);
   /// Loop thread: reads what arrived and dispatches whole frames. False: close it.
   bool ReadAvailable(absl::Status* why);
   bool Dispatch(const Header& header, std::string payload, absl::Status* why);
@@ -76,7 +79,8 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
   Mutex send_mutex_;
   bool closed_ ABSL_GUARDED_BY(send_mutex_) = false;
   bool want_write_ ABSL_GUARDED_BY(send_mutex_) = false;
-  std::string out_ ABSL_GUARDED_BY(send_mutex_);  // accepted, not yet written
+  std::string out_ ABSL_GUARDED_BY(send_mutex_);  // accepted; written up to out_sent_
+  size_t out_sent_ ABSL_GUARDED_BY(send_mutex_) = 0;
   Mutex calls_mutex_;
   uint64_t next_id_ ABSL_GUARDED_BY(calls_mutex_) = 1;
   bool failed_ ABSL_GUARDED_BY(calls_mutex_) = false;

@@ -186,6 +186,8 @@ TEST_F(FrameLoopTest, AMalformedFrameClosesOnlyItsConnection) {
   unsigned char header[16];
   std::memset(header, 0xff, sizeof header);
   ASSERT_EQ(::write(raw, header, sizeof header), ssize_t(sizeof header));
+  timeval guard{30, 0};  // a hang guard: the read below must not block for good
+  ::setsockopt(raw, SOL_SOCKET, SO_RCVTIMEO, &guard, sizeof guard);
   char byte;
   EXPECT_EQ(::read(raw, &byte, 1), 0) << "the server should close the connection";
   ::close(raw);
@@ -206,7 +208,49 @@ TEST_F(FrameLoopTest, StopFailsCallsOfTheStoppingSide) {
   client_.Stop();
   Result result = Await(std::move(pending));
   EXPECT_EQ(result.status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_FALSE(NotDelivered(result.status)) << "it was written: the peer may run it";
   EXPECT_FALSE(client_.Connect(path_).ok());
+}
+
+TEST_F(FrameLoopTest, RepliesSentBeforeThePeerLeftReachTheirCalls) {
+  // A peer (a bare socket) that answers the first call, then exits without reading the
+  // rest: the answered call succeeds even though this side still had bytes to write.
+  int listener = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strcpy(address.sun_path, path_.c_str());
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(::listen(listener, 1), 0);
+  std::thread peer([&] {
+    int fd = ::accept(listener, nullptr, nullptr);
+    struct {
+      uint32_t size;
+      uint16_t kind, code;
+      uint64_t id;
+    } header;
+    std::string body;
+    ASSERT_EQ(::recv(fd, &header, sizeof header, MSG_WAITALL), ssize_t(sizeof header));
+    body.resize(header.size);
+    ASSERT_EQ(::recv(fd, body.data(), body.size(), MSG_WAITALL), ssize_t(body.size()));
+    std::string reply = "answer to " + body;
+    header.size = uint32_t(reply.size());
+    header.kind = 2;  // a reply
+    header.code = 0;
+    ASSERT_EQ(::send(fd, &header, sizeof header, 0), ssize_t(sizeof header));
+    ASSERT_EQ(::send(fd, reply.data(), reply.size(), 0), ssize_t(reply.size()));
+    ::close(fd);
+  });
+  auto connection = Connect();
+  ASSERT_NE(connection, nullptr);
+  auto first = Call(*connection, "first");
+  auto big = Call(*connection, std::string(16 << 20, 'x'));  // more than the socket holds
+  Result answered = Await(std::move(first));
+  EXPECT_TRUE(answered.status.ok()) << answered.status;
+  EXPECT_EQ(answered.payload, "answer to first");
+  EXPECT_EQ(Await(std::move(big)).status.code(), absl::StatusCode::kUnavailable);
+  peer.join();
+  ::close(listener);
+  ::unlink(path_.c_str());
 }
 
 TEST(PushSocketPathTest, OnlyUnixSocketEndpointsHaveOne) {
@@ -241,7 +285,9 @@ TEST_F(FrameLoopTest, WorkerClientsPushOverFramesAndFallBackWhereNothingListens)
     EXPECT_TRUE(status.ok()) << status;
     answered.set_value(std::move(reply));
   });
-  PushTasksReply reply = answered.get_future().get();
+  auto future = answered.get_future();
+  ASSERT_EQ(future.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  PushTasksReply reply = future.get();
   ASSERT_EQ(reply.results_size(), 1);
   EXPECT_EQ(reply.results(0).task_id(), "t1");
   EXPECT_EQ(factory("unix:" + base + "-absent.sock"), nullptr);
