@@ -77,16 +77,17 @@ absl::Status CoreWorker::Start() {
         [this](const std::shared_ptr<rpc::FrameConnection>& connection, uint64_t id,
                std::string payload) { HandleFramePush(connection, id, std::move(payload)); }));
   }
+  // Pushes (tasks and actor calls) go over frames; gRPC where a worker takes none.
+  WorkerClientFactory push_clients =
+      MakeFrameWorkerClientFactory(&frames_, MakeGrpcWorkerClientFactory());
   submitter_ = std::make_unique<TaskSubmitter>(SubmitterDeps{
       endpoint_, options_.job_id.Binary(), options_.worker_id, &store_, &refs_, &timers_,
-      raylet_client_.get(), MakeFrameWorkerClientFactory(&frames_, MakeGrpcWorkerClientFactory()),
-      [this] { return ClusterCapacity(); },
+      raylet_client_.get(), push_clients, [this] { return ClusterCapacity(); },
       [this](const ObjectId& id) { FreeInStore(id); }});
   gcs_actor_client_ = MakeGrpcGcsActorClient(options_.gcs_endpoint);
   actor_submitter_ = std::make_unique<ActorSubmitter>(
       ActorSubmitterDeps{endpoint_, options_.worker_id.Binary(), &store_, &refs_, &timers_,
-                         gcs_actor_client_.get(),
-                         MakeFrameWorkerClientFactory(&frames_, MakeGrpcWorkerClientFactory()),
+                         gcs_actor_client_.get(), push_clients,
                          [this](const ObjectId& id) { FreeInStore(id); }});
 
   if (options_.is_worker) {

@@ -145,7 +145,8 @@ class CoreWorker {
   void HandleRemoveBorrowers(const rpc::RemoveBorrowersRequest& request,
                              rpc::RemoveBorrowersReply* reply, rpc::Done done);
   void HandleExit(const rpc::ExitRequest& request, rpc::ExitReply* reply, rpc::Done done);
-  /// A PushTasks request that came over the frame loop (actor calls from this node).
+  /// A PushTasks request that came over the frame loop (tasks and actor calls from this
+  /// node's processes).
   void HandleFramePush(const std::shared_ptr<rpc::FrameConnection>& connection, uint64_t id,
                        std::string payload);
 
@@ -200,7 +201,7 @@ class CoreWorker {
   std::unique_ptr<StoreClient> store_client_;
   std::unique_ptr<grpc::Service> service_;
   rpc::Server server_;
-  rpc::FrameLoop frames_;  // actor calls on this node: PushSocketPath(endpoint_)
+  rpc::FrameLoop frames_;  // pushes to and from this node's workers (PushSocketPath)
   RpcTracker rpcs_;
   TaskId driver_task_id_ = TaskId::FromRandom();  // parent of the driver's objects
   std::atomic<uint32_t> put_index_{0};

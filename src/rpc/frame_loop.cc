@@ -35,17 +35,13 @@ absl::StatusOr<sockaddr_un> UnixAddress(const std::string& path) {
 
 }  // namespace
 
-FrameConnection::~FrameConnection() = default;
-
 void FrameConnection::Call(std::string_view payload, ReplyCallback callback) {
   if (payload.size() > size_t(kMaxMessageBytes)) {
-    loop_->Post([callback = std::move(callback), size = payload.size()] {
-      callback(absl::ResourceExhaustedError("a message of " + std::to_string(size) +
-                                            " bytes exceeds lumen's limit of " +
-                                            std::to_string(kMaxMessageBytes)),
-               std::string());
-    });
-    return;
+    return FailLater(std::move(callback),
+                     absl::ResourceExhaustedError("a message of " +
+                                                  std::to_string(payload.size()) +
+                                                  " bytes exceeds lumen's limit of " +
+                                                  std::to_string(kMaxMessageBytes)));
   }
   uint64_t id = 0;
   {
@@ -63,9 +59,13 @@ void FrameConnection::Call(std::string_view payload, ReplyCallback callback) {
     callback = std::move(it->second);
     calls_.erase(it);
   }
-  loop_->Post([callback = std::move(callback)] {
-    callback(MarkNotDelivered(absl::UnavailableError("the connection to the peer is closed")),
-             std::string());
+  FailLater(std::move(callback),
+            MarkNotDelivered(absl::UnavailableError("the connection to the peer is closed")));
+}
+
+void FrameConnection::FailLater(ReplyCallback callback, absl::Status status) {
+  loop_->Post([callback = std::move(callback), status = std::move(status)] {
+    callback(status, std::string());
   });
 }
 

@@ -23,6 +23,12 @@
 namespace lumen::rpc {
 
 class FrameLoop;
+class FrameConnection;
+
+/// A request arrived on `connection`: answer it with connection->Reply(id, ...), from any
+/// thread, once. Runs on the loop's thread.
+using FrameHandler = std::function<void(const std::shared_ptr<FrameConnection>& connection,
+                                        uint64_t id, std::string payload)>;
 
 /// One connection. On the wire every frame is a 16-byte header (payload size, kind,
 /// status code, call id; host byte order: both ends are on one machine) and the payload:
@@ -31,7 +37,6 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
  public:
   using ReplyCallback = std::function<void(absl::Status, std::string payload)>;
 
-  ~FrameConnection();
   /// Client side: sends `payload` as a request; `callback` runs once, on the loop's
   /// thread, with the callee's reply or a connection error (Unavailable; marked
   /// MarkNotDelivered when the request surely never left this process).
@@ -64,7 +69,9 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
   /// Loop thread: reads what arrived and dispatches whole frames. False: close it.
   bool ReadAvailable(absl::Status* why);
   bool Dispatch(const Header& header, std::string payload, absl::Status* why);
-  /// Loop thread: closes the socket and fails what waits for a reply.
+  /// Runs `callback` with `status` on the loop's thread (the call never left).
+  void FailLater(ReplyCallback callback, absl::Status status);
+  /// Loop thread (or Stop, after it): closes the socket and fails what waits for a reply.
   void Finish(const absl::Status& why);
   void WantWrite(bool on) ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mutex_);
 
@@ -72,8 +79,7 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
   const int fd_;
   const uint64_t key_;
   const bool server_;
-  std::function<void(const std::shared_ptr<FrameConnection>&, uint64_t, std::string)>
-      handler_;  // server side: FrameLoop::Handler, set before the first read
+  FrameHandler handler_;  // server side; set before the first read
   // The socket itself is closed only by the loop's thread, under send_mutex_, so a
   // sender never writes to a reused descriptor.
   Mutex send_mutex_;
@@ -92,10 +98,7 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
 /// The event thread that reads every connection of this process, and its listener.
 class FrameLoop {
  public:
-  /// A request arrived on `connection`: answer it with connection->Reply(id, ...), from
-  /// any thread, once. Runs on the loop's thread.
-  using Handler = std::function<void(const std::shared_ptr<FrameConnection>& connection,
-                                     uint64_t id, std::string payload)>;
+  using Handler = FrameHandler;
 
   FrameLoop() = default;
   ~FrameLoop() { Stop(); }
