@@ -92,14 +92,25 @@ class GrpcGcsActorClient final : public GcsActorClient {
 // comes back on the frame loop's thread.
 class FrameWorkerClient final : public WorkerClient {
  public:
-  explicit FrameWorkerClient(std::shared_ptr<rpc::FrameConnection> connection)
-      : connection_(std::move(connection)) {}
+  FrameWorkerClient(std::shared_ptr<rpc::FrameConnection> connection,
+                    std::shared_ptr<PushRoutes> routes)
+      : connection_(std::move(connection)), routes_(std::move(routes)) {}
   ~FrameWorkerClient() override { connection_->Close(); }
 
   void PushTasks(rpc::PushTasksRequest request,
                  ReplyCallback<rpc::PushTasksReply> callback) override {
-    connection_->Call(request.SerializeAsString(), [callback = std::move(callback)](
-                                                       absl::Status status, std::string bytes) {
+    std::vector<TaskId> tasks;
+    if (routes_) {
+      tasks.reserve(size_t(request.tasks_size()));
+      for (const rpc::TaskSpec& task : request.tasks()) {
+        tasks.push_back(TaskId::FromBinary(task.task_id()));
+      }
+      routes_->Add(tasks, connection_);
+    }
+    connection_->Call(request.SerializeAsString(),
+                      [callback = std::move(callback), tasks = std::move(tasks),
+                       routes = routes_](absl::Status status, std::string bytes) {
+      if (routes) routes->Remove(tasks);
       rpc::PushTasksReply reply;
       if (status.ok() && !reply.ParseFromString(bytes)) {
         status = absl::DataLossError("the worker sent a malformed PushTasks reply");
@@ -110,9 +121,27 @@ class FrameWorkerClient final : public WorkerClient {
 
  private:
   std::shared_ptr<rpc::FrameConnection> connection_;
+  std::shared_ptr<PushRoutes> routes_;
 };
 
 }  // namespace
+
+void PushRoutes::Add(const std::vector<TaskId>& tasks,
+                     const std::shared_ptr<rpc::FrameConnection>& connection) {
+  MutexLock lock(&mutex_);
+  for (const TaskId& task : tasks) routes_[task] = connection;
+}
+
+void PushRoutes::Remove(const std::vector<TaskId>& tasks) {
+  MutexLock lock(&mutex_);
+  for (const TaskId& task : tasks) routes_.erase(task);
+}
+
+std::shared_ptr<rpc::FrameConnection> PushRoutes::Find(const TaskId& task) {
+  MutexLock lock(&mutex_);
+  auto it = routes_.find(task);
+  return it == routes_.end() ? nullptr : it->second.lock();
+}
 
 std::string PushSocketPath(const std::string& endpoint) {
   const std::string scheme = "unix:", suffix = ".sock";
@@ -122,13 +151,16 @@ std::string PushSocketPath(const std::string& endpoint) {
 }
 
 WorkerClientFactory MakeFrameWorkerClientFactory(rpc::FrameLoop* loop,
-                                                 WorkerClientFactory fallback) {
-  return [loop, fallback = std::move(fallback)](
+                                                 WorkerClientFactory fallback,
+                                                 std::shared_ptr<PushRoutes> routes) {
+  return [loop, fallback = std::move(fallback), routes = std::move(routes)](
              const std::string& endpoint) -> std::shared_ptr<WorkerClient> {
     std::string path = PushSocketPath(endpoint);
     if (!path.empty()) {
       auto connection = loop->Connect(path);
-      if (connection.ok()) return std::make_shared<FrameWorkerClient>(std::move(*connection));
+      if (connection.ok()) {
+        return std::make_shared<FrameWorkerClient>(std::move(*connection), routes);
+      }
     }
     return fallback(endpoint);
   };

@@ -5,8 +5,12 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "common/ids.h"
+#include "common/mutex.h"
 #include "core_worker.pb.h"
 #include "gcs.pb.h"
 #include "raylet.pb.h"
@@ -59,10 +63,29 @@ using WorkerClientFactory = std::function<std::shared_ptr<WorkerClient>(const st
 /// Where the worker listening at `endpoint` ("unix:<dir>/<name>.sock") takes pushes over
 /// a FrameLoop: "<dir>/<name>.push". Empty for other endpoints.
 std::string PushSocketPath(const std::string& endpoint);
+/// The frame connection each pushed task's reply will come back on, while it is out: a
+/// thread about to sleep until a task's result is here reads that connection itself
+/// (FrameConnection::Borrow) instead of being woken by the loop's thread. Thread-safe.
+class PushRoutes {
+ public:
+  void Add(const std::vector<TaskId>& tasks,
+           const std::shared_ptr<rpc::FrameConnection>& connection);
+  void Remove(const std::vector<TaskId>& tasks);
+  /// nullptr when `task` is not out on a frame connection.
+  std::shared_ptr<rpc::FrameConnection> Find(const TaskId& task);
+
+ private:
+  Mutex mutex_;
+  absl::flat_hash_map<TaskId, std::weak_ptr<rpc::FrameConnection>> routes_
+      ABSL_GUARDED_BY(mutex_);
+};
+
 /// Clients that push over `loop` to workers that listen at PushSocketPath, and over
 /// `fallback` to the others (and to those that refuse the connection: gone already).
+/// Frame pushes are entered in `routes` (optional) while they are out.
 WorkerClientFactory MakeFrameWorkerClientFactory(rpc::FrameLoop* loop,
-                                                 WorkerClientFactory fallback);
+                                                 WorkerClientFactory fallback,
+                                                 std::shared_ptr<PushRoutes> routes = nullptr);
 
 /// gRPC implementations, over lumen's channels.
 std::unique_ptr<RayletClient> MakeGrpcRayletClient(const std::string& endpoint);

@@ -202,6 +202,10 @@ class CoreWorker {
   std::unique_ptr<grpc::Service> service_;
   rpc::Server server_;
   rpc::FrameLoop frames_;  // pushes to and from this node's workers (PushSocketPath)
+  std::shared_ptr<PushRoutes> push_routes_ = std::make_shared<PushRoutes>();
+  Mutex last_push_mutex_;
+  // Where the last frame push came from: the executor, idle, reads it (likely the next).
+  std::weak_ptr<rpc::FrameConnection> last_push_ ABSL_GUARDED_BY(last_push_mutex_);
   RpcTracker rpcs_;
   TaskId driver_task_id_ = TaskId::FromRandom();  // parent of the driver's objects
   std::atomic<uint32_t> put_index_{0};

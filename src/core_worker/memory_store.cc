@@ -1,9 +1,12 @@
 #include "core_worker/memory_store.h"
 
+#include <algorithm>
+
 namespace lumen::core {
 
 void MemoryStore::Put(const ObjectId& id, ObjectPtr object) {
   std::vector<Callback> callbacks;
+  std::vector<std::shared_ptr<Waker>> sleepers;
   {
     MutexLock lock(&mutex_);
     objects_[id] = object;
@@ -12,8 +15,10 @@ void MemoryStore::Put(const ObjectId& id, ObjectPtr object) {
       callbacks = std::move(it->second);
       callbacks_.erase(it);
     }
+    if (!sleepers_.empty()) sleepers = sleepers_;
   }
   ready_.SignalAll();
+  for (const auto& waker : sleepers) waker->Wake();
   for (auto& callback : callbacks) callback(object);
 }
 
@@ -45,7 +50,7 @@ void MemoryStore::OnReady(const ObjectId& id, Callback callback) {
 
 size_t MemoryStore::Wait(const std::vector<ObjectId>& ids, size_t num_required,
                          std::chrono::steady_clock::time_point deadline,
-                         std::vector<ObjectPtr>* out) {
+                         std::vector<ObjectPtr>* out, const Sleeper* sleeper) {
   out->assign(ids.size(), nullptr);
   // Whether ids[i] is here (looked up at most until found).
   auto here = [&](size_t i) {
@@ -77,7 +82,14 @@ size_t MemoryStore::Wait(const std::vector<ObjectId>& ids, size_t num_required,
       for (size_t i = all ? prefix : ids.size(); i < ids.size(); ++i) ready += here(i);
       return ready;
     }
-    if (deadline == std::chrono::steady_clock::time_point::max()) {
+    if (sleeper != nullptr) {
+      sleepers_.push_back(sleeper->waker);
+      mutex_.Unlock();
+      bool can = sleeper->sleep(deadline);
+      mutex_.Lock();
+      sleepers_.erase(std::find(sleepers_.begin(), sleepers_.end(), sleeper->waker));
+      if (!can) sleeper = nullptr;
+    } else if (deadline == std::chrono::steady_clock::time_point::max()) {
       ready_.Wait(&mutex_);
     } else {
       ready_.WaitUntil(&mutex_, deadline);
@@ -87,12 +99,15 @@ size_t MemoryStore::Wait(const std::vector<ObjectId>& ids, size_t num_required,
 
 void MemoryStore::Shutdown() {
   absl::flat_hash_map<ObjectId, std::vector<Callback>> callbacks;
+  std::vector<std::shared_ptr<Waker>> sleepers;
   {
     MutexLock lock(&mutex_);
     shutdown_ = true;
     callbacks.swap(callbacks_);
+    sleepers = sleepers_;
   }
   ready_.SignalAll();
+  for (const auto& waker : sleepers) waker->Wake();
   for (auto& [id, list] : callbacks) {
     for (auto& callback : list) callback(nullptr);
   }

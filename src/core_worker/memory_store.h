@@ -8,6 +8,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "common/mutex.h"
 #include "common/ids.h"
+#include "common/waker.h"
 #include "core_worker/stored_object.h"
 
 namespace lumen::core {
@@ -37,10 +38,20 @@ class MemoryStore final : public ObjectStore {
   /// Runs `callback` once the object is here. At Shutdown, pending callbacks get nullptr.
   void OnReady(const ObjectId& id, Callback callback);
 
+  /// How a waiter sleeps instead of on the store's condition variable: `sleep` blocks
+  /// until `waker` is woken (every Put from another thread wakes it), `deadline`, or it
+  /// stored objects itself (reading the connection their replies come on); false when it
+  /// cannot any more (the waiter then sleeps on the condition variable).
+  struct Sleeper {
+    std::shared_ptr<Waker> waker;
+    std::function<bool(std::chrono::steady_clock::time_point deadline)> sleep;
+  };
+
   /// Waits until at least `num_required` of `ids` are here, or `deadline`, or Shutdown.
   /// Fills `out` (same order; nullptr = not ready). Returns the number ready.
   size_t Wait(const std::vector<ObjectId>& ids, size_t num_required,
-              std::chrono::steady_clock::time_point deadline, std::vector<ObjectPtr>* out);
+              std::chrono::steady_clock::time_point deadline, std::vector<ObjectPtr>* out,
+              const Sleeper* sleeper = nullptr);
 
   /// Wakes every waiter and fails every callback; later waits return at once.
   void Shutdown();
@@ -52,6 +63,7 @@ class MemoryStore final : public ObjectStore {
   absl::flat_hash_map<ObjectId, ObjectPtr> objects_ ABSL_GUARDED_BY(mutex_);
   absl::flat_hash_map<ObjectId, std::vector<Callback>> callbacks_ ABSL_GUARDED_BY(mutex_);
   bool shutdown_ ABSL_GUARDED_BY(mutex_) = false;
+  std::vector<std::shared_ptr<Waker>> sleepers_ ABSL_GUARDED_BY(mutex_);  // Sleeper wakers
 };
 
 }  // namespace lumen::core

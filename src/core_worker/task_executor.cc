@@ -80,8 +80,10 @@ void TaskExecutor::Enqueue(const rpc::PushTasksRequest* request, rpc::PushTasksR
   // block again on the mutex (on two cores, an extra sleep and wake-up per call).
   int runnable = 0;
   bool taken = false;
+  std::shared_ptr<Waker> idle;
   {
     MutexLock lock(&mutex_);
+    idle = idle_waker_;
     if (!stopped_ && request->caller_id().empty()) {
       queue_.push_back(Item{request, reply, std::move(done)});
       runnable = 1;
@@ -105,14 +107,17 @@ void TaskExecutor::Enqueue(const rpc::PushTasksRequest* request, rpc::PushTasksR
     done(absl::UnavailableError("worker is exiting, or the push was sent twice"));
     return;
   }
+  if (runnable > 0 && idle) idle->Wake();
   for (int i = 0; i < runnable; ++i) work_.Signal();
 }
 
 void TaskExecutor::Stop() {
   std::vector<Item> left;
+  std::shared_ptr<Waker> idle;
   {
     MutexLock lock(&mutex_);
     stopped_ = true;
+    idle = idle_waker_;
     for (Item& item : queue_) left.push_back(std::move(item));
     queue_.clear();
     for (auto& [caller, stream] : streams_) {
@@ -121,6 +126,7 @@ void TaskExecutor::Stop() {
     streams_.clear();
     work_.SignalAll();
   }
+  if (idle) idle->Wake();
   for (Item& item : left) item.done(absl::UnavailableError("worker is exiting"));
 }
 
@@ -167,13 +173,33 @@ void TaskExecutor::RunLoop(bool main) {
     Item item;
     {
       MutexLock lock(&mutex_);
-      while (!stopped_ && queue_.empty()) work_.Wait(&mutex_);
+      while (!stopped_ && queue_.empty()) {
+        if (main) {
+          WaitForWork();
+        } else {
+          work_.Wait(&mutex_);
+        }
+      }
       if (stopped_) return;
       item = std::move(queue_.front());
       queue_.pop_front();
     }
     RunItem(item, context);
   }
+}
+
+void TaskExecutor::WaitForWork() {
+  // Only while it is the only thread: the others sleep on work_, and one wake-up per
+  // runnable push must reach a thread that will take it.
+  std::shared_ptr<Waker> waker = idle_wait_ && extra_threads_.empty() ? Waker::ForThisThread()
+                                                                      : nullptr;
+  if (waker == nullptr) return work_.Wait(&mutex_);
+  idle_waker_ = waker;
+  mutex_.Unlock();
+  bool waited = idle_wait_(*waker);
+  mutex_.Lock();
+  idle_waker_ = nullptr;
+  if (!waited && !stopped_ && queue_.empty()) work_.Wait(&mutex_);
 }
 
 void TaskExecutor::RunItem(Item& item, TaskContext* context) {

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "common/ids.h"
 #include "common/mutex.h"
+#include "common/waker.h"
 #include "core_worker.pb.h"
 #include "core_worker/stored_object.h"
 #include "lumen/detail/registry.h"
@@ -60,6 +61,12 @@ class TaskExecutor {
         on_task_done_(std::move(on_task_done)) {}
   ~TaskExecutor();
 
+  /// How the main thread waits for work while it is the only thread (blocks until the
+  /// waker is woken or it has enqueued work itself; false: cannot, sleep as usual).
+  using IdleWait = std::function<bool(const Waker& waker)>;
+
+  /// Before Run.
+  void SetIdleWait(IdleWait idle_wait) { idle_wait_ = std::move(idle_wait); }
   void Enqueue(const rpc::PushTasksRequest* request, rpc::PushTasksReply* reply,
                rpc::Done done);
   /// Runs until Stop. Unanswered requests are answered with an error at Stop.
@@ -110,8 +117,13 @@ class TaskExecutor {
   OnActorExit on_actor_exit_;
   StoreResult store_result_;
   OnTaskDone on_task_done_;
+  /// Main thread, queue empty: waits (IdleWait, or on work_) until something may be there.
+  void WaitForWork() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+
+  IdleWait idle_wait_;
   Mutex mutex_;
   CondVar work_;
+  std::shared_ptr<Waker> idle_waker_ ABSL_GUARDED_BY(mutex_);  // set while in IdleWait
   std::deque<Item> queue_ ABSL_GUARDED_BY(mutex_);
   std::map<std::string, CallerStream> streams_ ABSL_GUARDED_BY(mutex_);
   bool stopped_ ABSL_GUARDED_BY(mutex_) = false;

@@ -8,6 +8,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -82,8 +83,54 @@ bool FrameConnection::Reply(uint64_t id, const absl::Status& status, std::string
 
 void FrameConnection::Close() {
   MutexLock lock(&send_mutex_);
-  // The loop's thread sees the end of the stream and closes the descriptor.
+  // Its reader sees the end of the stream and finishes the connection.
   if (!closed_) ::shutdown(fd_, SHUT_RDWR);
+}
+
+FrameConnection::Borrow::Borrow(std::shared_ptr<FrameConnection> connection)
+    : connection_(std::move(connection)) {
+  MutexLock lock(&connection_->send_mutex_);
+  if (connection_->borrowers_++ == 0 && !connection_->closed_) connection_->Rearm();
+}
+
+FrameConnection::Borrow::~Borrow() {
+  FrameConnection& c = *connection_;
+  MutexLock lock(&c.send_mutex_);
+  if (--c.borrowers_ > 0) return;
+  if (!c.closed_) {
+    c.Rearm();
+  } else if (c.fd_open_) {  // Finish left the closing to the last borrower
+    ::close(c.fd_);
+    c.fd_open_ = false;
+  }
+}
+
+bool FrameConnection::Borrow::Wait(const Waker& waker,
+                                   std::chrono::steady_clock::time_point deadline) {
+  FrameConnection& c = *connection_;
+  {
+    MutexLock lock(&c.send_mutex_);
+    if (c.closed_) return false;
+  }
+  int timeout = -1;
+  if (deadline != std::chrono::steady_clock::time_point::max()) {
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline -
+                                                              std::chrono::steady_clock::now());
+    timeout = int(std::clamp<int64_t>(left.count(), 0, 1 << 30));
+  }
+  // The descriptor stays open while this borrow lives (Finish defers closing it).
+  pollfd fds[2] = {{c.fd_, POLLIN, 0}, {waker.fd(), POLLIN, 0}};
+  int n;
+  do {
+    n = ::poll(fds, 2, timeout);
+  } while (n < 0 && errno == EINTR);
+  if (n <= 0) return true;
+  if (fds[1].revents != 0) waker.Drain();
+  if (fds[0].revents == 0) return true;
+  absl::Status why;
+  if (c.Read(&why)) return true;
+  c.loop_->Drop(connection_, why);
+  return false;
 }
 
 bool FrameConnection::Send(const Header& header, std::string_view payload) {
@@ -127,7 +174,12 @@ bool FrameConnection::Send(const Header& header, std::string_view payload) {
 void FrameConnection::WantWrite(bool on) {
   if (want_write_ == on) return;
   want_write_ = on;
-  loop_->Modify(fd_, key_, on);
+  Rearm();
+}
+
+void FrameConnection::Rearm() {
+  loop_->Modify(fd_, key_, (borrowers_ == 0 ? uint32_t(EPOLLIN) : 0u) |
+                               (want_write_ ? uint32_t(EPOLLOUT) : 0u));
 }
 
 bool FrameConnection::Flush() {
@@ -171,10 +223,21 @@ void FrameConnection::FlushUntil(std::chrono::steady_clock::time_point deadline)
   }
 }
 
+bool FrameConnection::Read(absl::Status* why) {
+  MutexLock lock(&read_mutex_);
+  {
+    MutexLock send_lock(&send_mutex_);
+    if (closed_) return true;  // finished meanwhile (by another reader, or Stop)
+  }
+  return ReadAvailable(why);
+}
+
 bool FrameConnection::ReadAvailable(absl::Status* why) {
   size_t budget = kReadBudget;
   bool open = true;
-  char* chunk = loop_->read_chunk_.data();
+  // Per thread: the loop's and any borrower's read at once (different connections).
+  thread_local std::vector<char> buffer(FrameLoop::kReadChunk);
+  char* chunk = buffer.data();
   while (budget > 0) {
     ssize_t n = ::recv(fd_, chunk, FrameLoop::kReadChunk, MSG_DONTWAIT);
     if (n > 0) {
@@ -246,10 +309,17 @@ bool FrameConnection::Dispatch(const Header& header, std::string payload, absl::
 
 void FrameConnection::Finish(const absl::Status& why) {
   {
+    MutexLock read_lock(&read_mutex_);  // no reader is inside recv()
     MutexLock lock(&send_mutex_);
     if (closed_) return;
     closed_ = true;
-    ::close(fd_);
+    ::epoll_ctl(loop_->epoll_fd_, EPOLL_CTL_DEL, fd_, nullptr);
+    if (borrowers_ == 0) {
+      ::close(fd_);
+      fd_open_ = false;
+    } else {
+      ::shutdown(fd_, SHUT_RDWR);  // wakes the borrowers' polls; the last one closes it
+    }
     out_.clear();
     out_sent_ = 0;
   }
@@ -353,11 +423,20 @@ absl::StatusOr<std::shared_ptr<FrameConnection>> FrameLoop::Register(int fd, boo
   return connection;
 }
 
-void FrameLoop::Modify(int fd, uint64_t key, bool want_write) {
+void FrameLoop::Modify(int fd, uint64_t key, uint32_t events) {
   epoll_event event{};
-  event.events = want_write ? uint32_t(EPOLLIN | EPOLLOUT) : uint32_t(EPOLLIN);
+  event.events = events;
   event.data.u64 = key;
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &event);
+}
+
+void FrameLoop::Drop(const std::shared_ptr<FrameConnection>& connection,
+                     const absl::Status& why) {
+  {
+    MutexLock lock(&mutex_);
+    connections_.erase(connection->key_);
+  }
+  connection->Finish(why);
 }
 
 void FrameLoop::Accept() {
@@ -434,15 +513,9 @@ void FrameLoop::Run() {
       // Read even after a failed write: replies the peer sent before it went away are
       // still in the socket, and their calls did finish.
       if (!wrote || (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
-        open = connection->ReadAvailable(&why);
+        open = connection->Read(&why);
       }
-      if (!wrote || !open) {
-        {
-          MutexLock lock(&mutex_);
-          connections_.erase(key);
-        }
-        connection->Finish(why);
-      }
+      if (!wrote || !open) Drop(connection, why);
     }
   }
 }

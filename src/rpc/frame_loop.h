@@ -19,6 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/mutex.h"
+#include "common/waker.h"
 
 namespace lumen::rpc {
 
@@ -30,21 +31,42 @@ class FrameConnection;
 using FrameHandler = std::function<void(const std::shared_ptr<FrameConnection>& connection,
                                         uint64_t id, std::string payload)>;
 
-/// One connection. On the wire every frame is a 16-byte header (payload size, kind,
+/// One connection. The loop's thread reads it, except while a thread that waits for
+/// what comes on it has borrowed it (Borrow): then that thread reads and dispatches it
+/// itself, and the loop's thread is not woken for it. On the wire every frame is a 16-byte header (payload size, kind,
 /// status code, call id; host byte order: both ends are on one machine) and the payload:
 /// a request's message, an OK reply's message, or a failed reply's error text.
 class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
  public:
   using ReplyCallback = std::function<void(absl::Status, std::string payload)>;
 
-  /// Client side: sends `payload` as a request; `callback` runs once, on the loop's
-  /// thread, with the callee's reply or a connection error (Unavailable; marked
+  /// Client side: sends `payload` as a request; `callback` runs once, on the thread
+  /// that reads the reply (the loop's, or a borrower's), with the callee's reply or a connection error (Unavailable; marked
   /// MarkNotDelivered when the request surely never left this process).
   void Call(std::string_view payload, ReplyCallback callback);
   /// Server side: answers request `id` (from any thread). False if the connection is gone.
   bool Reply(uint64_t id, const absl::Status& status, std::string_view payload);
   /// Stops reading and sending; calls still unanswered fail (on the loop's thread).
   void Close();
+
+  /// While it lives, the loop's thread does not read `connection` (it still writes what
+  /// senders queued); Wait reads it on the borrowing thread. For a thread that is about
+  /// to sleep until a reply (or a request) comes on this connection: it then wakes once,
+  /// not after the loop's thread woke and handed it over. Several may borrow at once.
+  class Borrow {
+   public:
+    explicit Borrow(std::shared_ptr<FrameConnection> connection);
+    ~Borrow();
+    Borrow(const Borrow&) = delete;
+    Borrow& operator=(const Borrow&) = delete;
+    /// Blocks until input comes (read and dispatched here: handlers and reply callbacks
+    /// run on this thread), `waker` is woken, or `deadline`. False once the connection is
+    /// closed (nothing more will come on it).
+    bool Wait(const Waker& waker, std::chrono::steady_clock::time_point deadline);
+
+   private:
+    std::shared_ptr<FrameConnection> connection_;
+  };
 
  private:
   friend class FrameLoop;
@@ -64,35 +86,45 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
   bool Send(const Header& header, std::string_view payload);
   /// Loop thread: writes what Send queued. False on a write error.
   bool Flush();
+  /// Reads and dispatches what arrived (the reading thread's share of the loop's work).
+  /// False: the connection failed (`why`) and must be dropped.
+  bool Read(absl::Status* why) ABSL_LOCKS_EXCLUDED(read_mutex_);
   /// Stop: writes what is queued, waiting for the peer to drain until `deadline`.
   void FlushUntil(std::chrono::steady_clock::time_point deadline);
-  /// Loop thread: reads what arrived and dispatches whole frames. False: close it.
-  bool ReadAvailable(absl::Status* why);
-  bool Dispatch(const Header& header, std::string payload, absl::Status* why);
+  /// Reads what arrived and dispatches whole frames. False: close it.
+  bool ReadAvailable(absl::Status* why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(read_mutex_);
+  bool Dispatch(const Header& header, std::string payload, absl::Status* why)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(read_mutex_);
   /// Runs `callback` with `status` on the loop's thread (the call never left).
   void FailLater(ReplyCallback callback, absl::Status status);
-  /// Loop thread (or Stop, after it): closes the socket and fails what waits for a reply.
-  void Finish(const absl::Status& why);
+  /// Closes the socket (once no borrower polls it) and fails what waits for a reply.
+  void Finish(const absl::Status& why) ABSL_LOCKS_EXCLUDED(read_mutex_);
   void WantWrite(bool on) ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mutex_);
+  /// Tells the loop which events to watch: input unless borrowed, output when queued.
+  void Rearm() ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mutex_);
 
   FrameLoop* const loop_;
   const int fd_;
   const uint64_t key_;
   const bool server_;
   FrameHandler handler_;  // server side; set before the first read
-  // The socket itself is closed only by the loop's thread, under send_mutex_, so a
-  // sender never writes to a reused descriptor.
+  // One thread reads at a time (the loop's or a borrower's); taken before send_mutex_.
+  Mutex read_mutex_;
+  // The socket is closed under both mutexes, and not while a borrower may poll it, so
+  // nobody reads, writes or polls a reused descriptor.
   Mutex send_mutex_;
   bool closed_ ABSL_GUARDED_BY(send_mutex_) = false;
+  bool fd_open_ ABSL_GUARDED_BY(send_mutex_) = true;
   bool want_write_ ABSL_GUARDED_BY(send_mutex_) = false;
+  int borrowers_ ABSL_GUARDED_BY(send_mutex_) = 0;
   std::string out_ ABSL_GUARDED_BY(send_mutex_);  // accepted; written up to out_sent_
   size_t out_sent_ ABSL_GUARDED_BY(send_mutex_) = 0;
   Mutex calls_mutex_;
   uint64_t next_id_ ABSL_GUARDED_BY(calls_mutex_) = 1;
   bool failed_ ABSL_GUARDED_BY(calls_mutex_) = false;
   absl::flat_hash_map<uint64_t, ReplyCallback> calls_ ABSL_GUARDED_BY(calls_mutex_);
-  std::string in_;  // loop thread only: bytes read, not yet dispatched
-  size_t in_pos_ = 0;
+  std::string in_ ABSL_GUARDED_BY(read_mutex_);  // bytes read, not yet dispatched
+  size_t in_pos_ ABSL_GUARDED_BY(read_mutex_) = 0;
 };
 
 /// The event thread that reads every connection of this process, and its listener.
@@ -127,12 +159,14 @@ class FrameLoop {
   void Post(std::function<void()> fn);
   absl::StatusOr<std::shared_ptr<FrameConnection>> Register(int fd, bool server);
   void Accept();
-  void Modify(int fd, uint64_t key, bool want_write);
+  /// Watches `events` of a connection's socket (0: only hang-ups and errors).
+  void Modify(int fd, uint64_t key, uint32_t events);
+  /// Forgets a connection that failed and finishes it.
+  void Drop(const std::shared_ptr<FrameConnection>& connection, const absl::Status& why);
 
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
   std::thread thread_;
-  std::vector<char> read_chunk_ = std::vector<char>(kReadChunk);  // the loop's thread's
   Mutex mutex_;
   bool running_ ABSL_GUARDED_BY(mutex_) = false;
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;

@@ -1,7 +1,9 @@
 #include "core_worker/memory_store.h"
 
 #include <gtest/gtest.h>
+#include <poll.h>
 
+#include <atomic>
 #include <thread>
 
 namespace lumen::core {
@@ -26,6 +28,45 @@ TEST(MemoryStoreTest, WaitReturnsWhenObjectsArrive) {
   producer.join();
   EXPECT_EQ(out[0]->data, "a");
   EXPECT_EQ(out[1]->data, "b");
+}
+
+// A sleeper that polls its waker (as a borrower of a frame connection does): a Put from
+// another thread must end its sleep; one that cannot sleep any more leaves the wait to the
+// condition variable.
+TEST(MemoryStoreTest, WaitWithASleeperIsWokenByPutsFromOtherThreads) {
+  MemoryStore store;
+  ObjectId id = ObjectId::ForPut(TaskId::FromRandom(), 0);
+  std::atomic<int> sleeps{0};
+  auto waker = Waker::ForThisThread();
+  ASSERT_NE(waker, nullptr);
+  MemoryStore::Sleeper sleeper{waker, [&](std::chrono::steady_clock::time_point) {
+                                 ++sleeps;
+                                 pollfd fd{waker->fd(), POLLIN, 0};
+                                 EXPECT_EQ(::poll(&fd, 1, 30000), 1) << "hang guard";
+                                 waker->Drain();
+                                 return true;
+                               }};
+  std::thread producer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    store.Put(id, Value("woken"));
+  });
+  std::vector<ObjectPtr> out;
+  EXPECT_EQ(store.Wait({id}, 1, std::chrono::steady_clock::time_point::max(), &out, &sleeper),
+            1u);
+  producer.join();
+  EXPECT_EQ(out[0]->data, "woken");
+  EXPECT_GE(sleeps.load(), 1);
+
+  ObjectId later = ObjectId::ForPut(TaskId::FromRandom(), 1);
+  MemoryStore::Sleeper unable{waker, [](std::chrono::steady_clock::time_point) { return false; }};
+  std::thread again([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    store.Put(later, Value("by condvar"));
+  });
+  EXPECT_EQ(store.Wait({later}, 1, std::chrono::steady_clock::time_point::max(), &out, &unable),
+            1u);
+  again.join();
+  EXPECT_EQ(out[0]->data, "by condvar");
 }
 
 TEST(MemoryStoreTest, WaitTimesOut) {
