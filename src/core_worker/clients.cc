@@ -109,8 +109,9 @@ class FrameWorkerClient final : public WorkerClient {
     }
     connection_->Call(request.SerializeAsString(),
                       [callback = std::move(callback), tasks = std::move(tasks),
-                       routes = routes_](absl::Status status, std::string bytes) {
-      if (routes) routes->Remove(tasks);
+                       routes = routes_, connection = std::weak_ptr(connection_)](
+                          absl::Status status, std::string bytes) {
+      if (routes) routes->Remove(tasks, connection);
       rpc::PushTasksReply reply;
       if (status.ok() && !reply.ParseFromString(bytes)) {
         status = absl::DataLossError("the worker sent a malformed PushTasks reply");
@@ -132,9 +133,16 @@ void PushRoutes::Add(const std::vector<TaskId>& tasks,
   for (const TaskId& task : tasks) routes_[task] = connection;
 }
 
-void PushRoutes::Remove(const std::vector<TaskId>& tasks) {
+void PushRoutes::Remove(const std::vector<TaskId>& tasks,
+                        const std::weak_ptr<rpc::FrameConnection>& connection) {
   MutexLock lock(&mutex_);
-  for (const TaskId& task : tasks) routes_.erase(task);
+  for (const TaskId& task : tasks) {
+    auto it = routes_.find(task);
+    // Not a later push of the same task, on another connection (a retry).
+    bool same = it != routes_.end() && !it->second.owner_before(connection) &&
+                !connection.owner_before(it->second);
+    if (same) routes_.erase(it);
+  }
 }
 
 std::shared_ptr<rpc::FrameConnection> PushRoutes::Find(const TaskId& task) {

@@ -70,7 +70,9 @@ class PushRoutes {
  public:
   void Add(const std::vector<TaskId>& tasks,
            const std::shared_ptr<rpc::FrameConnection>& connection);
-  void Remove(const std::vector<TaskId>& tasks);
+  /// Those of `tasks` still routed to `connection`.
+  void Remove(const std::vector<TaskId>& tasks,
+              const std::weak_ptr<rpc::FrameConnection>& connection);
   /// nullptr when `task` is not out on a frame connection.
   std::shared_ptr<rpc::FrameConnection> Find(const TaskId& task);
 

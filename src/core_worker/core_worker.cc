@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <optional>
 
 #include "common/logging.h"
 #include "common/resources.h"
@@ -289,10 +290,12 @@ absl::StatusOr<std::vector<ObjectPtr>> CoreWorker::Get(
       }
     }
     if (route != nullptr) {
-      rpc::FrameConnection::Borrow borrow(std::move(route));
+      std::optional<rpc::FrameConnection::Borrow> borrow(std::in_place, std::move(route));
       MemoryStore::Sleeper sleeper{
           waker, [&borrow, &waker](std::chrono::steady_clock::time_point until) {
-            return borrow.Wait(*waker, until);
+            if (borrow->Wait(*waker, until)) return true;
+            borrow.reset();  // closed: let its socket go now, the wait goes on without it
+            return false;
           }};
       ready = store_.Wait(ids, ids.size(), deadline, &out, &sleeper);
     } else {

@@ -120,11 +120,9 @@ bool FrameConnection::Borrow::Wait(const Waker& waker,
   }
   // The descriptor stays open while this borrow lives (Finish defers closing it).
   pollfd fds[2] = {{c.fd_, POLLIN, 0}, {waker.fd(), POLLIN, 0}};
-  int n;
-  do {
-    n = ::poll(fds, 2, timeout);
-  } while (n < 0 && errno == EINTR);
-  if (n <= 0) return true;
+  int n = ::poll(fds, 2, timeout);
+  if (n < 0) return errno == EINTR;  // the caller looks again (and recomputes its timeout)
+  if (n == 0) return true;
   if (fds[1].revents != 0) waker.Drain();
   if (fds[0].revents == 0) return true;
   absl::Status why;
@@ -210,6 +208,7 @@ bool FrameConnection::Flush() {
 }
 
 void FrameConnection::FlushUntil(std::chrono::steady_clock::time_point deadline) {
+  Borrow hold(shared_from_this());  // a borrower may finish it meanwhile: keeps fd_ open
   while (true) {
     {
       MutexLock lock(&send_mutex_);
@@ -225,11 +224,16 @@ void FrameConnection::FlushUntil(std::chrono::steady_clock::time_point deadline)
 
 bool FrameConnection::Read(absl::Status* why) {
   MutexLock lock(&read_mutex_);
+  if (read_failed_) {  // another reader failed it and is about to drop it
+    *why = absl::UnavailableError("the connection failed");
+    return false;
+  }
   {
     MutexLock send_lock(&send_mutex_);
     if (closed_) return true;  // finished meanwhile (by another reader, or Stop)
   }
-  return ReadAvailable(why);
+  read_failed_ = !ReadAvailable(why);
+  return !read_failed_;
 }
 
 bool FrameConnection::ReadAvailable(absl::Status* why) {
@@ -551,8 +555,14 @@ void FrameLoop::Stop() {
     ::unlink(listen_path_.c_str());
     listen_fd_ = -1;
   }
-  ::close(wake_fd_);
-  ::close(epoll_fd_);
+}
+
+FrameLoop::~FrameLoop() {
+  Stop();
+  // Only now: a borrower that finishes a connection after Stop still deletes its socket
+  // from this epoll set, which must not be a reused descriptor by then.
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+  if (epoll_fd_ >= 0) ::close(epoll_fd_);
 }
 
 }  // namespace lumen::rpc

@@ -27,7 +27,7 @@ class FrameLoop;
 class FrameConnection;
 
 /// A request arrived on `connection`: answer it with connection->Reply(id, ...), from any
-/// thread, once. Runs on the loop's thread.
+/// thread, once. Runs on the thread that reads the connection (the loop's, or a borrower's).
 using FrameHandler = std::function<void(const std::shared_ptr<FrameConnection>& connection,
                                         uint64_t id, std::string payload)>;
 
@@ -46,7 +46,7 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
   void Call(std::string_view payload, ReplyCallback callback);
   /// Server side: answers request `id` (from any thread). False if the connection is gone.
   bool Reply(uint64_t id, const absl::Status& status, std::string_view payload);
-  /// Stops reading and sending; calls still unanswered fail (on the loop's thread).
+  /// Stops reading and sending; calls still unanswered fail (on the thread that reads it).
   void Close();
 
   /// While it lives, the loop's thread does not read `connection` (it still writes what
@@ -60,8 +60,9 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
     Borrow(const Borrow&) = delete;
     Borrow& operator=(const Borrow&) = delete;
     /// Blocks until input comes (read and dispatched here: handlers and reply callbacks
-    /// run on this thread), `waker` is woken, or `deadline`. False once the connection is
-    /// closed (nothing more will come on it).
+    /// run on this thread, and must not wait on this connection themselves), `waker` is
+    /// woken, or `deadline`. False once the connection is closed (nothing more will come
+    /// on it) or poll fails; true may be spurious (the caller looks again).
     bool Wait(const Waker& waker, std::chrono::steady_clock::time_point deadline);
 
    private:
@@ -123,6 +124,7 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
   uint64_t next_id_ ABSL_GUARDED_BY(calls_mutex_) = 1;
   bool failed_ ABSL_GUARDED_BY(calls_mutex_) = false;
   absl::flat_hash_map<uint64_t, ReplyCallback> calls_ ABSL_GUARDED_BY(calls_mutex_);
+  bool read_failed_ ABSL_GUARDED_BY(read_mutex_) = false;
   std::string in_ ABSL_GUARDED_BY(read_mutex_);  // bytes read, not yet dispatched
   size_t in_pos_ ABSL_GUARDED_BY(read_mutex_) = 0;
 };
@@ -133,7 +135,7 @@ class FrameLoop {
   using Handler = FrameHandler;
 
   FrameLoop() = default;
-  ~FrameLoop() { Stop(); }
+  ~FrameLoop();
   FrameLoop(const FrameLoop&) = delete;
   FrameLoop& operator=(const FrameLoop&) = delete;
 

@@ -188,5 +188,20 @@ TEST_F(FrameLoopTest, PushRoutesNameTheConnectionOfEachTaskWhileItIsOut) {
   EXPECT_EQ(routes->Find(task), nullptr) << "a route outlived its push";
 }
 
+TEST_F(FrameLoopTest, APushsReplyRemovesOnlyItsOwnRoute) {
+  Serve([](const std::string& payload) { return Result{absl::OkStatus(), payload}; });
+  auto first = Connect(), second = Connect();
+  ASSERT_NE(first, nullptr);
+  ASSERT_NE(second, nullptr);
+  core::PushRoutes routes;
+  TaskId task = TaskId::FromRandom();
+  routes.Add({task}, first);
+  routes.Add({task}, second);  // pushed again (a retry) before the first reply came
+  routes.Remove({task}, first);
+  EXPECT_EQ(routes.Find(task), second);
+  routes.Remove({task}, second);
+  EXPECT_EQ(routes.Find(task), nullptr);
+}
+
 }  // namespace
 }  // namespace lumen::rpc
