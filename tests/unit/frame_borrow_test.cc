@@ -111,17 +111,13 @@ TEST_F(FrameLoopTest, AWakerOrTheDeadlineEndsABorrowersWait) {
 }
 
 TEST_F(FrameLoopTest, ABorrowersWaitEndsWhenThePeerLeaves) {
-  std::promise<void> received;
-  ASSERT_TRUE(server_
-                  .Listen(path_, [&](const std::shared_ptr<FrameConnection>&, uint64_t,
-                                     std::string) { received.set_value(); })  // never answers
-                  .ok());
+  std::future<void> received = ServeWithoutAnswering();
   auto connection = Connect();
   ASSERT_NE(connection, nullptr);
   auto pending = Call(*connection, "never answered");
   {
     FrameConnection::Borrow borrow(connection);
-    received.get_future().wait();
+    received.wait();
     server_.Stop();
     EXPECT_FALSE(WaitUntil(borrow, [] { return false; }));
     EXPECT_FALSE(borrow.Wait(*Waker::ForThisThread(), Clock::now()));  // stays closed

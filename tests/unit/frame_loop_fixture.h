@@ -9,6 +9,7 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "rpc/frame_loop.h"
@@ -42,6 +43,19 @@ class FrameLoopTest : public ::testing::Test {
                               connection->Reply(id, result.status, result.payload);
                             })
                     .ok());
+  }
+  // A server that never answers; the future is ready once its first request arrived.
+  std::future<void> ServeWithoutAnswering() {
+    auto received = std::make_shared<std::promise<void>>();
+    auto first = std::make_shared<std::once_flag>();
+    EXPECT_TRUE(server_
+                    .Listen(path_,
+                            [received, first](const std::shared_ptr<FrameConnection>&, uint64_t,
+                                              std::string) {
+                              std::call_once(*first, [&] { received->set_value(); });
+                            })
+                    .ok());
+    return received->get_future();
   }
   std::shared_ptr<FrameConnection> Connect() {
     auto connection = client_.Connect(path_);

@@ -99,15 +99,11 @@ TEST_F(FrameLoopTest, PayloadsLargerThanTheSocketBufferArriveWhole) {
 }
 
 TEST_F(FrameLoopTest, CallsOutWhenThePeerGoesAwayFailAsDelivered) {
-  std::promise<void> received;
-  ASSERT_TRUE(server_
-                  .Listen(path_, [&](const std::shared_ptr<FrameConnection>&, uint64_t,
-                                     std::string) { received.set_value(); })  // never answers
-                  .ok());
+  std::future<void> received = ServeWithoutAnswering();
   auto connection = Connect();
   ASSERT_NE(connection, nullptr);
   auto pending = Call(*connection, "never answered");
-  received.get_future().wait();
+  received.wait();
   server_.Stop();
   Result result = Await(std::move(pending));
   EXPECT_EQ(result.status.code(), absl::StatusCode::kUnavailable);
