@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
 
@@ -281,26 +282,19 @@ absl::StatusOr<std::vector<ObjectPtr>> CoreWorker::Get(
     NotifyBlocked(true);
     // When the first missing result comes back on a frame connection, this thread reads
     // that connection itself while it waits (one wake-up instead of two).
-    std::shared_ptr<rpc::FrameConnection> route;
     std::shared_ptr<Waker> waker = Waker::ForThisThread();
-    for (size_t i = 0; i < ids.size() && waker; ++i) {
-      if (out[i] == nullptr) {
-        route = push_routes_->Find(ids[i].Task());
-        break;
-      }
-    }
-    if (route != nullptr) {
-      std::optional<rpc::FrameConnection::Borrow> borrow(std::in_place, std::move(route));
-      MemoryStore::Sleeper sleeper{
-          waker, [&borrow, &waker](std::chrono::steady_clock::time_point until) {
-            if (borrow->Wait(*waker, until)) return true;
-            borrow.reset();  // closed: let its socket go now, the wait goes on without it
-            return false;
-          }};
-      ready = store_.Wait(ids, ids.size(), deadline, &out, &sleeper);
-    } else {
-      ready = store_.Wait(ids, ids.size(), deadline, &out);
-    }
+    size_t first_missing = size_t(std::find(out.begin(), out.end(), nullptr) - out.begin());
+    std::shared_ptr<rpc::FrameConnection> route =
+        waker ? push_routes_->Find(ids[first_missing].Task()) : nullptr;
+    std::optional<rpc::FrameConnection::Borrow> borrow;
+    if (route != nullptr) borrow.emplace(std::move(route));
+    MemoryStore::Sleeper sleeper{
+        waker, [&borrow, &waker](std::chrono::steady_clock::time_point until) {
+          if (borrow->Wait(*waker, until)) return true;
+          borrow.reset();  // closed: let its socket go now, the wait goes on without it
+          return false;
+        }};
+    ready = store_.Wait(ids, ids.size(), deadline, &out, borrow ? &sleeper : nullptr);
     NotifyBlocked(false);
   }
   if (ready < ids.size()) {

@@ -21,6 +21,15 @@ namespace {
 // Per wake-up and connection, so that one busy peer cannot starve the others.
 constexpr size_t kReadBudget = 1 << 20;
 
+// poll()'s timeout for `deadline`: -1 (none) for time_point::max(), else the milliseconds
+// left, rounded up (a wait never ends before its deadline), at least 0.
+int PollTimeoutMs(std::chrono::steady_clock::time_point deadline) {
+  if (deadline == std::chrono::steady_clock::time_point::max()) return -1;
+  auto left =
+      std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  return int(std::clamp<int64_t>(left.count(), 0, 1 << 30));
+}
+
 std::string ErrnoText(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
 
 absl::StatusOr<sockaddr_un> UnixAddress(const std::string& path) {
@@ -112,15 +121,9 @@ bool FrameConnection::Borrow::Wait(const Waker& waker,
     MutexLock lock(&c.send_mutex_);
     if (c.closed_) return false;
   }
-  int timeout = -1;
-  if (deadline != std::chrono::steady_clock::time_point::max()) {
-    auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline -
-                                                              std::chrono::steady_clock::now());
-    timeout = int(std::clamp<int64_t>(left.count(), 0, 1 << 30));
-  }
   // The descriptor stays open while this borrow lives (Finish defers closing it).
   pollfd fds[2] = {{c.fd_, POLLIN, 0}, {waker.fd(), POLLIN, 0}};
-  int n = ::poll(fds, 2, timeout);
+  int n = ::poll(fds, 2, PollTimeoutMs(deadline));
   if (n < 0) return errno == EINTR;  // the caller looks again (and recomputes its timeout)
   if (n == 0) return true;
   if (fds[1].revents != 0) waker.Drain();
@@ -214,11 +217,9 @@ void FrameConnection::FlushUntil(std::chrono::steady_clock::time_point deadline)
       MutexLock lock(&send_mutex_);
       if (closed_ || out_sent_ == out_.size()) return;
     }
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0 || !Flush()) return;
+    if (std::chrono::steady_clock::now() >= deadline || !Flush()) return;
     pollfd writable{fd_, POLLOUT, 0};
-    ::poll(&writable, 1, int(left.count()));
+    ::poll(&writable, 1, PollTimeoutMs(deadline));
   }
 }
 
