@@ -118,7 +118,7 @@ Actors NewActors(int n) {
 using lumen::bench::KillAll;
 
 void SyncCall(const lumen::ActorHandle<BenchActor>& actor) {
-  std::shared_ptr<int> value = lumen::Get(actor.Task(&BenchActor::SmallValue).Remote());
+  std::shared_ptr<const int> value = lumen::Get(actor.Task(&BenchActor::SmallValue).Remote());
   if (value == nullptr || *value != 0) throw std::runtime_error("wrong call result");
 }
 
@@ -139,7 +139,7 @@ void CallsWithBytes(const lumen::ActorHandle<BenchActor>& actor, const std::stri
 }
 
 void CheckCount(const lumen::ObjectRef<int>& ref, int expected) {
-  std::shared_ptr<int> count = lumen::Get(ref);
+  std::shared_ptr<const int> count = lumen::Get(ref);
   if (count == nullptr || *count != expected) throw std::runtime_error("wrong number of calls");
 }
 

@@ -345,7 +345,7 @@ class Bench {
 
 // Throws unless `values` holds `count` values, each equal to `expected`.
 template <typename T>
-void CheckValues(const std::vector<std::shared_ptr<T>>& values, size_t count,
+void CheckValues(const std::vector<std::shared_ptr<const T>>& values, size_t count,
                  const std::type_identity_t<T>& expected) {
   if (values.size() != count) throw std::runtime_error("Get lost values");
   for (const auto& value : values) {

@@ -57,7 +57,7 @@ constexpr int kQuickClientTasks = 1000;  // the same with --quick
 constexpr int kContainedRefs = 10000;    // single_client_get_object_containing_10k_refs
 
 void SyncTask() {
-  std::shared_ptr<int> value = lumen::Get(lumen::Task(SmallValue).Remote());
+  std::shared_ptr<const int> value = lumen::Get(lumen::Task(SmallValue).Remote());
   if (value == nullptr || *value != 0) throw std::runtime_error("wrong task result");
 }
 

@@ -214,7 +214,7 @@ TEST_F(ActorTest, CallsBeforeTheActorIsAliveAreQueuedInOrder) {
   lumen::ActorHandle<Counter> c = lumen::Actor(Counter::CreateSlowly).Remote(0, 1000);
   std::vector<lumen::ObjectRef<int>> refs;
   for (int i = 1; i <= 100; ++i) refs.push_back(c.Task(&Counter::Add).Remote(i));
-  std::vector<std::shared_ptr<int>> values = lumen::Get(refs, kGuard);
+  std::vector<std::shared_ptr<const int>> values = lumen::Get(refs, kGuard);
   ASSERT_EQ(values.size(), 100u);
   int sum = 0;
   for (int i = 1; i <= 100; ++i) {
@@ -253,7 +253,7 @@ TEST_F(ActorTest, CallsRunInSubmissionOrderWhenTheirArgumentsAreReadyOutOfOrder)
     }
   }
 
-  std::vector<std::shared_ptr<int>> values = lumen::Get(positions, kGuard);
+  std::vector<std::shared_ptr<const int>> values = lumen::Get(positions, kGuard);
   ASSERT_EQ(values.size(), size_t(kCalls));
   int misplaced = 0;
   for (int i = 0; i < kCalls; ++i) misplaced += *values[i] != i;

@@ -1,8 +1,11 @@
 // Large values are read in place from the node's shared memory: Get returns views, not
-// copies, and a view keeps its object alive until the last shared_ptr is gone.
+// copies, and a view keeps its object alive until the last shared_ptr is gone. Values are
+// immutable: Get hands out `const T`, and a copy of a view is an ordinary value.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <type_traits>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -29,6 +32,14 @@ using lumen::test::WaitUntil;
 
 class ZeroCopyTest : public lumen::test::ClusterTest {};
 
+// What a user's code can do with a value from Get is fixed by its type.
+static_assert(std::is_same_v<decltype(Get(std::declval<lumen::ObjectRef<std::vector<double>>&>())),
+                             std::shared_ptr<const std::vector<double>>>);
+static_assert(std::is_same_v<decltype(std::declval<lumen::ObjectRef<std::string>&>().Get()),
+                             std::shared_ptr<const std::string>>);
+static_assert(std::is_same_v<decltype(Get(std::declval<std::vector<lumen::ObjectRef<int>>&>())),
+                             std::vector<std::shared_ptr<const int>>>);
+
 bool StoreEmpty() {
   MemoryInfo info = GetMemoryInfo(false);
   return info.used == 0 && info.num_objects == 0;
@@ -37,8 +48,8 @@ bool StoreEmpty() {
 TEST_F(ZeroCopyTest, GetOfALargeVectorReturnsAViewOfSharedMemory) {
   std::vector<double> values = Ramp(1 << 20);  // 8 MiB
   auto ref = Put(values);
-  std::shared_ptr<std::vector<double>> first = Get(ref);
-  std::shared_ptr<std::vector<double>> second = Get(ref);
+  std::shared_ptr<const std::vector<double>> first = Get(ref);
+  std::shared_ptr<const std::vector<double>> second = Get(ref);
   ASSERT_EQ(*first, values);
   // Two Gets see the very same bytes: neither is a copy.
   EXPECT_EQ(first->data(), second->data());
@@ -75,7 +86,7 @@ TEST_F(ZeroCopyTest, ATaskResultIsReadInPlace) {
 
 TEST_F(ZeroCopyTest, AViewKeepsItsObjectUntilTheLastPointerGoes) {
   std::vector<double> values = Ramp(1 << 20);
-  std::shared_ptr<std::vector<double>> view;
+  std::shared_ptr<const std::vector<double>> view;
   {
     auto ref = Put(values);
     view = Get(ref);
@@ -84,6 +95,33 @@ TEST_F(ZeroCopyTest, AViewKeepsItsObjectUntilTheLastPointerGoes) {
   EXPECT_EQ(GetMemoryInfo().num_objects, 1u);
   view.reset();
   EXPECT_TRUE(WaitUntil(StoreEmpty, 30)) << MemorySummary();
+}
+
+// The natural ways to take a value out of Get and change it work on large (in-place)
+// values, and leave the object as it was for every later reader. Before Get returned
+// `const T`, the move below stole shared memory and aborted with "free(): invalid pointer".
+TEST_F(ZeroCopyTest, ACopyOfAViewIsTheCallersToChange) {
+  std::vector<double> values = Ramp(1 << 20);
+  auto ref = Put(values);
+  auto view = Get(ref);
+  std::vector<double> moved = std::move(*Get(ref));  // a move of a const value copies
+  moved.push_back(-1.0);
+  moved[0] = 42.0;
+  EXPECT_EQ(moved.front(), 42.0);
+  std::sort(moved.begin(), moved.end());
+  EXPECT_EQ(moved.front(), -1.0);
+  std::vector<double> copied = *view;
+  copied.resize(10);
+  std::string text(1 << 20, 'a');
+  auto text_ref = Put(text);
+  std::string mine = std::move(*Get(text_ref));
+  mine += "tail";
+  EXPECT_EQ(moved.size(), values.size() + 1);
+  EXPECT_EQ(copied.size(), 10u);
+  EXPECT_EQ(*view, values);          // the reader's view is untouched
+  EXPECT_EQ(*Get(ref), values);      // and so is the object for later readers
+  EXPECT_EQ(*Get(text_ref), text);
+  EXPECT_EQ(Get(ref)->data(), view->data());  // still read in place, not a copy
 }
 
 TEST_F(ZeroCopyTest, SmallValuesStayInlineAndAreCopies) {

@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
 
   std::vector<lumen::ObjectRef<int>> experiments;
   for (int i = 0; i < 5; ++i) experiments.push_back(lumen::Task(RunExperiment).Remote(i));
-  std::vector<std::shared_ptr<int>> results = lumen::Get(experiments);
+  std::vector<std::shared_ptr<const int>> results = lumen::Get(experiments);
 
   std::cout << "[";
   for (size_t i = 0; i < results.size(); ++i) std::cout << (i ? ", " : "") << *results[i];

@@ -29,7 +29,7 @@ ObjectRef<T> Put(const T& value) {
 
 namespace detail {
 template <typename T>
-std::shared_ptr<T> Decode(const Buffer& buffer) {
+std::shared_ptr<const T> Decode(const Buffer& buffer) {
   if constexpr (std::is_void_v<T>) {
     return nullptr;
   } else if constexpr (kIsBlob<T>) {
@@ -45,20 +45,21 @@ std::shared_ptr<T> Decode(const Buffer& buffer) {
 }
 }  // namespace detail
 
-/// Waits for the values of `refs` and returns them in order. Large strings and vectors of
-/// trivially copyable elements in the node's shared memory come back as views of it,
-/// without a copy: treat them as read-only, and never resize them. A negative timeout waits
-/// forever. Throws the error of the first failed object (TaskError, WorkerCrashedError,
+/// Waits for the values of `refs` and returns them in order. Values are immutable: each
+/// comes back as a `const T`. Large strings and vectors of trivially copyable elements in
+/// the node's shared memory come back as views of it, without a copy; the `const` is what
+/// keeps user code from writing or resizing shared bytes. Copy a value to change it
+/// (`auto v = *lumen::Get(ref);`). A negative timeout waits forever. Throws the error of the first failed object (TaskError, WorkerCrashedError,
 /// ...), or GetTimeoutError. For ObjectRef<void> the pointers are empty.
 template <typename T>
-std::vector<std::shared_ptr<T>> Get(const std::vector<ObjectRef<T>>& refs,
+std::vector<std::shared_ptr<const T>> Get(const std::vector<ObjectRef<T>>& refs,
                                     std::chrono::milliseconds timeout) {
   detail::CheckInitialized("Get");
   std::vector<detail::RefData> data;
   data.reserve(refs.size());
   for (const auto& ref : refs) data.push_back(ref.Data());
   std::vector<detail::Buffer> buffers = detail::Get(data, timeout);
-  std::vector<std::shared_ptr<T>> out;
+  std::vector<std::shared_ptr<const T>> out;
   out.reserve(buffers.size());
   for (const auto& buffer : buffers) out.push_back(detail::Decode<T>(buffer));
   detail::RegisterBorrowed();  // refs inside the values, while `refs` hold them
@@ -66,26 +67,26 @@ std::vector<std::shared_ptr<T>> Get(const std::vector<ObjectRef<T>>& refs,
 }
 
 template <typename T>
-std::vector<std::shared_ptr<T>> Get(const std::vector<ObjectRef<T>>& refs) {
+std::vector<std::shared_ptr<const T>> Get(const std::vector<ObjectRef<T>>& refs) {
   return Get(refs, std::chrono::milliseconds(-1));
 }
 
 template <typename T>
-std::shared_ptr<T> Get(const ObjectRef<T>& ref, std::chrono::milliseconds timeout) {
+std::shared_ptr<const T> Get(const ObjectRef<T>& ref, std::chrono::milliseconds timeout) {
   detail::CheckInitialized("Get");
   std::vector<detail::Buffer> buffers = detail::Get({ref.Data()}, timeout);
-  std::shared_ptr<T> value = detail::Decode<T>(buffers.at(0));
+  std::shared_ptr<const T> value = detail::Decode<T>(buffers.at(0));
   detail::RegisterBorrowed();  // refs inside the value, while `ref` holds it
   return value;
 }
 
 template <typename T>
-std::shared_ptr<T> Get(const ObjectRef<T>& ref) {
+std::shared_ptr<const T> Get(const ObjectRef<T>& ref) {
   return Get(ref, std::chrono::milliseconds(-1));
 }
 
 template <typename T>
-std::shared_ptr<T> ObjectRef<T>::Get() const {
+std::shared_ptr<const T> ObjectRef<T>::Get() const {
   return lumen::Get(*this);
 }
 

@@ -63,8 +63,8 @@ class ObjectRef {
   std::string ID() const { return detail::HexOf(data_.id); }
   bool IsNil() const { return data_.id.empty(); }
 
-  /// Same as lumen::Get(*this): blocks until the value is ready.
-  std::shared_ptr<T> Get() const;
+  /// Same as lumen::Get(*this): blocks until the value is ready; the value is immutable.
+  std::shared_ptr<const T> Get() const;
 
   bool operator==(const ObjectRef& other) const { return data_.id == other.data_.id; }
   bool operator!=(const ObjectRef& other) const { return !(*this == other); }

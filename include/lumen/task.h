@@ -112,4 +112,20 @@ TaskCaller<R (*)(Params...)> Task(R (*fn)(Params...)) {
   return TaskCaller<R (*)(Params...)>(fn);
 }
 
+namespace detail {
+template <typename F>
+inline constexpr bool kNotAFunction = false;
+}  // namespace detail
+
+/// Anything else (a lambda, a std::function, a functor) is a compile error that says what
+/// to do: only a registered function's name travels to a worker.
+template <typename F>
+  requires(!std::is_function_v<std::remove_cvref_t<F>> && !std::is_pointer_v<std::decay_t<F>>)
+void Task(F&&) {
+  static_assert(detail::kNotAFunction<F>,
+                "lumen: Task() takes a plain function registered with LUMEN_REMOTE(name); a "
+                "lambda or other callable cannot be sent to a worker: make it a named "
+                "function at namespace scope and register it with LUMEN_REMOTE");
+}
+
 }  // namespace lumen

@@ -93,12 +93,20 @@ T ReadBlob(const char* data, int64_t count) {
   return value;
 }
 
-// Views: a T whose storage is the serialized bytes themselves. The standard library has no
-// way to give a vector or string memory it does not own; libstdc++ keeps both as three
-// words (begin, end, capacity / pointer, length, capacity), which the first use checks
-// before relying on it. A view owns nothing and is never destroyed as a T: its holder is
-// freed instead, so the shared bytes are never handed to the allocator. It must not grow
-// (that would free the shared bytes): values from Get are read-only.
+// Views: a const T whose storage is the serialized bytes themselves.
+//
+// Why the layout is forged: the API hands out `std::shared_ptr<const std::vector<E>>` and
+// `std::shared_ptr<const std::string>` (docs/api.md), and the standard library has no way to
+// make a std::vector or std::string over memory it does not own: a conforming in-place view
+// (a custom or pmr allocator, std::span) is another type, and would change what `Get`
+// returns for every user. So the view relies on libstdc++ keeping both as three words
+// (begin, end, capacity / pointer, length, capacity), which ViewLayoutHolds checks on a real
+// object before the first view is made; where it does not hold (another library or ABI),
+// Get copies instead. A view owns nothing and is never destroyed as a T: its holder is freed
+// instead, so the shared bytes are never handed to the allocator. It is only ever reachable
+// as `const T`, so no member that could write, grow or free the bytes can be called on it
+// short of a const_cast; copying it (`auto v = *ref.Get();`, or a std::move of it, which copies) gives an
+// ordinary value the caller owns.
 template <typename T>
 bool ViewLayoutHolds() {
 #if defined(__GLIBCXX__) && defined(_GLIBCXX_USE_CXX11_ABI) && _GLIBCXX_USE_CXX11_ABI
@@ -128,9 +136,9 @@ bool ViewLayoutHolds() {
 #endif
 }
 
-/// A T over `count` elements of a serialized blob at `data`, kept valid by `keep`.
+/// A const T over `count` elements of a serialized blob at `data`, kept valid by `keep`.
 template <typename T>
-std::shared_ptr<T> ViewBlob(const char* data, int64_t count, std::shared_ptr<const void> keep) {
+std::shared_ptr<const T> ViewBlob(const char* data, int64_t count, std::shared_ptr<const void> keep) {
   using E = typename BlobTraits<T>::Element;
   struct Holder {
     alignas(T) unsigned char storage[sizeof(T)];
@@ -148,7 +156,8 @@ std::shared_ptr<T> ViewBlob(const char* data, int64_t count, std::shared_ptr<con
     E* words[3] = {begin, begin + count, begin + count};
     std::memcpy(holder->storage, words, sizeof(words));
   }
-  return std::shared_ptr<T>(value, [holder](T*) { delete holder; });
+  return std::shared_ptr<const T>(static_cast<const T*>(value),
+                                  [holder](const T*) { delete holder; });
 }
 
 }  // namespace lumen::detail

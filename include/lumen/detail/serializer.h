@@ -77,7 +77,8 @@ struct IsSerializable<ObjectRef<T>> : std::true_type {};
 template <typename T>
 struct AssertSerializable {
   static_assert(IsSerializable<T>::value,
-                "lumen: this type cannot be serialized. Use the types listed in API.md, "
+                "lumen: this type cannot be serialized. Use the types listed in docs/api.md "
+                "(Serialization), "
                 "or add LUMEN_SERIALIZE(field1, field2, ...) to the struct (see the "
                 "AssertSerializable<T> in this message for the type)");
   static constexpr bool value = true;
