@@ -25,7 +25,7 @@ if [ "$preset" = release ]; then
 fi
 
 # Nothing may outlive the suite: no worker processes, no session files.
-leftover=$(pgrep -a -f "build/$preset/(tests|examples)/" || true)
+leftover=$(pgrep -a -f "build/$preset/(tests|examples)/|build/$preset/src/cli/lumen start" || true)
 if [ -n "$leftover" ]; then
   echo "test.sh: processes left behind:" >&2
   echo "$leftover" >&2

@@ -11,10 +11,18 @@ namespace lumen {
 /// `--lumen-<field>=<value>` flags (with '_' written as '-') override them when Init is
 /// given argc/argv. Invalid values make Init throw ConfigError.
 struct Config {
-  /// Address ("host:port") of a running cluster's GCS. Empty (the default) starts an
+  /// Address ("host:port") of a running cluster's GCS, or "auto" for the cluster last
+  /// started on this machine with `lumen start --head`. Empty (the default) starts an
   /// embedded one-node cluster inside this process; the environment variable
-  /// LUMEN_ADDRESS, when set, replaces an empty address.
+  /// LUMEN_ADDRESS, when set, replaces an empty address. Joining needs a node of the
+  /// cluster on this machine (`lumen start --address=...`): the driver uses its raylet and
+  /// object store. The node options below (num_cpus, num_gpus, resources,
+  /// object_store_memory, object_spilling_directory, session_dir) are the embedded
+  /// node's: set when joining, they are a ConfigError (the daemons have their own).
   std::string address;
+  /// When joining: the IP of the node on this machine to use, if several run here.
+  /// Empty (default): the head node if it runs here, else the first node found here.
+  std::string node_ip_address;
   /// Logical CPUs of the embedded node. -1 (default): the machine's cores.
   double num_cpus = -1;
   /// GPUs of the embedded node. -1 (default): the NVIDIA devices the machine shows.

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "lumen/actor.h"
+#include "lumen/cluster.h"
 #include "lumen/config.h"
 #include "lumen/errors.h"
 #include "lumen/memory.h"

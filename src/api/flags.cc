@@ -33,6 +33,8 @@ void ApplyFlags(Config& config, int argc, char** argv) {
     std::string value = eq == std::string::npos ? "" : arg.substr(eq + 1);
     if (flag == "--lumen-address") {
       config.address = value;
+    } else if (flag == "--lumen-node-ip-address") {
+      config.node_ip_address = value;
     } else if (flag == "--lumen-num-cpus") {
       config.num_cpus = ParseNumber(flag, value);
     } else if (flag == "--lumen-num-gpus") {

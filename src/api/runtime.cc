@@ -14,6 +14,7 @@
 
 #include "common/logging.h"
 #include "common/process.h"
+#include "common/resources.h"
 #include "lumen/errors.h"
 #include "lumen/lumen.h"
 
@@ -67,15 +68,11 @@ std::string Env(const char* name) {
   return value ? value : "";
 }
 
-double DetectGpus() {
-  std::error_code ec;
-  int count = 0;
-  for (const auto& entry :
-       std::filesystem::directory_iterator("/proc/driver/nvidia/gpus", ec)) {
-    (void)entry;
-    ++count;
+void ApplyLogLevel(const Config& config) {
+  if (!SetLogLevel(config.log_level)) {
+    throw ConfigError("lumen: unknown log_level '" + config.log_level +
+                      "' (trace, debug, info, warn, error, off)");
   }
-  return count;
 }
 
 void Validate(Config& config) {
@@ -91,7 +88,7 @@ void Validate(Config& config) {
                       std::to_string(config.num_gpus));
   }
   if (config.num_cpus == -1) config.num_cpus = std::thread::hardware_concurrency();
-  if (config.num_gpus == -1) config.num_gpus = DetectGpus();
+  if (config.num_gpus == -1) config.num_gpus = DetectGpuCount();
   if (std::floor(config.num_cpus) != config.num_cpus) {
     throw ConfigError("lumen: num_cpus must be a whole number, got " +
                       std::to_string(config.num_cpus));
@@ -116,88 +113,128 @@ void Validate(Config& config) {
     throw ConfigError("lumen: max_inline_object_size must be >= 0, got " +
                       std::to_string(config.max_inline_object_size));
   }
-  if (!SetLogLevel(config.log_level)) {
-    throw ConfigError("lumen: unknown log_level '" + config.log_level +
-                      "' (trace, debug, info, warn, error, off)");
+  ApplyLogLevel(config);
+}
+
+// A driver's part, on an embedded node or a joined one: the job (registered with the
+// GCS), the core worker (registered with the node's raylet), the echo of worker output.
+void StartDriver(Runtime& runtime, const std::string& node_id, const std::string& session_dir,
+                 const std::string& raylet_endpoint) {
+  const Config& config = runtime.config;
+  runtime.gcs = rpc::GcsService::NewStub(rpc::MakeChannel(runtime.gcs_address));
+  rpc::RegisterJobRequest job_request;
+  job_request.set_driver_pid(getpid());
+  job_request.set_namespace_(config.namespace_);
+  job_request.set_driver_node_id(node_id);
+  auto job = rpc::CallBlocking<rpc::RegisterJobRequest, rpc::RegisterJobReply>(
+      [&](auto* ctx, const auto& req, auto* rep) {
+        return runtime.gcs->RegisterJob(ctx, req, rep);
+      },
+      job_request, 10000);
+  if (!job.ok()) throw ConfigError("lumen: cannot register the job with the GCS: " +
+                                   std::string(job.status().message()));
+  runtime.job_id = job->job_id();
+
+  core::CoreWorkerOptions options;
+  options.is_worker = false;
+  options.listen_socket =
+      "unix:" + session_dir + "/sockets/driver-" + std::to_string(getpid()) + ".sock";
+  options.raylet_endpoint = raylet_endpoint;
+  options.gcs_endpoint = runtime.gcs_address;
+  options.job_id = JobId::FromBinary(runtime.job_id);
+  options.worker_id = WorkerId::FromRandom();
+  options.executable = SelfExecutable();
+  options.argv = SelfCommandLine();
+  auto core = core::CoreWorker::Create(options);
+  if (!core.ok()) throw ConfigError("lumen: cannot start the driver's core worker: " +
+                                    std::string(core.status().message()));
+  runtime.core = std::move(*core);
+  if (config.log_to_driver) {
+    runtime.log_echo = std::make_unique<LogEcho>(runtime.gcs_address, runtime.job_id,
+                                                 runtime.core->options().node_id.Binary());
   }
 }
 
-// Prints worker output on the driver's terminal: stdout to stdout, stderr to stderr.
-void EchoToDriver(const std::string& line, bool from_stderr) {
-  static std::mutex mutex;
-  std::lock_guard<std::mutex> lock(mutex);
-  FILE* out = from_stderr ? stderr : stdout;
-  std::fwrite(line.data(), 1, line.size(), out);
-  std::fputc('\n', out);
-  std::fflush(out);
+// Stops what StartDriver started, and tells the GCS the job is done.
+void StopDriver(Runtime& runtime) {
+  if (runtime.core) runtime.core->Shutdown();
+  if (runtime.node) runtime.node->StopRaylet();  // its workers' last lines are published
+  if (runtime.log_echo) runtime.log_echo->Stop();
+  if (runtime.core) {
+    runtime.core->WaitForCallbacks();
+    // A joined driver's socket is in the node's session, which outlives it.
+    const std::string& socket = runtime.core->options().listen_socket;
+    if (!runtime.node && socket.rfind("unix:", 0) == 0) unlink(socket.c_str() + 5);
+  }
+  if (runtime.gcs && !runtime.job_id.empty()) {
+    rpc::FinishJobRequest request;
+    request.set_job_id(runtime.job_id);
+    rpc::CallBlocking<rpc::FinishJobRequest, rpc::FinishJobReply>(
+        [&](auto* ctx, const auto& req, auto* rep) {
+          return runtime.gcs->FinishJob(ctx, req, rep);
+        },
+        request, 2000)
+        .IgnoreError();
+  }
 }
 
 std::shared_ptr<Runtime> StartEmbedded(const Config& config) {
   auto runtime = std::make_shared<Runtime>();
   runtime->config = config;
-  auto session = Session::Create(config.session_dir);
-  if (!session.ok()) throw ConfigError("lumen: " + std::string(session.status().message()));
-  runtime->session = *session;
-  auto fail = [&](const std::string& what, const absl::Status& status) {
-    if (runtime->core) runtime->core->Shutdown();
-    if (runtime->raylet) runtime->raylet->Stop();
-    if (runtime->gcs) runtime->gcs->Stop();
-    runtime->session->Remove();
-    throw ConfigError("lumen: cannot start the embedded cluster: " + what + ": " +
-                      std::string(status.message()));
-  };
-
-  runtime->gcs = std::make_unique<gcs::GcsServer>(gcs::GcsOptions{});
-  auto gcs_endpoint = runtime->gcs->Start();
-  if (!gcs_endpoint.ok()) fail("GCS", gcs_endpoint.status());
-
-  raylet::RayletOptions raylet_options;
-  raylet_options.session_dir = session->dir();
-  raylet_options.logs_dir = session->LogsDir();
-  raylet_options.socket_path = session->SocketPath("raylet");
-  raylet_options.gcs_endpoint = *gcs_endpoint;
-  std::map<std::string, double> total = config.resources;
-  total["CPU"] = config.num_cpus;
-  total["GPU"] = config.num_gpus;
-  raylet_options.total = ResourceSet::FromMap(total);
+  node::NodeOptions options;
+  options.head = true;
+  options.resources = config.resources;
+  options.resources["CPU"] = config.num_cpus;
+  options.resources["GPU"] = config.num_gpus;
   // Prestart one worker per CPU, but no more than the machine can run at once: a
   // logical num_cpus far above the cores should not fork hundreds of idle processes.
-  raylet_options.num_prestart_workers = int(std::min<double>(
+  options.num_prestart_workers = int(std::min<double>(
       config.num_cpus, std::max(1u, std::thread::hardware_concurrency())));
-  raylet_options.log_level = config.log_level;
-  raylet_options.store.shm_name = session->ShmName("store");
-  raylet_options.store.capacity = config.object_store_memory;
-  raylet_options.store.spill_dir = config.object_spilling_directory.empty()
-                                       ? session->dir() + "/spill"
-                                       : config.object_spilling_directory;
-  raylet_options.store.max_inline_bytes = uint64_t(config.max_inline_object_size);
-  if (config.log_to_driver) raylet_options.driver_log_sink = EchoToDriver;
-  runtime->raylet = std::make_unique<raylet::Raylet>(raylet_options);
-  auto raylet_endpoint = runtime->raylet->Start();
-  if (!raylet_endpoint.ok()) fail("raylet", raylet_endpoint.status());
-  runtime->raylet_endpoint = *raylet_endpoint;
+  options.object_store_memory = config.object_store_memory;
+  options.max_inline_bytes = uint64_t(config.max_inline_object_size);
+  options.spill_dir = config.object_spilling_directory;
+  options.session_dir = config.session_dir;
+  options.log_level = config.log_level;
+  auto node = node::Node::Start(options);
+  if (!node.ok()) {
+    throw ConfigError("lumen: cannot start the embedded cluster: " +
+                      std::string(node.status().message()));
+  }
+  runtime->node = std::move(*node);
+  runtime->gcs_address = runtime->node->gcs_address();
+  try {
+    StartDriver(*runtime, runtime->node->node_id().Binary(), runtime->node->session().dir(),
+                runtime->node->raylet_endpoint());
+  } catch (...) {
+    StopDriver(*runtime);
+    runtime->node->Stop();
+    throw;
+  }
+  return runtime;
+}
 
-  rpc::RegisterJobRequest job_request;
-  job_request.set_driver_pid(getpid());
-  job_request.set_namespace_(config.namespace_);
-  auto gcs_stub = rpc::GcsService::NewStub(rpc::MakeChannel(*gcs_endpoint));
-  auto job = rpc::CallBlocking<rpc::RegisterJobRequest, rpc::RegisterJobReply>(
-      [&](auto* ctx, const auto& req, auto* rep) { return gcs_stub->RegisterJob(ctx, req, rep); },
-      job_request, 10000);
-  if (!job.ok()) fail("job registration", job.status());
-
-  core::CoreWorkerOptions options;
-  options.is_worker = false;
-  options.listen_socket = "unix:" + session->SocketPath("driver-" + std::to_string(getpid()));
-  options.raylet_endpoint = *raylet_endpoint;
-  options.gcs_endpoint = *gcs_endpoint;
-  options.job_id = JobId::FromBinary(job->job_id());
-  options.worker_id = WorkerId::FromRandom();
-  options.executable = SelfExecutable();
-  options.argv = SelfCommandLine();
-  auto core = core::CoreWorker::Create(options);
-  if (!core.ok()) fail("core worker", core.status());
-  runtime->core = std::move(*core);
+// Joins the cluster at config.address through the node of this machine.
+std::shared_ptr<Runtime> StartJoined(const Config& config) {
+  const Config defaults;
+  if (config.num_cpus != defaults.num_cpus || config.num_gpus != defaults.num_gpus ||
+      !config.resources.empty() || config.object_store_memory != defaults.object_store_memory ||
+      !config.object_spilling_directory.empty() || !config.session_dir.empty()) {
+    throw ConfigError("lumen: joining the cluster at '" + config.address +
+                      "': num_cpus, num_gpus, resources, object_store_memory, "
+                      "object_spilling_directory and session_dir belong to the embedded node; "
+                      "a cluster's nodes take them from `lumen start`");
+  }
+  JoinTarget target = ResolveJoin(config);
+  auto runtime = std::make_shared<Runtime>();
+  runtime->config = config;
+  runtime->gcs_address = target.gcs_address;
+  try {
+    StartDriver(*runtime, target.node.node_id(), target.node.session_dir(),
+                target.node.raylet_endpoint());
+  } catch (...) {
+    StopDriver(*runtime);
+    throw;
+  }
   return runtime;
 }
 
@@ -304,14 +341,14 @@ void Init(const Config& config_in, int argc, char** argv) {
     std::lock_guard<std::mutex> lock(api::g_mutex);
     if (api::g_runtime) throw ConfigError("lumen: Init called twice without Shutdown");
   }
-  api::Validate(config);
-  if (!config.address.empty()) {
-    throw ConfigError("lumen: cannot join the cluster at '" + config.address +
-                      "': joining a running cluster needs the `lumen start` daemons, which "
-                      "this version does not ship yet; leave address empty to run an "
-                      "embedded one-node cluster");
+  std::shared_ptr<api::Runtime> runtime;
+  if (config.address.empty()) {
+    api::Validate(config);
+    runtime = api::StartEmbedded(config);
+  } else {
+    api::ApplyLogLevel(config);
+    runtime = api::StartJoined(config);
   }
-  std::shared_ptr<api::Runtime> runtime = api::StartEmbedded(config);
   {
     std::lock_guard<std::mutex> lock(api::g_mutex);
     api::g_runtime = runtime;
@@ -329,11 +366,8 @@ void Shutdown() {
     runtime.swap(api::g_runtime);
   }
   if (!runtime || runtime->is_worker) return;
-  runtime->core->Shutdown();
-  if (runtime->raylet) runtime->raylet->Stop();
-  runtime->core->WaitForCallbacks();
-  if (runtime->gcs) runtime->gcs->Stop();
-  if (runtime->session && !runtime->config.keep_session_dir) runtime->session->Remove();
+  api::StopDriver(*runtime);
+  if (runtime->node) runtime->node->Stop(/*keep_session=*/runtime->config.keep_session_dir);
 }
 
 }  // namespace lumen

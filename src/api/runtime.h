@@ -3,25 +3,26 @@
 
 #include <memory>
 #include <mutex>
-#include <optional>
+#include <string>
 
-#include "common/session.h"
+#include "api/log_echo.h"
 #include "core_worker/core_worker.h"
-#include "gcs/gcs_server.h"
+#include "gcs.grpc.pb.h"
 #include "lumen/config.h"
-#include "raylet/raylet.h"
+#include "node/node.h"
 
 namespace lumen::api {
 
-/// What Init built. An embedded cluster holds the GCS and raylet too.
+/// What Init built. An embedded cluster holds its node (GCS and raylet) too.
 struct Runtime {
   Config config;
   bool is_worker = false;
-  std::optional<Session> session;  // embedded drivers only
-  std::unique_ptr<gcs::GcsServer> gcs;
-  std::unique_ptr<raylet::Raylet> raylet;
+  std::unique_ptr<node::Node> node;  // embedded drivers only
   std::unique_ptr<core::CoreWorker> core;
-  std::string raylet_endpoint;
+  std::unique_ptr<LogEcho> log_echo;  // drivers that echo worker output
+  std::unique_ptr<rpc::GcsService::Stub> gcs;  // drivers: Nodes() and the like
+  std::string gcs_address;
+  std::string job_id;  // binary; drivers
 };
 
 /// The runtime, or nullptr before Init / after Shutdown. Thread-safe.
@@ -31,5 +32,14 @@ std::shared_ptr<Runtime> Require(const char* call);
 
 /// Applies --lumen-* flags to `config`; throws ConfigError on unknown or bad ones.
 void ApplyFlags(Config& config, int argc, char** argv);
+
+/// Where a joining driver goes: the cluster's GCS and the node of this machine it uses.
+struct JoinTarget {
+  std::string gcs_address;
+  rpc::NodeInfo node;
+};
+/// Resolves `config.address` ("auto" or host:port), asks the GCS for its nodes and picks
+/// the one on this machine. Throws ConfigError with what went wrong and what to do.
+JoinTarget ResolveJoin(const Config& config);
 
 }  // namespace lumen::api

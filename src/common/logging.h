@@ -10,6 +10,11 @@ namespace lumen {
 /// Sets the level of the runtime's log ("trace" ... "off"); false on an unknown name.
 bool SetLogLevel(const std::string& level);
 
+/// A daemon's log: from now on the runtime's log goes to files in `logs_dir` instead of
+/// stderr: messages of the GCS ("gcs: ...") to gcs.log, every other one to raylet.log.
+/// Keeps the level. False when the files cannot be opened.
+bool LogToFiles(const std::string& logs_dir);
+
 }  // namespace lumen
 
 #define LUMEN_LOG_DEBUG(...) ::spdlog::debug(__VA_ARGS__)

@@ -1,6 +1,7 @@
 #include "common/resources.h"
 
 #include <cmath>
+#include <filesystem>
 #include <sstream>
 
 namespace lumen {
@@ -78,6 +79,17 @@ std::string ResourceSet::ToString() const {
   }
   out << "}";
   return out.str();
+}
+
+int DetectGpuCount() {
+  std::error_code ec;
+  int count = 0;
+  for (const auto& entry :
+       std::filesystem::directory_iterator("/proc/driver/nvidia/gpus", ec)) {
+    (void)entry;
+    ++count;
+  }
+  return count;
 }
 
 }  // namespace lumen

@@ -37,4 +37,7 @@ class ResourceSet {
   std::map<std::string, int64_t> amounts_;
 };
 
+/// The NVIDIA devices this machine shows (/proc/driver/nvidia/gpus), 0 without a driver.
+int DetectGpuCount();
+
 }  // namespace lumen

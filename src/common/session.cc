@@ -44,6 +44,8 @@ void RemoveStaleSegments() {
 
 }  // namespace
 
+std::string Session::Root() { return kRoot; }
+
 std::string Session::ShmName(const std::string& what) const {
   return "/lumen_" + std::to_string(getpid()) + "_" + std::to_string(serial_) + "_" + what;
 }

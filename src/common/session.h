@@ -27,6 +27,12 @@ class Session {
   /// Removes the directory tree. Safe to call twice.
   void Remove() const;
 
+  /// Where sessions go by default (/tmp/lumen).
+  static std::string Root();
+  /// The file naming the GCS of the cluster last started on this machine ("host:port"),
+  /// what `address = "auto"` reads: <Root>/current_cluster, whatever a daemon's temp dir.
+  static std::string CurrentClusterFile() { return Root() + "/current_cluster"; }
+
  private:
   std::string dir_;
   int serial_ = 0;  // tells apart the sessions of one process

@@ -32,6 +32,8 @@ class GcsGrpcService final : public rpc::GcsService::CallbackService {
   LUMEN_RPC_FORWARD(handler_, KillActor)
   LUMEN_RPC_FORWARD(handler_, ReportActorExit)
   LUMEN_RPC_FORWARD(handler_, ReportWorkerDeath)
+  LUMEN_RPC_FORWARD(handler_, PublishLogs)
+  LUMEN_RPC_FORWARD(handler_, GetLogs)
 
  private:
   GcsServer* handler_;
@@ -42,7 +44,10 @@ class GcsGrpcService final : public rpc::GcsService::CallbackService {
 GcsServer::GcsServer(GcsOptions options)
     : options_(std::move(options)),
       service_(std::make_unique<GcsGrpcService>(this)),
-      actors_(MakeActorDeps()) {}
+      actors_(MakeActorDeps()),
+      logs_([this](std::chrono::milliseconds delay, std::function<void()> fn) {
+        loop_.RunAfter(delay, std::move(fn));
+      }) {}
 
 ActorManagerDeps GcsServer::MakeActorDeps() {
   ActorManagerDeps deps;
@@ -51,7 +56,7 @@ ActorManagerDeps GcsServer::MakeActorDeps() {
     loop_.RunAfter(delay, std::move(fn));
   };
   deps.lease_worker = [this](const rpc::ActorSpec& spec, auto callback) {
-    const rpc::NodeInfo* node = PickNode(spec.resources());
+    const rpc::NodeInfo* node = PickNode(spec.job_id(), spec.resources());
     if (node == nullptr) {
       rpc::RequestWorkerLeaseReply reply;
       reply.set_infeasible(true);
@@ -107,13 +112,19 @@ ActorManagerDeps GcsServer::MakeActorDeps() {
 }
 
 const rpc::NodeInfo* GcsServer::PickNode(
-    const google::protobuf::Map<std::string, double>& demand) const {
+    const std::string& job_id, const google::protobuf::Map<std::string, double>& demand) const {
   ResourceSet wanted = ResourceSet::FromMap({demand.begin(), demand.end()});
+  auto fits = [&wanted](const rpc::NodeInfo& node) {
+    return node.alive() &&
+           ResourceSet::FromMap({node.total().begin(), node.total().end()}).Contains(wanted);
+  };
+  for (const auto& [num, job] : jobs_) {
+    if (JobId::FromInt(num).Binary() != job_id) continue;
+    auto it = nodes_.find(job.info.driver_node_id());
+    if (it != nodes_.end() && fits(it->second)) return &it->second;
+  }
   for (const auto& [id, node] : nodes_) {
-    if (!node.alive()) continue;
-    if (ResourceSet::FromMap({node.total().begin(), node.total().end()}).Contains(wanted)) {
-      return &node;
-    }
+    if (fits(node)) return &node;
   }
   return nullptr;
 }
@@ -128,7 +139,10 @@ absl::StatusOr<std::string> GcsServer::Start() {
 
 void GcsServer::Stop() {
   // Parked long polls would hold the server's shutdown until their deadline.
-  loop_.Post([this] { actors_.Stop(); });
+  loop_.Post([this] {
+    actors_.Stop();
+    logs_.Stop();
+  });
   server_.Shutdown();
   loop_.Stop();
 }
@@ -165,7 +179,12 @@ void GcsServer::HandleNodeHeartbeat(const rpc::NodeHeartbeatRequest& request,
   loop_.Post([this, request, reply, done] {
     auto it = nodes_.find(request.node_id());
     reply->set_known(it != nodes_.end() && it->second.alive());
-    if (reply->known()) it->second.set_last_heartbeat_ms(NowMs());
+    if (reply->known()) {
+      rpc::NodeInfo& node = it->second;
+      node.set_last_heartbeat_ms(NowMs());
+      *node.mutable_available() = request.available();
+      *node.mutable_pending() = request.pending();
+    }
     done(absl::OkStatus());
   });
 }
@@ -194,6 +213,7 @@ void GcsServer::HandleFinishJob(const rpc::FinishJobRequest& request,
     for (auto& [num, job] : jobs_) {
       if (JobId::FromInt(num).Binary() == request.job_id()) {
         job.finished = true;
+        logs_.DropJob(request.job_id());
         return done(absl::OkStatus());
       }
     }
@@ -300,6 +320,19 @@ void GcsServer::HandleReportWorkerDeath(const rpc::ReportWorkerDeathRequest& req
     actors_.OnWorkerDeath(request.worker_id(), request.pid(), request.how());
     done(absl::OkStatus());
   });
+}
+
+void GcsServer::HandlePublishLogs(const rpc::PublishLogsRequest& request,
+                                  rpc::PublishLogsReply*, rpc::Done done) {
+  loop_.Post([this, request, done] {
+    logs_.Publish(request);
+    done(absl::OkStatus());
+  });
+}
+
+void GcsServer::HandleGetLogs(const rpc::GetLogsRequest& request, rpc::GetLogsReply* reply,
+                              rpc::Done done) {
+  loop_.Post([this, request, reply, done] { logs_.Poll(request, reply, done); });
 }
 
 }  // namespace lumen::gcs

@@ -9,6 +9,7 @@
 
 #include "common/event_loop.h"
 #include "gcs/actor_manager.h"
+#include "gcs/log_channel.h"
 #include "gcs.grpc.pb.h"
 #include "rpc/rpc.h"
 
@@ -64,6 +65,10 @@ class GcsServer {
                              rpc::ReportActorExitReply* reply, rpc::Done done);
   void HandleReportWorkerDeath(const rpc::ReportWorkerDeathRequest& request,
                                rpc::ReportWorkerDeathReply* reply, rpc::Done done);
+  void HandlePublishLogs(const rpc::PublishLogsRequest& request, rpc::PublishLogsReply* reply,
+                         rpc::Done done);
+  void HandleGetLogs(const rpc::GetLogsRequest& request, rpc::GetLogsReply* reply,
+                     rpc::Done done);
 
  private:
   struct JobEntry {
@@ -72,8 +77,11 @@ class GcsServer {
   };
   void CheckNodeHealth();
   ActorManagerDeps MakeActorDeps();
-  /// A live node whose total resources fit `demand`, or nullptr.
-  const rpc::NodeInfo* PickNode(const google::protobuf::Map<std::string, double>& demand) const;
+  /// A live node whose total resources fit `demand`, or nullptr: the job's driver's node
+  /// when it fits (the only raylet that can start the job's workers until jobs are
+  /// registered cluster-wide), else any.
+  const rpc::NodeInfo* PickNode(const std::string& job_id,
+                                const google::protobuf::Map<std::string, double>& demand) const;
 
   GcsOptions options_;
   EventLoop loop_{"lumen-gcs"};
@@ -85,6 +93,7 @@ class GcsServer {
   uint32_t next_job_ = 1;
   std::map<std::string, std::map<std::string, std::string>> kv_;  // ns -> key -> value
   ActorManager actors_;
+  LogChannel logs_;
 };
 
 }  // namespace lumen::gcs

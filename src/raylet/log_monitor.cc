@@ -16,11 +16,12 @@ LogMonitor::LogMonitor(Sink sink) : sink_(std::move(sink)) {
 
 LogMonitor::~LogMonitor() { Stop(); }
 
-void LogMonitor::Add(int fd, pid_t pid, const std::string& log_path, bool from_stderr) {
+void LogMonitor::Add(int fd, pid_t pid, const std::string& log_path, bool from_stderr,
+                     const std::string& tag) {
   int log_fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    streams_[fd] = Stream{pid, from_stderr, log_fd, {}};
+    streams_[fd] = Stream{pid, from_stderr, tag, log_fd, {}};
   }
   char c = 1;
   (void)!write(wake_pipe_[1], &c, 1);
@@ -53,13 +54,12 @@ void LogMonitor::Emit(Stream& stream, const char* data, size_t size, bool flush_
   size_t start = 0;
   for (size_t nl; (nl = stream.partial.find('\n', start)) != std::string::npos;
        start = nl + 1) {
-    sink_("(pid=" + std::to_string(stream.pid) + ") " +
-              stream.partial.substr(start, nl - start),
+    sink_(stream.tag, stream.pid, stream.partial.substr(start, nl - start),
           stream.from_stderr);
   }
   stream.partial.erase(0, start);
   if (flush_partial && !stream.partial.empty()) {
-    sink_("(pid=" + std::to_string(stream.pid) + ") " + stream.partial, stream.from_stderr);
+    sink_(stream.tag, stream.pid, stream.partial, stream.from_stderr);
     stream.partial.clear();
   }
 }

@@ -12,18 +12,21 @@
 namespace lumen::raylet {
 
 /// One thread polling the output pipes of workers. Each chunk is appended to the
-/// worker's log file; each complete line is passed to the sink as "(pid=N) line", with
-/// whether it came from the worker's stderr.
+/// worker's log file; each complete line (without its newline) is passed to the sink with
+/// the stream's tag (the raylet's: the worker's job), the worker's pid, and whether it
+/// came from the worker's stderr. The sink runs on the monitor's thread.
 /// Thread-safe.
 class LogMonitor {
  public:
-  using Sink = std::function<void(const std::string& line, bool from_stderr)>;
+  using Sink = std::function<void(const std::string& tag, pid_t pid, const std::string& line,
+                                  bool from_stderr)>;
   /// `sink` may be empty (no echo).
   explicit LogMonitor(Sink sink);
   ~LogMonitor();
 
   /// Starts following `fd` (takes ownership) into `log_path`.
-  void Add(int fd, pid_t pid, const std::string& log_path, bool from_stderr);
+  void Add(int fd, pid_t pid, const std::string& log_path, bool from_stderr,
+           const std::string& tag = "");
   /// Drains what is readable, then stops. Idempotent.
   void Stop();
 
@@ -31,6 +34,7 @@ class LogMonitor {
   struct Stream {
     pid_t pid;
     bool from_stderr;
+    std::string tag;
     int log_fd;
     std::string partial;
   };

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <future>
+#include <thread>
 
 #include "common/clock.h"
 #include "common/logging.h"
@@ -42,7 +43,8 @@ void ToProtoMap(const ResourceSet& set, google::protobuf::Map<std::string, doubl
 
 Raylet::Raylet(RayletOptions options)
     : options_(std::move(options)),
-      log_monitor_(options_.driver_log_sink),
+      log_monitor_([this](const std::string& job, pid_t pid, const std::string& text,
+                          bool from_stderr) { OnWorkerOutput(job, pid, text, from_stderr); }),
       service_(std::make_unique<RayletGrpcService>(this)),
       resources_(options_.total),
       pool_(WorkerEnvironment{"unix:" + options_.socket_path, options_.gcs_endpoint,
@@ -60,7 +62,11 @@ rpc::RegisterNodeRequest Raylet::NodeRegistration() const {
   char host[256] = {0};
   gethostname(host, sizeof(host) - 1);
   node->set_hostname(host);
+  node->set_node_ip(options_.node_ip);
+  node->set_is_head(options_.is_head);
+  node->set_session_dir(options_.session_dir);
   ToProtoMap(options_.total, node->mutable_total());
+  ToProtoMap(options_.total, node->mutable_available());
   return request;
 }
 
@@ -94,6 +100,7 @@ absl::StatusOr<std::string> Raylet::Start() {
   loop_started_ = true;
   loop_.RunEvery(std::chrono::milliseconds(20), [this] { OnTick(); });
   loop_.RunEvery(std::chrono::milliseconds(1000), [this] { SendHeartbeat(); });
+  loop_.RunEvery(std::chrono::milliseconds(20), [this] { FlushLogs(/*blocking=*/false); });
   return server_.Start("unix:" + options_.socket_path, {service_.get()});
 }
 
@@ -120,6 +127,7 @@ void Raylet::Stop() {
   // 3. The loop, then the log monitor (which drains what the workers printed last).
   loop_.Stop();
   log_monitor_.Stop();
+  FlushLogs(/*blocking=*/true);  // what the workers printed last reaches their drivers
   unlink(options_.socket_path.c_str());
   store_.reset();  // after the server: no handler can still be posting to it
 }
@@ -128,6 +136,26 @@ void Raylet::SendHeartbeat() {
   rpc::NodeHeartbeatRequest request;
   request.set_node_id(node_id_.Binary());
   ToProtoMap(resources_.available(), request.mutable_available());
+  // What waits here, by shape: `lumen status` shows it.
+  std::map<std::string, rpc::ResourceDemand> by_shape;
+  for (const PendingLease& pending : pending_) {
+    rpc::ResourceDemand& demand = by_shape[pending.demand.ToString()];
+    if (demand.count() == 0) ToProtoMap(pending.demand, demand.mutable_shape());
+    demand.set_count(demand.count() + 1);
+  }
+  for (const auto& [shape, demand] : by_shape) *request.add_pending() = demand;
+  int64_t now = NowMs();
+  for (auto it = infeasible_seen_.begin(); it != infeasible_seen_.end();) {
+    if (now - it->second.second > 3000) {  // nobody asked again: nobody waits for it
+      it = infeasible_seen_.erase(it);
+      continue;
+    }
+    rpc::ResourceDemand* demand = request.add_pending();
+    ToProtoMap(it->second.first, demand->mutable_shape());
+    demand->set_count(1);
+    demand->set_infeasible(true);
+    ++it;
+  }
   rpc::CallUnary<rpc::NodeHeartbeatRequest, rpc::NodeHeartbeatReply>(
       [this](auto... args) { gcs_->async()->NodeHeartbeat(args...); }, std::move(request),
       [this](absl::Status status, rpc::NodeHeartbeatReply&& reply) {
@@ -140,6 +168,51 @@ void Raylet::SendHeartbeat() {
         }
       },
       2000);
+}
+
+void Raylet::OnWorkerOutput(const std::string& job, pid_t pid, const std::string& text,
+                            bool from_stderr) {
+  std::lock_guard<std::mutex> lock(logs_mutex_);
+  rpc::LogLine* line = log_batch_.add_lines();
+  line->set_job_id(job);
+  line->set_node_id(node_id_.Binary());
+  line->set_node_ip(options_.node_ip);
+  line->set_pid(pid);
+  line->set_from_stderr(from_stderr);
+  line->set_text(text);
+}
+
+void Raylet::FlushLogs(bool blocking) {
+  if (blocking) {
+    for (int i = 0; i < 100 && publishing_->load(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  } else if (publishing_->load()) {
+    return;  // the next tick sends what comes meanwhile
+  }
+  rpc::PublishLogsRequest batch;
+  {
+    std::lock_guard<std::mutex> lock(logs_mutex_);
+    if (log_batch_.lines_size() == 0) return;
+    batch.Swap(&log_batch_);
+  }
+  if (blocking) {
+    auto sent = rpc::CallBlocking<rpc::PublishLogsRequest, rpc::PublishLogsReply>(
+        [this](auto* ctx, const auto& req, auto* rep) { return gcs_->PublishLogs(ctx, req, rep); },
+        batch, 1000);
+    if (!sent.ok()) LUMEN_LOG_DEBUG("raylet: last worker output not published: {}", sent.status().ToString());
+    return;
+  }
+  publishing_->store(true);
+  rpc::CallUnary<rpc::PublishLogsRequest, rpc::PublishLogsReply>(
+      [this](auto... args) { gcs_->async()->PublishLogs(args...); }, std::move(batch),
+      [publishing = publishing_](absl::Status status, rpc::PublishLogsReply&&) {
+        if (!status.ok()) {
+          LUMEN_LOG_DEBUG("raylet: worker output not published: {}", status.ToString());
+        }
+        publishing->store(false);
+      },
+      5000);
 }
 
 void Raylet::HandleRegisterDriver(const rpc::RegisterDriverRequest& request,
@@ -194,6 +267,7 @@ void Raylet::HandleRequestWorkerLease(const rpc::RequestWorkerLeaseRequest& requ
       return done(absl::FailedPreconditionError("job is not registered with this raylet"));
     }
     if (resources_.IsInfeasible(demand)) {
+      infeasible_seen_[demand.ToString()] = {demand, NowMs()};
       reply->set_infeasible(true);
       ToProtoMap(resources_.total(), reply->mutable_node_total());
       return done(absl::OkStatus());

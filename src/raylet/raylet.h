@@ -2,11 +2,13 @@
 // accounting, runs the worker pool, and reports the node to the GCS.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
@@ -29,6 +31,8 @@ struct RayletOptions {
   std::string logs_dir;
   std::string socket_path;   // the raylet listens on unix:<socket_path>
   std::string gcs_endpoint;
+  std::string node_ip = "127.0.0.1";  // where other nodes reach this one
+  bool is_head = false;      // this node hosts the GCS
   ResourceSet total;         // CPU, GPU, custom
   /// Workers started per job when its driver registers, and kept when idle.
   int num_prestart_workers = 1;
@@ -37,7 +41,6 @@ struct RayletOptions {
   /// Lease requests fail after this many workers in a row died before registering.
   int max_startup_failures = 3;
   std::string log_level = "warn";
-  LogMonitor::Sink driver_log_sink;  // worker output echo; may be empty
   StoreOptions store;                 // the node's object store
 };
 
@@ -103,6 +106,11 @@ class Raylet {
   std::vector<PendingLease> TakePending(const std::function<bool(const PendingLease&)>& match);
   void FailPendingForJob(const std::string& job, const std::string& why);
   void SendHeartbeat();
+  /// Worker output, from the log monitor's thread: batched for the GCS's log channel.
+  void OnWorkerOutput(const std::string& job, pid_t pid, const std::string& text,
+                      bool from_stderr);
+  /// Sends the batched lines to the GCS (blocking: at Stop, when nothing else will).
+  void FlushLogs(bool blocking);
   rpc::RegisterNodeRequest NodeRegistration() const;
   /// Registers this node with the GCS; `blocking` false sends it and moves on.
   absl::Status RegisterWithGcs(bool blocking);
@@ -124,7 +132,15 @@ class Raylet {
   std::map<std::string, int> startup_failures_;  // by job, consecutive
   std::map<std::string, std::string> last_startup_failure_;
   std::set<std::string> drivers_gone_;  // jobs whose driver's exit the store was told
+  // Infeasible demands asked for lately (owners ask again every second while they wait),
+  // by ResourceSet::ToString: the shape and when it was last asked for.
+  std::map<std::string, std::pair<ResourceSet, int64_t>> infeasible_seen_;
   std::unique_ptr<StoreServer> store_;
+  std::mutex logs_mutex_;
+  rpc::PublishLogsRequest log_batch_;  // guarded by logs_mutex_
+  // One PublishLogs in flight at a time, so that lines reach the GCS in order.
+  // Shared with the call's callback, which may outlive the raylet.
+  std::shared_ptr<std::atomic<bool>> publishing_ = std::make_shared<std::atomic<bool>>(false);
 };
 
 }  // namespace lumen::raylet

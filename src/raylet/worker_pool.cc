@@ -44,8 +44,8 @@ absl::Status WorkerPool::StartWorker(const std::string& job) {
   if (!spawned.ok()) return spawned.status();
   worker->pid = spawned->pid;
   worker->lifeline_fd = spawned->lifeline_fd;
-  log_monitor_->Add(spawned->stdout_fd, spawned->pid, LogPath(spawned->pid), false);
-  log_monitor_->Add(spawned->stderr_fd, spawned->pid, LogPath(spawned->pid), true);
+  log_monitor_->Add(spawned->stdout_fd, spawned->pid, LogPath(spawned->pid), false, job);
+  log_monitor_->Add(spawned->stderr_fd, spawned->pid, LogPath(spawned->pid), true, job);
   LUMEN_LOG_DEBUG("raylet: started worker pid {}", worker->pid);
   workers_[worker->id] = std::move(worker);
   return absl::OkStatus();

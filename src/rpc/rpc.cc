@@ -1,12 +1,45 @@
 #include "rpc/rpc.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <climits>
+#include <cstring>
 
 #include "absl/strings/cord.h"
 
 namespace lumen::rpc {
 namespace {
 constexpr char kNotDelivered[] = "lumen.not_delivered";
+
+// gRPC says only that a port could not be added; a bind of our own says why (in use, no
+// such address here, permission). OK when `address` is not "a.b.c.d:port" (unix sockets,
+// names), whose errors gRPC's own message covers.
+absl::Status CheckBindable(const std::string& address) {
+  size_t colon = address.rfind(':');
+  if (address.rfind("unix:", 0) == 0 || colon == std::string::npos) return absl::OkStatus();
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  int port = std::atoi(address.c_str() + colon + 1);
+  if (inet_pton(AF_INET, address.substr(0, colon).c_str(), &addr.sin_addr) != 1 || port <= 0 ||
+      port > 65535) {
+    return absl::OkStatus();
+  }
+  addr.sin_port = htons(uint16_t(port));
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::OkStatus();
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));  // as gRPC does
+  int rc = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  int err = errno;
+  close(fd);
+  if (rc == 0) return absl::OkStatus();
+  return absl::UnavailableError("cannot listen on " + address + ": " + std::strerror(err) +
+                                (err == EADDRINUSE ? " (another process uses the port)" : ""));
+}
 }  // namespace
 
 bool NotDelivered(const absl::Status& status) {
@@ -38,7 +71,11 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& endpoint) {
 
 absl::StatusOr<std::string> Server::Start(const std::string& address,
                                           const std::vector<grpc::Service*>& services) {
+  if (absl::Status bindable = CheckBindable(address); !bindable.ok()) return bindable;
   grpc::ServerBuilder builder;
+  // One listener per port: without this gRPC sets SO_REUSEPORT, and a second server on a
+  // busy port would start and share its connections.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   int selected_port = 0;
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &selected_port);
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);

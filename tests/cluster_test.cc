@@ -1,0 +1,335 @@
+// Clusters of real `lumen start` daemons on loopback addresses of their own, and drivers
+// that join them: the node's lifecycle, bad input, tasks and actors on the daemons, a
+// second node (in its own mount namespace where one can be made).
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "cluster_util.h"
+#include "lumen/lumen.h"
+
+namespace {
+
+int Twice(int x) { return 2 * x; }
+std::string WhereAmI() { return lumen::GetRuntimeContext().NodeId(); }
+int Shout(int x) {
+  std::printf("shout-from-daemon-worker %d\n", x);
+  std::fflush(stdout);
+  return x;
+}
+
+class Tally {
+ public:
+  static Tally* Create(int start) { return new Tally(start); }
+  int Add(int x) { return total_ += x; }
+
+ private:
+  explicit Tally(int start) : total_(start) {}
+  int total_;
+};
+
+}  // namespace
+
+LUMEN_REMOTE(Twice, WhereAmI, Shout, Tally::Create, &Tally::Add);
+
+namespace {
+
+using lumen::test::LocalCluster;
+using lumen::test::RunCommand;
+
+namespace fs = std::filesystem;
+
+bool HasSegmentOf(int pid) {
+  std::error_code ec;
+  std::string prefix = "lumen_" + std::to_string(pid) + "_";
+  for (const auto& entry : fs::directory_iterator("/dev/shm", ec)) {
+    if (entry.path().filename().string().rfind(prefix, 0) == 0) return true;
+  }
+  return false;
+}
+
+bool HasSession(const std::string& temp_dir) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(temp_dir, ec)) {
+    if (entry.path().filename().string().rfind("session_", 0) == 0) return true;
+  }
+  return false;
+}
+
+bool PortFree(const std::string& address) {
+  size_t colon = address.rfind(':');
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(uint16_t(std::stoi(address.substr(colon + 1))));
+  inet_pton(AF_INET, address.substr(0, colon).c_str(), &addr.sin_addr);
+  bool free = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  close(fd);
+  return free;
+}
+
+TEST(LumenCliTest, StartStatusStopLeavesNothingBehind) {
+  LocalCluster cluster;
+  ASSERT_TRUE(cluster.StartHead("127.0.0.2", "--num-cpus=2 --resources='{\"ssd\": 1}'"))
+      << cluster.last_output();
+  EXPECT_NE(cluster.last_output().find("lumen start --address=" + cluster.address()),
+            std::string::npos)
+      << cluster.last_output();
+  int pid = cluster.pids().at(0);
+  EXPECT_TRUE(fs::is_symlink(cluster.temp_dir() + "/session_latest"));
+  EXPECT_TRUE(fs::exists(cluster.temp_dir() + "/session_latest/logs/raylet.log"));
+  EXPECT_TRUE(fs::exists(cluster.temp_dir() + "/session_latest/logs/gcs.log"));
+
+  std::string status;
+  ASSERT_EQ(RunCommand(lumen::test::LumenCli() + " status --address=" + cluster.address(), &status), 0)
+      << status;
+  EXPECT_NE(status.find(cluster.node_ids().at(0)), std::string::npos) << status;
+  EXPECT_NE(status.find("head"), std::string::npos) << status;
+  EXPECT_NE(status.find("CPU          0 / 2 used"), std::string::npos) << status;
+  EXPECT_NE(status.find("ssd          0 / 1 used"), std::string::npos) << status;
+
+  std::string stopped;
+  ASSERT_EQ(RunCommand(lumen::test::LumenCli() + " stop", &stopped), 0) << stopped;
+  EXPECT_NE(stopped.find("stopped 1 lumen daemon"), std::string::npos) << stopped;
+  EXPECT_TRUE(lumen::test::ProcessGone(pid));
+  EXPECT_FALSE(HasSession(cluster.temp_dir()));
+  EXPECT_FALSE(fs::exists(cluster.temp_dir() + "/session_latest"));
+  EXPECT_FALSE(HasSegmentOf(pid));
+  EXPECT_TRUE(PortFree(cluster.address()));
+  std::ifstream current("/tmp/lumen/current_cluster");
+  std::string named;
+  current >> named;
+  EXPECT_NE(named, cluster.address());
+  // And nobody answers any more.
+  EXPECT_NE(RunCommand(lumen::test::LumenCli() + " status --address=" + cluster.address(), &status), 0);
+  EXPECT_NE(status.find("no lumen cluster answers at " + cluster.address()), std::string::npos)
+      << status;
+}
+
+TEST(LumenCliTest, ASecondHeadOnABusyPortFailsClearly) {
+  LocalCluster cluster;
+  ASSERT_TRUE(cluster.StartHead("127.0.0.2", "--num-cpus=1")) << cluster.last_output();
+  std::string port = cluster.address().substr(cluster.address().rfind(':') + 1);
+  std::string out;
+  EXPECT_EQ(RunCommand(lumen::test::LumenCli() + " start --head --node-ip-address=127.0.0.2 --port=" +
+                    port + " --temp-dir=" + cluster.temp_dir(),
+                &out),
+            1);
+  EXPECT_NE(out.find("cannot listen on " + cluster.address()), std::string::npos) << out;
+  EXPECT_NE(out.find("in use"), std::string::npos) << out;
+  // The first head still serves.
+  EXPECT_EQ(RunCommand(lumen::test::LumenCli() + " status --address=" + cluster.address(), &out), 0)
+      << out;
+}
+
+// A TCP server that is not lumen: it answers anything with an HTTP error and hangs up.
+class NotLumen {
+ public:
+  NotLumen() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    inet_pton(AF_INET, "127.0.0.4", &addr.sin_addr);
+    bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    listen(fd_, 16);
+    socklen_t len = sizeof(addr);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    address_ = "127.0.0.4:" + std::to_string(ntohs(addr.sin_port));
+    thread_ = std::thread([this] {
+      while (!stop_) {
+        int client = accept(fd_, nullptr, nullptr);
+        if (client < 0) return;
+        const char reply[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
+        (void)!write(client, reply, sizeof(reply) - 1);
+        close(client);
+      }
+    });
+  }
+  ~NotLumen() {
+    stop_ = true;
+    shutdown(fd_, SHUT_RDWR);
+    close(fd_);
+    thread_.join();
+  }
+  const std::string& address() const { return address_; }
+
+ private:
+  int fd_;
+  std::string address_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+TEST(LumenCliTest, BadAddressesFailClearlyAndNothingHangs) {
+  std::string temp = "/tmp/lumen-test-bad-" + std::to_string(getpid());
+  std::string out;
+  std::string start = lumen::test::LumenCli() + " start --node-ip-address=127.0.0.3 --temp-dir=" +
+                      temp + " --address=";
+  EXPECT_EQ(RunCommand(start + "not-an-address", &out), 1);
+  EXPECT_NE(out.find("--address takes HOST:PORT"), std::string::npos) << out;
+  std::string nobody = "127.0.0.2:" + std::to_string(lumen::test::FreePort("127.0.0.2"));
+  EXPECT_EQ(RunCommand(start + nobody, &out), 1);
+  EXPECT_NE(out.find("no lumen head answers at " + nobody), std::string::npos) << out;
+  NotLumen not_lumen;
+  EXPECT_EQ(RunCommand(start + not_lumen.address(), &out), 1);
+  EXPECT_NE(out.find("no lumen head answers at " + not_lumen.address()), std::string::npos)
+      << out;
+
+  for (const std::string& address : {std::string("localhost"), std::string("host:port"),
+                                     std::string("127.0.0.1:70000"), nobody,
+                                     not_lumen.address()}) {
+    lumen::Config config;
+    config.address = address;
+    try {
+      lumen::Init(config);
+      lumen::Shutdown();
+      ADD_FAILURE() << "Init joined " << address;
+    } catch (const lumen::ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(address), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_FALSE(lumen::IsInitialized());
+  std::error_code ec;
+  fs::remove_all(temp, ec);
+}
+
+class JoinedDriverTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(cluster_.StartHead("127.0.0.2", "--num-cpus=2 --resources='{\"ssd\": 1}'"))
+        << cluster_.last_output();
+  }
+  void TearDown() override {
+    lumen::Shutdown();
+    cluster_.Stop();
+  }
+  void Join() {
+    lumen::Config config;
+    config.address = cluster_.address();
+    lumen::Init(config);
+  }
+  LocalCluster cluster_;
+};
+
+TEST_F(JoinedDriverTest, TasksAndActorsRunOnTheDaemons) {
+  Join();
+  std::vector<lumen::ObjectRef<int>> refs;
+  for (int i = 0; i < 20; ++i) refs.push_back(lumen::Task(Twice).Remote(i));
+  int sum = 0;
+  for (const auto& value : lumen::Get(refs, std::chrono::seconds(60))) sum += *value;
+  EXPECT_EQ(sum, 2 * (19 * 20 / 2));
+
+  auto tally = lumen::Actor(Tally::Create).Remote(10);
+  lumen::Get(tally.Task(&Tally::Add).Remote(5));
+  EXPECT_EQ(*lumen::Get(tally.Task(&Tally::Add).Remote(1), std::chrono::seconds(60)), 16);
+
+  // Code runs on the daemon's node, and the driver sits on it too.
+  std::string head = cluster_.node_ids().at(0);
+  EXPECT_EQ(*lumen::Get(lumen::Task(WhereAmI).Remote(), std::chrono::seconds(60)), head);
+  EXPECT_EQ(lumen::GetRuntimeContext().NodeId(), head);
+  // The workers are the daemon's children, not this driver's.
+  EXPECT_TRUE(lumen::test::WaitForNoChildren(1).empty());
+}
+
+TEST_F(JoinedDriverTest, WorkerOutputReachesTheJoinedDriver) {
+  Join();
+  testing::internal::CaptureStdout();
+  lumen::Get(lumen::Task(Shout).Remote(77), std::chrono::seconds(60));
+  std::string out;
+  for (int i = 0; i < 250 && out.find("shout-from-daemon-worker 77") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    out += testing::internal::GetCapturedStdout();
+    testing::internal::CaptureStdout();
+  }
+  out += testing::internal::GetCapturedStdout();
+  EXPECT_NE(out.find(") shout-from-daemon-worker 77"), std::string::npos) << out;
+  EXPECT_NE(out.find("(pid="), std::string::npos) << out;
+}
+
+TEST_F(JoinedDriverTest, NodesAndResourcesShowTheCluster) {
+  Join();
+  std::vector<lumen::NodeInfo> nodes = lumen::Nodes();
+  ASSERT_EQ(nodes.size(), 1u);
+  EXPECT_EQ(nodes[0].node_id, cluster_.node_ids().at(0));
+  EXPECT_EQ(nodes[0].address, "127.0.0.2");
+  EXPECT_TRUE(nodes[0].alive);
+  EXPECT_TRUE(nodes[0].is_head);
+  EXPECT_EQ(nodes[0].total.at("CPU"), 2);
+  EXPECT_EQ(nodes[0].total.at("ssd"), 1);
+  auto total = lumen::ClusterResources();
+  EXPECT_EQ(total.at("CPU"), 2);
+  EXPECT_EQ(total.at("ssd"), 1);
+  EXPECT_EQ(total.count("GPU"), 0u);  // none here: not listed
+  // A second node joins at its own address (and /dev/shm, where that can be had).
+  bool isolated = lumen::test::CanIsolateShm();
+  if (!isolated) std::printf("note: no mount namespaces here; the second node shares /dev/shm\n");
+  ASSERT_TRUE(cluster_.AddNode("127.0.0.3", "--num-cpus=3", isolated)) << cluster_.last_output();
+  nodes = lumen::Nodes();
+  ASSERT_EQ(nodes.size(), 2u);
+  int alive = 0;
+  for (const auto& node : nodes) {
+    alive += node.alive;
+    if (node.node_id == cluster_.node_ids().at(1)) {
+      EXPECT_EQ(node.address, "127.0.0.3");
+      EXPECT_FALSE(node.is_head);
+    }
+  }
+  EXPECT_EQ(alive, 2);
+  EXPECT_EQ(lumen::ClusterResources().at("CPU"), 5);
+  EXPECT_TRUE(lumen::test::WaitUntil([] {
+    auto available = lumen::AvailableResources();
+    return available.count("CPU") && available.at("CPU") == 5;
+  }));
+  std::string status;
+  ASSERT_EQ(RunCommand(lumen::test::LumenCli() + " status --address=" + cluster_.address(), &status), 0);
+  EXPECT_NE(status.find("2 nodes alive"), std::string::npos) << status;
+  EXPECT_NE(status.find(cluster_.node_ids().at(1) + "  127.0.0.3"), std::string::npos) << status;
+  EXPECT_NE(status.find("CPU          0 / 5 used"), std::string::npos) << status;
+  // Work still runs, on the node the job's workers can start on (placing it on other
+  // nodes is the next step): actors the GCS places, tasks the local raylet leases.
+  std::vector<lumen::ActorHandle<Tally>> tallies;
+  for (int i = 0; i < 4; ++i) {
+    tallies.push_back(lumen::Actor(Tally::Create).SetResource("CPU", 0.25).Remote(i));
+  }
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(*lumen::Get(tallies[i].Task(&Tally::Add).Remote(100), std::chrono::seconds(60)),
+              100 + i);
+  }
+  EXPECT_EQ(*lumen::Get(lumen::Task(Twice).Remote(4), std::chrono::seconds(60)), 8);
+}
+
+TEST_F(JoinedDriverTest, AutoFindsTheClusterStartedOnThisMachine) {
+  lumen::Config config;
+  config.address = "auto";
+  lumen::Init(config);
+  EXPECT_EQ(lumen::Nodes().at(0).node_id, cluster_.node_ids().at(0));
+  EXPECT_EQ(*lumen::Get(lumen::Task(Twice).Remote(21), std::chrono::seconds(60)), 42);
+}
+
+TEST_F(JoinedDriverTest, NodeOptionsAreRefusedWhenJoining) {
+  lumen::Config config;
+  config.address = cluster_.address();
+  config.num_cpus = 4;
+  EXPECT_THROW(lumen::Init(config), lumen::ConfigError);
+  config.num_cpus = -1;
+  config.node_ip_address = "127.0.0.9";  // no node there
+  try {
+    lumen::Init(config);
+    ADD_FAILURE() << "joined through a node that does not exist";
+  } catch (const lumen::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("no node with IP 127.0.0.9"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(lumen::IsInitialized());
+}
+
+}  // namespace

@@ -1,0 +1,128 @@
+// Real lumen clusters for tests: `lumen start` daemons on loopback addresses of their own
+// (127.0.0.2, 127.0.0.3, ...), optionally in a mount namespace with a private /dev/shm.
+#pragma once
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "test_util.h"
+
+namespace lumen::test {
+
+/// The `lumen` executable under test (set by tests/CMakeLists.txt).
+inline std::string LumenCli() {
+  const char* path = std::getenv("LUMEN_CLI");
+  return path ? path : "lumen";
+}
+
+/// Runs a shell command (bounded by `timeout_s`), returns its exit code and, in `output`,
+/// what it printed on stdout and stderr.
+inline int RunCommand(const std::string& command, std::string* output, int timeout_s = 90) {
+  std::string full = "timeout -k 5 " + std::to_string(timeout_s) + " " + command + " 2>&1";
+  FILE* pipe = popen(full.c_str(), "r");
+  if (pipe == nullptr) return -1;
+  char buf[4096];
+  output->clear();
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) output->append(buf, n);
+  int status = pclose(pipe);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/// A TCP port nobody listens on at `ip` right now.
+inline int FreePort(const std::string& ip) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  inet_pton(AF_INET, ip.c_str(), &addr.sin_addr);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+/// True when this machine lets us make a mount namespace with its own /dev/shm.
+inline bool CanIsolateShm() {
+  std::string out;
+  return RunCommand("unshare -m --propagation private sh -c 'mount -t tmpfs tmpfs /dev/shm'", &out,
+             10) == 0;
+}
+
+/// A cluster of `lumen start` daemons in a temp dir of its own. Stop (or the destructor)
+/// sends each daemon SIGTERM and waits for it to be gone.
+class LocalCluster {
+ public:
+  LocalCluster() {
+    temp_dir_ = "/tmp/lumen-test-" + std::to_string(getpid()) + "-" + std::to_string(serial_++);
+  }
+  ~LocalCluster() { Stop(); }
+
+  /// Starts the head at `ip`; extra flags like "--num-cpus=2". False (with the output in
+  /// `last_output()`) when `lumen start` failed.
+  bool StartHead(const std::string& ip, const std::string& flags) {
+    port_ = FreePort(ip);
+    address_ = ip + ":" + std::to_string(port_);
+    return StartNode("--head --port=" + std::to_string(port_) + " --node-ip-address=" + ip +
+                     " " + flags, /*isolated=*/false);
+  }
+  /// Starts a node at `ip` that joins the head; `isolated`: in its own mount namespace
+  /// with a private /dev/shm.
+  bool AddNode(const std::string& ip, const std::string& flags, bool isolated) {
+    return StartNode("--address=" + address_ + " --node-ip-address=" + ip + " " + flags,
+                     isolated);
+  }
+  void Stop() {
+    for (int pid : pids_) kill(pid, SIGTERM);
+    for (int pid : pids_) {
+      if (!WaitProcessGone(pid, 30)) kill(pid, SIGKILL);
+    }
+    pids_.clear();
+    std::error_code ec;
+    std::filesystem::remove_all(temp_dir_, ec);
+  }
+
+  const std::string& address() const { return address_; }
+  const std::string& temp_dir() const { return temp_dir_; }
+  const std::vector<int>& pids() const { return pids_; }
+  const std::string& last_output() const { return output_; }
+  /// Node ids in start order.
+  const std::vector<std::string>& node_ids() const { return node_ids_; }
+
+ private:
+  bool StartNode(const std::string& flags, bool isolated) {
+    std::string start = LumenCli() + " start --temp-dir=" + temp_dir_ + " " + flags;
+    if (isolated) {
+      start = "unshare -m --propagation private sh -c 'mount -t tmpfs tmpfs /dev/shm && exec " +
+              start + "'";
+    }
+    if (RunCommand(start, &output_) != 0) return false;
+    std::smatch match;
+    if (!std::regex_search(output_, match, std::regex("node ([0-9a-f]{32}) \\(pid ([0-9]+)\\)"))) {
+      return false;
+    }
+    node_ids_.push_back(match[1]);
+    pids_.push_back(std::stoi(match[2]));
+    return true;
+  }
+
+  static inline int serial_ = 0;
+  std::string temp_dir_;
+  int port_ = 0;
+  std::string address_;
+  std::string output_;
+  std::vector<int> pids_;
+  std::vector<std::string> node_ids_;
+};
+
+}  // namespace lumen::test
