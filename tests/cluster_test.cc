@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <set>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -27,10 +29,26 @@ int Shout(int x) {
   return x;
 }
 
+std::string SleepThenWhere(int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return lumen::GetRuntimeContext().NodeId();
+}
+std::vector<double> Ramp(int n) {
+  std::vector<double> out(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) out[size_t(i)] = i * 0.5;
+  return out;
+}
+double Total(const std::vector<double>& values) {
+  double sum = 0;
+  for (double v : values) sum += v;
+  return sum;
+}
+
 class Tally {
  public:
   static Tally* Create(int start) { return new Tally(start); }
   int Add(int x) { return total_ += x; }
+  std::string Where() { return lumen::GetRuntimeContext().NodeId(); }
 
  private:
   explicit Tally(int start) : total_(start) {}
@@ -39,7 +57,8 @@ class Tally {
 
 }  // namespace
 
-LUMEN_REMOTE(Twice, WhereAmI, Shout, Tally::Create, &Tally::Add);
+LUMEN_REMOTE(Twice, WhereAmI, Shout, SleepThenWhere, Ramp, Total, Tally::Create, &Tally::Add,
+             &Tally::Where);
 
 namespace {
 
@@ -65,9 +84,13 @@ bool HasSession(const std::string& temp_dir) {
   return false;
 }
 
+// Free for a new server, which binds with SO_REUSEADDR (as gRPC does) past the closed
+// connections' TIME_WAIT.
 bool PortFree(const std::string& address) {
   size_t colon = address.rfind(':');
   int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(uint16_t(std::stoi(address.substr(colon + 1))));
@@ -330,6 +353,71 @@ TEST_F(JoinedDriverTest, NodeOptionsAreRefusedWhenJoining) {
         << e.what();
   }
   EXPECT_FALSE(lumen::IsInitialized());
+}
+
+// Three nodes, five CPUs: work the driver's node cannot take goes to the others.
+class ThreeNodeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(cluster_.StartHead("127.0.0.2", "--num-cpus=1")) << cluster_.last_output();
+    ASSERT_TRUE(cluster_.AddNode("127.0.0.3", "--num-cpus=2 --resources='{\"far\": 1}'",
+                                 lumen::test::CanIsolateShm()))
+        << cluster_.last_output();
+    ASSERT_TRUE(cluster_.AddNode("127.0.0.4", "--num-cpus=2", false)) << cluster_.last_output();
+    lumen::Config config;
+    config.address = cluster_.address();
+    lumen::Init(config);
+    // The head's view of the other nodes' free resources comes with their reports.
+    ASSERT_TRUE(lumen::test::WaitUntil([] {
+      auto available = lumen::AvailableResources();
+      return available.count("CPU") && available.at("CPU") == 5;
+    }));
+  }
+  void TearDown() override {
+    lumen::Shutdown();
+    cluster_.Stop();
+  }
+  LocalCluster cluster_;
+};
+
+TEST_F(ThreeNodeTest, TenOneSecondTasksSpreadOverTheNodes) {
+  auto start = std::chrono::steady_clock::now();
+  std::vector<lumen::ObjectRef<std::string>> refs;
+  for (int i = 0; i < 10; ++i) refs.push_back(lumen::Task(SleepThenWhere).Remote(1000));
+  std::set<std::string> nodes;
+  for (const auto& node : lumen::Get(refs, std::chrono::seconds(120))) nodes.insert(*node);
+  double seconds = lumen::test::SecondsSince(start);
+  std::printf("ten 1 s tasks on 3 nodes / 5 CPUs: %.2f s, %zu nodes used\n", seconds,
+              nodes.size());
+  EXPECT_GE(nodes.size(), 2u);
+  // On one CPU they would take 10 s; a generous bound that still tells the two apart.
+  EXPECT_LT(seconds, 8.0);
+}
+
+TEST_F(ThreeNodeTest, ADemandOnlyAnotherNodeHasRunsThereWithLargeValuesBothWays) {
+  std::string far_node = cluster_.node_ids().at(1);
+  EXPECT_EQ(*lumen::Get(lumen::Task(WhereAmI).SetResource("far", 1).Remote(),
+                        std::chrono::seconds(60)),
+            far_node);
+  // A large result made there (beyond the inline limit) reaches the driver, byte for byte.
+  auto ramp = lumen::Get(lumen::Task(Ramp).SetResource("far", 1).Remote(1 << 18),
+                         std::chrono::seconds(60));
+  ASSERT_EQ(ramp->size(), size_t(1) << 18);
+  EXPECT_EQ((*ramp)[12345], 12345 * 0.5);
+  // A large value put here is read there.
+  std::vector<double> values = Ramp(1 << 18);
+  auto put = lumen::Put(values);
+  EXPECT_EQ(*lumen::Get(lumen::Task(Total).SetResource("far", 1).Remote(put),
+                        std::chrono::seconds(60)),
+            Total(values));
+}
+
+TEST_F(ThreeNodeTest, AnActorLivesOnTheNodeThatFitsItAndIsCalledFromHere) {
+  auto tally = lumen::Actor(Tally::Create).SetResource("far", 1).Remote(1);
+  EXPECT_EQ(*lumen::Get(tally.Task(&Tally::Where).Remote(), std::chrono::seconds(60)),
+            cluster_.node_ids().at(1));
+  for (int i = 0; i < 50; ++i) tally.Task(&Tally::Add).Remote(2);
+  EXPECT_EQ(*lumen::Get(tally.Task(&Tally::Add).Remote(0), std::chrono::seconds(60)), 101);
 }
 
 }  // namespace

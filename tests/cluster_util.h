@@ -103,8 +103,8 @@ class LocalCluster {
   bool StartNode(const std::string& flags, bool isolated) {
     std::string start = LumenCli() + " start --temp-dir=" + temp_dir_ + " " + flags;
     if (isolated) {
-      start = "unshare -m --propagation private sh -c 'mount -t tmpfs tmpfs /dev/shm && exec " +
-              start + "'";
+      start = "unshare -m --propagation private sh -c 'mount -t tmpfs tmpfs /dev/shm && "
+              "exec \"$0\" \"$@\"' " + start;
     }
     if (RunCommand(start, &output_) != 0) return false;
     std::smatch match;

@@ -118,14 +118,15 @@ void Validate(Config& config) {
 
 // A driver's part, on an embedded node or a joined one: the job (registered with the
 // GCS), the core worker (registered with the node's raylet), the echo of worker output.
-void StartDriver(Runtime& runtime, const std::string& node_id, const std::string& session_dir,
-                 const std::string& raylet_endpoint) {
+void StartDriver(Runtime& runtime, const rpc::NodeInfo& node) {
   const Config& config = runtime.config;
   runtime.gcs = rpc::GcsService::NewStub(rpc::MakeChannel(runtime.gcs_address));
   rpc::RegisterJobRequest job_request;
   job_request.set_driver_pid(getpid());
   job_request.set_namespace_(config.namespace_);
-  job_request.set_driver_node_id(node_id);
+  job_request.set_driver_node_id(node.node_id());
+  job_request.mutable_launch()->set_executable(SelfExecutable());
+  for (const auto& arg : SelfCommandLine()) job_request.mutable_launch()->add_argv(arg);
   auto job = rpc::CallBlocking<rpc::RegisterJobRequest, rpc::RegisterJobReply>(
       [&](auto* ctx, const auto& req, auto* rep) {
         return runtime.gcs->RegisterJob(ctx, req, rep);
@@ -138,8 +139,9 @@ void StartDriver(Runtime& runtime, const std::string& node_id, const std::string
   core::CoreWorkerOptions options;
   options.is_worker = false;
   options.listen_socket =
-      "unix:" + session_dir + "/sockets/driver-" + std::to_string(getpid()) + ".sock";
-  options.raylet_endpoint = raylet_endpoint;
+      "unix:" + node.session_dir() + "/sockets/driver-" + std::to_string(getpid()) + ".sock";
+  options.node_ip = node.node_ip();
+  options.raylet_endpoint = node.raylet_endpoint();
   options.gcs_endpoint = runtime.gcs_address;
   options.job_id = JobId::FromBinary(runtime.job_id);
   options.worker_id = WorkerId::FromRandom();
@@ -203,8 +205,12 @@ std::shared_ptr<Runtime> StartEmbedded(const Config& config) {
   runtime->node = std::move(*node);
   runtime->gcs_address = runtime->node->gcs_address();
   try {
-    StartDriver(*runtime, runtime->node->node_id().Binary(), runtime->node->session().dir(),
-                runtime->node->raylet_endpoint());
+    rpc::NodeInfo node;
+    node.set_node_id(runtime->node->node_id().Binary());
+    node.set_session_dir(runtime->node->session().dir());
+    node.set_raylet_endpoint(runtime->node->raylet_endpoint());
+    node.set_node_ip(options.node_ip);
+    StartDriver(*runtime, node);
   } catch (...) {
     StopDriver(*runtime);
     runtime->node->Stop();
@@ -229,8 +235,7 @@ std::shared_ptr<Runtime> StartJoined(const Config& config) {
   runtime->config = config;
   runtime->gcs_address = target.gcs_address;
   try {
-    StartDriver(*runtime, target.node.node_id(), target.node.session_dir(),
-                target.node.raylet_endpoint());
+    StartDriver(*runtime, target.node);
   } catch (...) {
     StopDriver(*runtime);
     throw;
@@ -244,7 +249,7 @@ std::map<std::string, std::string> TakeWorkerEnvironment() {
   std::map<std::string, std::string> taken;
   for (const char* name :
        {"LUMEN_WORKER", "LUMEN_WORKER_ID", "LUMEN_JOB_ID", "LUMEN_NODE_ID",
-        "LUMEN_RAYLET_SOCKET", "LUMEN_GCS_ADDRESS", "LUMEN_SESSION_DIR", "LUMEN_LOG_LEVEL",
+        "LUMEN_RAYLET_SOCKET", "LUMEN_NODE_IP", "LUMEN_GCS_ADDRESS", "LUMEN_SESSION_DIR", "LUMEN_LOG_LEVEL",
         "LUMEN_LIFELINE_FD"}) {
     taken[name] = Env(name);
     unsetenv(name);
@@ -280,6 +285,7 @@ std::map<std::string, std::string> TakeWorkerEnvironment() {
   options.job_id = JobId::FromHex(env["LUMEN_JOB_ID"]);
   options.worker_id = WorkerId::FromHex(env["LUMEN_WORKER_ID"]);
   options.node_id = NodeId::FromHex(env["LUMEN_NODE_ID"]);
+  if (!env["LUMEN_NODE_IP"].empty()) options.node_ip = env["LUMEN_NODE_IP"];
   auto core = core::CoreWorker::Create(options);
   if (!core.ok()) {
     // A cluster that shut down while this worker was starting is not an error.

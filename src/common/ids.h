@@ -86,6 +86,11 @@ class JobId : public BaseId<JobId, 4> {
     std::memcpy(id.bytes_.data(), &value, 4);
     return id;
   }
+  uint32_t ToInt() const {
+    uint32_t value;
+    std::memcpy(&value, bytes_.data(), 4);
+    return value;
+  }
 };
 class NodeId : public BaseId<NodeId, 16> {};
 class WorkerId : public BaseId<WorkerId, 16> {};

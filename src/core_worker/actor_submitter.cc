@@ -59,7 +59,10 @@ void ActorSubmitter::Pump(const ActorId& id, Actor& actor, Actions* actions) {
     if (actor.pushes_in_flight > 0) return;  // OnPushReply pumps again
     actor.sent_incarnation = actor.info.incarnation();
     actor.next_push_seq = 0;
-    actor.client = deps_.connect_worker(actor.info.endpoint());
+    // Its Unix endpoint (frames) on this node, TCP from another.
+    bool local = deps_.self_node == nullptr || actor.info.address().empty() ||
+                 actor.info.node_id() == deps_.self_node->Binary();
+    actor.client = deps_.connect_worker(local ? actor.info.endpoint() : actor.info.address());
   }
   // One call per push where calls must be answered one by one: threaded actors (calls
   // of one push would run one after another) and actors whose calls may be resent (a

@@ -31,6 +31,8 @@ struct ActorSubmitterDeps {
   GcsActorClient* gcs;
   WorkerClientFactory connect_worker;
   FreeStored free_stored;  // frees unwanted call results in the node store
+  /// This process's node (known once it registered); nullptr: every actor is local.
+  const NodeId* self_node = nullptr;
 };
 
 /// Per actor this process calls:

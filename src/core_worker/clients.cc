@@ -182,6 +182,21 @@ std::unique_ptr<RayletClient> MakeGrpcRayletClient(const std::string& endpoint) 
   return std::make_unique<GrpcRayletClient>(endpoint);
 }
 
+RayletFactory MakeGrpcRayletFactory() {
+  struct Cache {
+    Mutex mutex;
+    absl::flat_hash_map<std::string, std::shared_ptr<RayletClient>> clients
+        ABSL_GUARDED_BY(mutex);
+  };
+  auto cache = std::make_shared<Cache>();
+  return [cache](const std::string& address) {
+    MutexLock lock(&cache->mutex);
+    auto& client = cache->clients[address];
+    if (client == nullptr) client = std::make_shared<GrpcRayletClient>(address);
+    return client;
+  };
+}
+
 WorkerClientFactory MakeGrpcWorkerClientFactory() {
   return [](const std::string& endpoint) -> std::shared_ptr<WorkerClient> {
     return std::make_shared<GrpcWorkerClient>(endpoint);

@@ -57,6 +57,9 @@ class GcsActorClient {
 using rpc::MarkNotDelivered;
 using rpc::NotDelivered;
 
+/// A client to the raylet at `address` (another node's, after a spillback); cached.
+using RayletFactory = std::function<std::shared_ptr<RayletClient>(const std::string& address)>;
+
 /// Opens a client to the worker at `endpoint`.
 using WorkerClientFactory = std::function<std::shared_ptr<WorkerClient>(const std::string&)>;
 
@@ -91,6 +94,7 @@ WorkerClientFactory MakeFrameWorkerClientFactory(rpc::FrameLoop* loop,
 
 /// gRPC implementations, over lumen's channels.
 std::unique_ptr<RayletClient> MakeGrpcRayletClient(const std::string& endpoint);
+RayletFactory MakeGrpcRayletFactory();
 WorkerClientFactory MakeGrpcWorkerClientFactory();
 std::unique_ptr<GcsActorClient> MakeGrpcGcsActorClient(const std::string& endpoint);
 

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "common/logging.h"
+#include "common/process.h"
 #include "common/resources.h"
 #include "common/status.h"
 
@@ -62,16 +63,21 @@ absl::Status CoreWorker::Start() {
         return (*objects)[0];
       },
       [this](const std::string& actor_id) { ReportActorExit(actor_id); },
-      [this](const ObjectId& id, const std::string& owner, const std::string& bytes) {
-        return MaybePutInStore(id, owner, bytes);
+      [this](const ObjectId& id, const rpc::TaskSpec& spec, const std::string& bytes) {
+        // The node store is this node's: an owner elsewhere gets the bytes in the reply.
+        if (spec.owner_node_id() != options_.node_id.Binary()) return absl::StatusOr<bool>(false);
+        return MaybePutInStore(id, spec.owner(), bytes);
       },
       [this](const std::string& caller, const std::vector<detail::RefData>& returned,
              bool delivered) { HandOffReturned(caller, returned, delivered); });
   timers_.Start();
   service_ = std::make_unique<CoreWorkerGrpcService>(this);
-  auto endpoint = server_.Start(options_.listen_socket, {service_.get()});
-  if (!endpoint.ok()) return endpoint.status();
-  endpoint_ = *endpoint;
+  auto endpoints = server_.Start(
+      std::vector<std::string>{options_.listen_socket, options_.node_ip + ":0"},
+      {service_.get()});
+  if (!endpoints.ok()) return endpoints.status();
+  local_endpoint_ = (*endpoints)[0];
+  endpoint_ = (*endpoints)[1];
   LUMEN_RETURN_IF_ERROR(frames_.Start());
   if (options_.is_worker) {
     // Idle, the executor reads the connection its last push came on: the next one
@@ -87,7 +93,7 @@ absl::Status CoreWorker::Start() {
       return borrow.Wait(waker, std::chrono::steady_clock::time_point::max());
     });
     LUMEN_RETURN_IF_ERROR(frames_.Listen(
-        PushSocketPath(endpoint_),
+        PushSocketPath(local_endpoint_),
         [this](const std::shared_ptr<rpc::FrameConnection>& connection, uint64_t id,
                std::string payload) { HandleFramePush(connection, id, std::move(payload)); }));
   }
@@ -97,18 +103,19 @@ absl::Status CoreWorker::Start() {
   submitter_ = std::make_unique<TaskSubmitter>(SubmitterDeps{
       endpoint_, options_.job_id.Binary(), options_.worker_id, &store_, &refs_, &timers_,
       raylet_client_.get(), push_clients, [this] { return ClusterCapacity(); },
-      [this](const ObjectId& id) { FreeInStore(id); }});
+      [this](const ObjectId& id) { FreeInStore(id); }, MakeGrpcRayletFactory(), JobLaunch()});
   gcs_actor_client_ = MakeGrpcGcsActorClient(options_.gcs_endpoint);
   actor_submitter_ = std::make_unique<ActorSubmitter>(
       ActorSubmitterDeps{endpoint_, options_.worker_id.Binary(), &store_, &refs_, &timers_,
                          gcs_actor_client_.get(), push_clients,
-                         [this](const ObjectId& id) { FreeInStore(id); }});
+                         [this](const ObjectId& id) { FreeInStore(id); }, &options_.node_id});
 
   if (options_.is_worker) {
     rpc::RegisterWorkerRequest request;
     request.set_worker_id(options_.worker_id.Binary());
     request.set_pid(getpid());
-    request.set_endpoint(endpoint_);
+    request.set_endpoint(local_endpoint_);
+    request.set_address(endpoint_);
     auto reply = rpc::CallBlocking<rpc::RegisterWorkerRequest, rpc::RegisterWorkerReply>(
         [this](auto* ctx, const auto& req, auto* rep) {
           return raylet_->RegisterWorker(ctx, req, rep);
@@ -124,7 +131,8 @@ absl::Status CoreWorker::Start() {
     for (const auto& arg : options_.argv) request.add_argv(arg);
     request.set_driver_pid(getpid());
     request.set_worker_id(options_.worker_id.Binary());
-    request.set_endpoint(endpoint_);
+    request.set_endpoint(local_endpoint_);
+    request.set_address(endpoint_);
     auto reply = rpc::CallBlocking<rpc::RegisterDriverRequest, rpc::RegisterDriverReply>(
         [this](auto* ctx, const auto& req, auto* rep) {
           return raylet_->RegisterDriver(ctx, req, rep);
@@ -135,6 +143,20 @@ absl::Status CoreWorker::Start() {
     LUMEN_RETURN_IF_ERROR(ConnectStore(reply->store()));
   }
   return absl::OkStatus();
+}
+
+rpc::JobLaunchInfo CoreWorker::JobLaunch() const {
+  // A worker runs the driver's executable with the driver's arguments: its own.
+  rpc::JobLaunchInfo launch;
+  launch.set_executable(options_.is_worker ? SelfExecutable() : options_.executable);
+  for (const auto& arg : options_.is_worker ? SelfCommandLine() : options_.argv) {
+    launch.add_argv(arg);
+  }
+  if (!options_.is_worker) {
+    launch.set_driver_worker_id(options_.worker_id.Binary());
+    launch.set_driver_address(endpoint_);
+  }
+  return launch;
 }
 
 absl::Status CoreWorker::ConnectStore(const rpc::ObjectStoreInfo& info) {
@@ -236,6 +258,7 @@ void CoreWorker::FetchFromOwner(const ObjectId& id, const std::string& owner) {
   rpc::GetObjectRequest request;
   request.set_id(id.Binary());
   request.set_timeout_ms(-1);
+  request.set_requester_node_id(options_.node_id.Binary());
   auto stub = PeerStub(owner);
   rpcs_.Begin();
   rpc::CallUnary<rpc::GetObjectRequest, rpc::GetObjectReply>(
@@ -430,6 +453,7 @@ absl::StatusOr<rpc::ObjectRefProto> CoreWorker::SubmitTask(const std::string& fu
     for (const auto& [name, amount] : options.resources) (*spec.mutable_resources())[name] = amount;
   }
   spec.set_owner(endpoint_);
+  spec.set_owner_node_id(options_.node_id.Binary());
   if (options_.is_worker) spec.set_parent_task_id(executor_->CurrentContext().task_id);
   ObjectId return_id = ObjectId::ForTaskReturn(task_id, 1);
   refs_.AddOwned(return_id);
@@ -472,9 +496,21 @@ void CoreWorker::HandleFramePush(const std::shared_ptr<rpc::FrameConnection>& co
 void CoreWorker::HandleGetObject(const rpc::GetObjectRequest& request,
                                  rpc::GetObjectReply* reply, rpc::Done done) {
   ObjectId id = ObjectId::FromBinary(request.id());
-  auto answer = [reply, done](ObjectPtr object) {
+  // A borrower on another node cannot map this node's store: it gets the bytes inline
+  // (until objects move between node stores).
+  bool remote = !request.requester_node_id().empty() &&
+                request.requester_node_id() != options_.node_id.Binary();
+  auto answer = [this, id, remote, reply, done](ObjectPtr object) {
     if (object == nullptr) {
       reply->set_state(rpc::GetObjectReply::NOT_FOUND);
+    } else if (object->in_store && remote) {
+      auto views = store_client_->Get({id});
+      if (!views.ok() || !(*views)[0].error.empty()) {
+        reply->set_state(rpc::GetObjectReply::NOT_FOUND);
+      } else {
+        reply->set_state(rpc::GetObjectReply::READY);
+        reply->set_data((*views)[0].data, (*views)[0].size);
+      }
     } else {
       reply->set_state(rpc::GetObjectReply::READY);
       reply->set_data(object->data);
@@ -517,12 +553,15 @@ std::string CoreWorker::ClusterCapacity() {
   if (!reply.ok()) return "unknown (GCS unreachable)";
   ResourceSet total;
   int alive = 0;
+  std::string each;
   for (const auto& node : reply->nodes()) {
     if (!node.alive()) continue;
     ++alive;
-    total.Add(ResourceSet::FromMap({node.total().begin(), node.total().end()}));
+    ResourceSet node_total = ResourceSet::FromMap({node.total().begin(), node.total().end()});
+    total.Add(node_total);
+    each += (each.empty() ? "" : ", ") + node.node_ip() + " " + node_total.ToString();
   }
-  return total.ToString() + " on " + std::to_string(alive) + " node(s)";
+  return total.ToString() + " on " + std::to_string(alive) + " node(s) (" + each + ")";
 }
 
 }  // namespace lumen::core

@@ -30,6 +30,7 @@ namespace lumen::core {
 struct CoreWorkerOptions {
   bool is_worker = false;
   std::string listen_socket;    // this process's CoreWorkerService: unix:<path>
+  std::string node_ip = "127.0.0.1";  // ... and on TCP there, for other nodes
   std::string raylet_endpoint;
   std::string gcs_endpoint;
   JobId job_id;
@@ -125,6 +126,8 @@ class CoreWorker {
   /// Worker: runs tasks on this thread until the raylet or the owner says exit.
   void RunTaskLoop();
 
+  /// This process's TCP address: how every process of the cluster reaches it, and its
+  /// identity as an owner (ObjectRefProto::owner).
   const std::string& endpoint() const { return endpoint_; }
   const CoreWorkerOptions& options() const { return options_; }
   /// The node store (nullptr before registration).
@@ -163,6 +166,8 @@ class CoreWorker {
   /// Sends the factory call of a registered actor (its owned arguments resolved).
   void SendActorCreation(const ActorId& actor_id, const rpc::TaskSpec& creation);
   absl::Status ConnectStore(const rpc::ObjectStoreInfo& info);
+  /// How other nodes' raylets start this job's workers.
+  rpc::JobLaunchInfo JobLaunch() const;
   /// Large by-value arguments go to the node store and become owned references (one
   /// handle each in `promoted`, dropped by ReleasePromoted once the task holds them).
   absl::Status PromoteLargeArgs(std::vector<rpc::TaskArg>* args,
@@ -187,7 +192,8 @@ class CoreWorker {
   }
 
   CoreWorkerOptions options_;
-  std::string endpoint_;
+  std::string endpoint_;        // TCP (see endpoint())
+  std::string local_endpoint_;  // unix:, for this node's raylet and workers
   MemoryStore store_;
   ReferenceCounter refs_;
   EventLoop timers_{"lumen-cw-timers"};

@@ -388,7 +388,7 @@ void TaskExecutor::Execute(const rpc::TaskSpec& spec, rpc::TaskResult* result,
     return SetUserException(result, spec);
   }
   ObjectId return_id = ObjectId::ForTaskReturn(TaskId::FromBinary(spec.task_id()), 1);
-  absl::StatusOr<bool> in_store = store_result_ ? store_result_(return_id, spec.owner(), out)
+  absl::StatusOr<bool> in_store = store_result_ ? store_result_(return_id, spec, out)
                                                 : absl::StatusOr<bool>(false);
   if (!in_store.ok()) {
     return SetError(result, spec,

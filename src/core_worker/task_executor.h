@@ -43,9 +43,10 @@ class TaskExecutor {
   using Fetch = std::function<ObjectPtr(const rpc::ObjectRefProto&)>;
   /// A method called ExitActor: tell the GCS, before the worker stops (blocking).
   using OnActorExit = std::function<void(const std::string& actor_id)>;
-  /// Puts a large result in the node store for its owner; false: small, keep it inline.
+  /// Puts a large result in the node store for the owner of `spec`'s results; false:
+  /// small (or the owner is on another node), keep it inline.
   using StoreResult = std::function<absl::StatusOr<bool>(
-      const ObjectId& id, const std::string& owner, const std::string& bytes)>;
+      const ObjectId& id, const rpc::TaskSpec& spec, const std::string& bytes)>;
   /// A task ended, before its reply: `returned` are the refs nested in its result, each
   /// held once (released by the callee) — `delivered` when the result goes to `caller`,
   /// which must become their borrower first. Also where the refs this process borrowed

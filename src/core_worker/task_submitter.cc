@@ -108,17 +108,24 @@ void TaskSubmitter::Pump(const std::string& key, KeyState& state, Actions* actio
   for (auto& [id, lease] : state.leases) MaybeScheduleIdleReturn(key, lease, actions);
 }
 
-void TaskSubmitter::RequestLease(const std::string& key, KeyState& state, Actions* actions) {
+void TaskSubmitter::RequestLease(const std::string& key, KeyState& state, Actions* actions,
+                                 std::shared_ptr<RayletClient> remote) {
   ++state.pending_lease_requests;
   rpc::RequestWorkerLeaseRequest request;
   request.set_job_id(deps_.job_id);
   *request.mutable_resources() = state.resources;
   request.set_requester_worker_id(deps_.worker_id.Binary());
+  if (remote != nullptr) {
+    request.set_grant_or_reject(true);
+    *request.mutable_launch() = deps_.launch;
+  }
   rpcs_.Begin();
-  actions->push_back([this, key, request = std::move(request)]() mutable {
-    deps_.raylet->RequestWorkerLease(
-        std::move(request), [this, key](absl::Status status, rpc::RequestWorkerLeaseReply&& reply) {
-          OnLeaseReply(key, status, std::move(reply));
+  actions->push_back([this, key, remote, request = std::move(request)]() mutable {
+    RayletClient* raylet = remote ? remote.get() : deps_.raylet;
+    raylet->RequestWorkerLease(
+        std::move(request),
+        [this, key, remote](absl::Status status, rpc::RequestWorkerLeaseReply&& reply) {
+          OnLeaseReply(key, status, std::move(reply), remote);
           rpcs_.End();
         });
   });
@@ -152,7 +159,8 @@ void TaskSubmitter::CancelLeaseRequests(const std::string& key, KeyState& state,
 }
 
 void TaskSubmitter::OnLeaseReply(const std::string& key, absl::Status status,
-                                 rpc::RequestWorkerLeaseReply reply) {
+                                 rpc::RequestWorkerLeaseReply reply,
+                                 std::shared_ptr<RayletClient> remote) {
   Actions actions;
   {
     MutexLock lock(&mutex_);
@@ -162,8 +170,20 @@ void TaskSubmitter::OnLeaseReply(const std::string& key, absl::Status status,
       if (reply.granted()) {
         auto lease = std::make_shared<Lease>();
         lease->id = LeaseId::FromBinary(reply.lease_id());
+        lease->raylet = remote;
         ReturnLease(lease, false, &actions);
       }
+    } else if (status.ok() && !reply.spillback_address().empty() && deps_.connect_raylet &&
+               !state.queue.empty()) {
+      // The local raylet is busy; that node had room: ask it (grant or reject).
+      RequestLease(key, state, &actions, deps_.connect_raylet(reply.spillback_address()));
+    } else if (status.ok() && (reply.rejected() || !reply.spillback_address().empty())) {
+      // No room there after all (or nothing left to run): back to the local raylet.
+      if (!state.queue.empty()) PumpLater(key, state, std::chrono::milliseconds(50));
+    } else if (!status.ok() && remote != nullptr) {
+      LUMEN_LOG_WARN("lease request to another node failed: {}; asking again here",
+                     status.ToString());
+      PumpLater(key, state, std::chrono::milliseconds(200));
     } else if (!status.ok() && state.queue.empty()) {
       // Nothing waits for this lease any more (typically: the raylet is stopping).
     } else if (!status.ok()) {
@@ -180,8 +200,12 @@ void TaskSubmitter::OnLeaseReply(const std::string& key, absl::Status status,
       }
     } else if (reply.infeasible()) {
       int64_t now = NowMs();
-      if (state.last_infeasible_warning_ms < 0 ||
-          now - state.last_infeasible_warning_ms >= kInfeasibleWarningMs) {
+      if (state.infeasible_since_ms < 0) state.infeasible_since_ms = now;
+      // Not at the first answer: a node that just joined may be missing from the
+      // raylet's view of the cluster for a moment.
+      bool waited = now - state.infeasible_since_ms >= kInfeasibleGraceMs;
+      if (waited && (state.last_infeasible_warning_ms < 0 ||
+                     now - state.last_infeasible_warning_ms >= kInfeasibleWarningMs)) {
         state.last_infeasible_warning_ms = now;
         std::string label = state.queue.empty() ? "a task" : TaskLabel(state.queue.front()->spec);
         std::string demand = state.description;
@@ -206,13 +230,19 @@ void TaskSubmitter::OnLeaseReply(const std::string& key, absl::Status status,
       // Other leases took the work meanwhile: give the worker back at once.
       auto lease = std::make_shared<Lease>();
       lease->id = LeaseId::FromBinary(reply.lease_id());
+      lease->raylet = remote;
       ReturnLease(lease, false, &actions);
       Pump(key, state, &actions);
     } else if (reply.granted()) {
+      state.infeasible_since_ms = -1;
       auto lease = std::make_shared<Lease>();
       lease->id = LeaseId::FromBinary(reply.lease_id());
+      lease->raylet = remote;
       lease->pid = reply.worker_pid();
-      lease->client = deps_.connect_worker(reply.worker_endpoint());
+      // This node's workers over their Unix sockets (frames); another's over TCP.
+      lease->client = deps_.connect_worker(remote == nullptr || reply.worker_address().empty()
+                                               ? reply.worker_endpoint()
+                                               : reply.worker_address());
       lease->gpu_ids.assign(reply.gpu_ids().begin(), reply.gpu_ids().end());
       state.leases[lease->id] = lease;
       Pump(key, state, &actions);
@@ -365,8 +395,8 @@ void TaskSubmitter::ReturnLease(const LeasePtr& lease, bool worker_failed, Actio
   request.set_lease_id(lease->id.Binary());
   request.set_worker_failed(worker_failed);
   rpcs_.Begin();
-  actions->push_back([this, request = std::move(request)]() mutable {
-    deps_.raylet->ReturnWorkerLease(
+  actions->push_back([this, lease, request = std::move(request)]() mutable {
+    RayletOf(lease)->ReturnWorkerLease(
         std::move(request), [this](absl::Status, rpc::ReturnWorkerLeaseReply&&) { rpcs_.End(); });
   });
 }

@@ -36,6 +36,10 @@ struct SubmitterDeps {
   /// Describes the cluster's capacity for the infeasible-task warning.
   std::function<std::string()> cluster_capacity;
   FreeStored free_stored;  // frees unwanted task results in the node store
+  /// Raylets of other nodes, for spillbacks (empty: never followed).
+  RayletFactory connect_raylet;
+  /// How a raylet that has not seen the job starts its workers.
+  rpc::JobLaunchInfo launch;
 };
 
 /// Tasks with the same resource demand share a scheduling key; each key keeps a queue
@@ -52,6 +56,7 @@ class TaskSubmitter {
   static constexpr int kMaxPendingLeaseRequests = 16;
   static constexpr int kLeaseIdleMs = 20;
   static constexpr int kInfeasibleWarningMs = 30000;
+  static constexpr int kInfeasibleGraceMs = 900;
 
   explicit TaskSubmitter(SubmitterDeps deps) : deps_(std::move(deps)) {}
 
@@ -77,6 +82,7 @@ class TaskSubmitter {
   using TaskPtr = std::shared_ptr<Task>;
   struct Lease {
     LeaseId id;
+    std::shared_ptr<RayletClient> raylet;  // who granted it; nullptr: the local raylet
     int pid = 0;
     std::shared_ptr<WorkerClient> client;
     std::vector<int> gpu_ids;
@@ -99,13 +105,16 @@ class TaskSubmitter {
     bool cancel_in_flight = false;
     bool cancel_timer_armed = false;
     int64_t last_infeasible_warning_ms = -1;
+    int64_t infeasible_since_ms = -1;  // first infeasible answer of the current wait
   };
   using Actions = std::vector<std::function<void()>>;
 
   void Enqueue(TaskPtr task);
   void Pump(const std::string& key, KeyState& state, Actions* actions)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  void RequestLease(const std::string& key, KeyState& state, Actions* actions)
+  /// Asks the local raylet, or (after a spillback) `remote` for a grant-or-reject.
+  void RequestLease(const std::string& key, KeyState& state, Actions* actions,
+                    std::shared_ptr<RayletClient> remote = nullptr)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   /// Nothing queued or running, yet lease requests parked at the raylet.
   static bool HasIdleParkedRequests(const KeyState& state);
@@ -116,7 +125,10 @@ class TaskSubmitter {
   void PumpLater(const std::string& key, KeyState& state, std::chrono::milliseconds delay)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void OnLeaseReply(const std::string& key, absl::Status status,
-                    rpc::RequestWorkerLeaseReply reply);
+                    rpc::RequestWorkerLeaseReply reply, std::shared_ptr<RayletClient> remote);
+  RayletClient* RayletOf(const LeasePtr& lease) const {
+    return lease->raylet ? lease->raylet.get() : deps_.raylet;
+  }
   void PushBatch(const std::string& key, const LeasePtr& lease, std::vector<TaskPtr> batch,
                  Actions* actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void OnPushReply(const std::string& key, const LeasePtr& lease, uint64_t seq,

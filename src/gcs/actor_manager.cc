@@ -110,7 +110,9 @@ void ActorManager::OnLeaseReply(const std::string& actor_id, int32_t incarnation
                    reply.worker_id(),
                    reply.worker_endpoint(),
                    reply.worker_pid(),
-                   {reply.gpu_ids().begin(), reply.gpu_ids().end()}};
+                   {reply.gpu_ids().begin(), reply.gpu_ids().end()},
+                   reply.worker_address(),
+                   reply.node_id()};
   if (actor->info.state() == rpc::ActorInfo::DEAD || incarnation != actor->info.incarnation() ||
       stopped_) {
     if (status.ok() && reply.granted()) deps_.kill_worker(lease);
@@ -188,6 +190,8 @@ void ActorManager::OnCreationReply(const std::string& actor_id, int32_t incarnat
   }
   actor->info.set_state(rpc::ActorInfo::ALIVE);
   actor->info.set_endpoint(actor->lease->endpoint);
+  actor->info.set_address(actor->lease->address);
+  actor->info.set_node_id(actor->lease->node_id);
   actor->info.set_worker_id(actor->lease->worker_id);
   actor->info.set_pid(actor->lease->pid);
   LUMEN_LOG_INFO("gcs: (2) {} alive in worker pid {} (incarnation {})", Label(actor->spec),
@@ -207,6 +211,7 @@ void ActorManager::RestartOrDie(Actor& actor, const std::string& cause) {
   actor.info.set_incarnation(restarts + 1);
   actor.info.set_death_cause(cause);
   actor.info.clear_endpoint();
+  actor.info.clear_address();
   actor.info.clear_worker_id();
   actor.info.set_pid(0);
   actor.lease.reset();
@@ -224,6 +229,7 @@ void ActorManager::Die(Actor& actor, const std::string& cause, bool stop_worker)
   actor.info.set_state(rpc::ActorInfo::DEAD);
   actor.info.set_death_cause(cause);
   actor.info.clear_endpoint();
+  actor.info.clear_address();
   actor.info.clear_worker_id();
   actor.info.set_pid(0);
   actor.creation.Clear();

@@ -41,9 +41,11 @@ struct ActorLease {
   std::string raylet_endpoint;
   std::string lease_id;   // binary
   std::string worker_id;  // binary
-  std::string endpoint;
+  std::string endpoint;   // unix:, for callers on its node
   int pid = 0;
   std::vector<int> gpu_ids;
+  std::string address;    // TCP, for the GCS and callers on other nodes
+  std::string node_id;    // binary
 };
 
 /// The manager's peers, as functions: gRPC in the GCS, fakes in tests. Each callback

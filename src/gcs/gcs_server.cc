@@ -62,12 +62,13 @@ ActorManagerDeps GcsServer::MakeActorDeps() {
       reply.set_infeasible(true);
       return callback(absl::OkStatus(), std::move(reply), "");
     }
-    std::string endpoint = node->raylet_endpoint();
+    std::string endpoint = node->raylet_address();
     auto stub = std::shared_ptr<rpc::RayletService::Stub>(
         rpc::RayletService::NewStub(rpc::MakeChannel(endpoint)));
     rpc::RequestWorkerLeaseRequest request;
     request.set_job_id(spec.job_id());
     *request.mutable_resources() = spec.resources();
+    if (const JobEntry* job = FindJob(spec.job_id())) *request.mutable_launch() = job->info.launch();
     // No requester: the lease belongs to the GCS, not to a worker whose exit ends it.
     rpc::CallUnary<rpc::RequestWorkerLeaseRequest, rpc::RequestWorkerLeaseReply>(
         [stub](auto... args) { stub->async()->RequestWorkerLease(args...); },
@@ -79,7 +80,7 @@ ActorManagerDeps GcsServer::MakeActorDeps() {
   deps.push_creation = [](const ActorLease& lease, const rpc::TaskSpec& creation,
                           auto callback) {
     auto stub = std::shared_ptr<rpc::CoreWorkerService::Stub>(
-        rpc::CoreWorkerService::NewStub(rpc::MakeChannel(lease.endpoint)));
+        rpc::CoreWorkerService::NewStub(rpc::MakeChannel(lease.address)));
     rpc::PushTasksRequest request;
     request.set_lease_id(lease.lease_id);
     for (int gpu : lease.gpu_ids) request.add_gpu_ids(gpu);
@@ -101,14 +102,21 @@ ActorManagerDeps GcsServer::MakeActorDeps() {
         std::move(request), [stub](absl::Status, rpc::ReturnWorkerLeaseReply&&) {}, 5000);
   };
   deps.namespace_of = [this](const std::string& job_id) {
-    for (const auto& [num, job] : jobs_) {
-      if (JobId::FromInt(num).Binary() != job_id) continue;
-      if (!job.info.namespace_().empty()) return job.info.namespace_();
-      break;
-    }
+    const JobEntry* job = FindJob(job_id);
+    if (job != nullptr && !job->info.namespace_().empty()) return job->info.namespace_();
     return "anonymous-" + JobId::FromBinary(job_id).Hex();
   };
   return deps;
+}
+
+GcsServer::JobEntry* GcsServer::FindJob(const std::string& job_id) {
+  JobId id = JobId::FromBinary(job_id);
+  auto it = job_id.size() == JobId::Size() ? jobs_.find(id.ToInt()) : jobs_.end();
+  return it == jobs_.end() ? nullptr : &it->second;
+}
+
+const GcsServer::JobEntry* GcsServer::FindJob(const std::string& job_id) const {
+  return const_cast<GcsServer*>(this)->FindJob(job_id);
 }
 
 const rpc::NodeInfo* GcsServer::PickNode(
@@ -118,9 +126,8 @@ const rpc::NodeInfo* GcsServer::PickNode(
     return node.alive() &&
            ResourceSet::FromMap({node.total().begin(), node.total().end()}).Contains(wanted);
   };
-  for (const auto& [num, job] : jobs_) {
-    if (JobId::FromInt(num).Binary() != job_id) continue;
-    auto it = nodes_.find(job.info.driver_node_id());
+  if (const JobEntry* job = FindJob(job_id)) {
+    auto it = nodes_.find(job->info.driver_node_id());
     if (it != nodes_.end() && fits(it->second)) return &it->second;
   }
   for (const auto& [id, node] : nodes_) {
@@ -210,14 +217,11 @@ void GcsServer::HandleRegisterJob(const rpc::RegisterJobRequest& request,
 void GcsServer::HandleFinishJob(const rpc::FinishJobRequest& request,
                                 rpc::FinishJobReply*, rpc::Done done) {
   loop_.Post([this, request, done] {
-    for (auto& [num, job] : jobs_) {
-      if (JobId::FromInt(num).Binary() == request.job_id()) {
-        job.finished = true;
-        logs_.DropJob(request.job_id());
-        return done(absl::OkStatus());
-      }
-    }
-    done(absl::NotFoundError("no such job"));
+    JobEntry* job = FindJob(request.job_id());
+    if (job == nullptr) return done(absl::NotFoundError("no such job"));
+    job->finished = true;
+    logs_.DropJob(request.job_id());
+    done(absl::OkStatus());
   });
 }
 

@@ -76,6 +76,8 @@ class GcsServer {
     bool finished = false;
   };
   void CheckNodeHealth();
+  JobEntry* FindJob(const std::string& job_id);  // binary JobId; nullptr when unknown
+  const JobEntry* FindJob(const std::string& job_id) const;
   ActorManagerDeps MakeActorDeps();
   /// A live node whose total resources fit `demand`, or nullptr: the job's driver's node
   /// when it fits (the only raylet that can start the job's workers until jobs are

@@ -47,9 +47,9 @@ Raylet::Raylet(RayletOptions options)
                           bool from_stderr) { OnWorkerOutput(job, pid, text, from_stderr); }),
       service_(std::make_unique<RayletGrpcService>(this)),
       resources_(options_.total),
-      pool_(WorkerEnvironment{"unix:" + options_.socket_path, options_.gcs_endpoint,
-                              node_id_.Hex(), options_.session_dir, options_.logs_dir,
-                              options_.log_level},
+      pool_(WorkerEnvironment{"unix:" + options_.socket_path, options_.node_ip,
+                              options_.gcs_endpoint, node_id_.Hex(), options_.session_dir,
+                              options_.logs_dir, options_.log_level},
             &log_monitor_) {}
 
 Raylet::~Raylet() { Stop(); }
@@ -59,6 +59,7 @@ rpc::RegisterNodeRequest Raylet::NodeRegistration() const {
   rpc::NodeInfo* node = request.mutable_node();
   node->set_node_id(node_id_.Binary());
   node->set_raylet_endpoint("unix:" + options_.socket_path);
+  node->set_raylet_address(address_);
   char host[256] = {0};
   gethostname(host, sizeof(host) - 1);
   node->set_hostname(host);
@@ -95,13 +96,25 @@ absl::StatusOr<std::string> Raylet::Start() {
   if (!store.ok()) return store.status();
   store_ = std::move(*store);
   gcs_ = rpc::GcsService::NewStub(rpc::MakeChannel(options_.gcs_endpoint));
-  LUMEN_RETURN_IF_ERROR(RegisterWithGcs(/*blocking=*/true));
+  // Serving before registering: the GCS hands the address to others at once. Handlers
+  // post to the loop, which runs them once it starts.
+  auto endpoints = server_.Start(
+      std::vector<std::string>{"unix:" + options_.socket_path, options_.node_ip + ":0"},
+      {service_.get()});
+  if (!endpoints.ok()) return endpoints.status();
+  address_ = (*endpoints)[1];
+  if (absl::Status registered = RegisterWithGcs(/*blocking=*/true); !registered.ok()) {
+    server_.Shutdown();
+    unlink(options_.socket_path.c_str());
+    return registered;
+  }
   loop_.Start();
   loop_started_ = true;
   loop_.RunEvery(std::chrono::milliseconds(20), [this] { OnTick(); });
   loop_.RunEvery(std::chrono::milliseconds(1000), [this] { SendHeartbeat(); });
   loop_.RunEvery(std::chrono::milliseconds(20), [this] { FlushLogs(/*blocking=*/false); });
-  return server_.Start("unix:" + options_.socket_path, {service_.get()});
+  loop_.RunEvery(std::chrono::milliseconds(500), [this] { RefreshClusterView(); });
+  return (*endpoints)[0];
 }
 
 void Raylet::Stop() {
@@ -223,7 +236,7 @@ void Raylet::HandleRegisterDriver(const rpc::RegisterDriverRequest& request,
     }
     JobLaunch launch{request.executable(),
                      {request.argv().begin(), request.argv().end()},
-                     request.driver_pid(), request.worker_id(), request.endpoint()};
+                     request.driver_pid(), request.worker_id(), request.address()};
     pool_.AddJob(request.job_id(), launch);
     for (int i = 0; i < options_.num_prestart_workers; ++i) {
       absl::Status started = pool_.StartWorker(request.job_id());
@@ -239,7 +252,7 @@ void Raylet::HandleRegisterWorker(const rpc::RegisterWorkerRequest& request,
                                   rpc::RegisterWorkerReply* reply, rpc::Done done) {
   loop_.Post([this, request, reply, done] {
     Worker* worker = pool_.OnRegistered(WorkerId::FromBinary(request.worker_id()),
-                                        request.pid(), request.endpoint());
+                                        request.pid(), request.endpoint(), request.address());
     if (worker == nullptr) {
       return done(absl::NotFoundError("unknown worker: not started by this raylet"));
     }
@@ -264,17 +277,37 @@ void Raylet::HandleRequestWorkerLease(const rpc::RequestWorkerLeaseRequest& requ
     }
     ResourceSet demand = ResourceSet::FromMap(demand_map);
     if (!pool_.HasJob(request.job_id())) {
-      return done(absl::FailedPreconditionError("job is not registered with this raylet"));
+      if (request.launch().executable().empty()) {
+        return done(absl::FailedPreconditionError("job is not registered with this raylet"));
+      }
+      // A job first seen here (spillback, or an actor the GCS placed here): its workers
+      // run the driver's executable; its driver is not on this node.
+      pool_.AddJob(request.job_id(),
+                   JobLaunch{request.launch().executable(),
+                             {request.launch().argv().begin(), request.launch().argv().end()},
+                             0, request.launch().driver_worker_id(),
+                             request.launch().driver_address()});
     }
+    PendingLease pending{request.job_id(), WorkerId::FromBinary(request.requester_worker_id()),
+                         demand, reply, done, request.grant_or_reject()};
     if (resources_.IsInfeasible(demand)) {
+      if (!pending.grant_or_reject) {
+        // Never here, but maybe elsewhere: where there is room now, else where it fits.
+        if (auto* node = PickSpillback(demand)) return SpillBack(pending, *node);
+        for (const auto& entry : cluster_view_) {
+          if (entry.second.total.Contains(demand)) return SpillBack(pending, entry);
+        }
+      }
       infeasible_seen_[demand.ToString()] = {demand, NowMs()};
       reply->set_infeasible(true);
       ToProtoMap(resources_.total(), reply->mutable_node_total());
       return done(absl::OkStatus());
     }
-    pending_.push_back(PendingLease{request.job_id(),
-                                    WorkerId::FromBinary(request.requester_worker_id()),
-                                    demand, reply, done});
+    if (pending.grant_or_reject && !resources_.available().Contains(demand)) {
+      reply->set_rejected(true);
+      return done(absl::OkStatus());
+    }
+    pending_.push_back(std::move(pending));
     ScheduleLeases();
   });
 }
@@ -292,6 +325,14 @@ void Raylet::ScheduleLeases() {
       Grant(*it, idle, std::move(gpu_ids));
       it = pending_.erase(it);
       continue;
+    }
+    if (!would_remain.Contains(it->demand) && !it->grant_or_reject) {
+      // Busy here: another node with room takes it (hybrid policy).
+      if (auto* node = PickSpillback(it->demand)) {
+        SpillBack(*it, *node);
+        it = pending_.erase(it);
+        continue;
+      }
     }
     if (idle == nullptr && would_remain.Contains(it->demand)) {
       would_remain.Subtract(it->demand);
@@ -321,6 +362,8 @@ void Raylet::Grant(PendingLease& pending, Worker* worker, std::vector<int> gpu_i
   pending.reply->set_lease_id(worker->lease.Binary());
   pending.reply->set_worker_id(worker->id.Binary());
   pending.reply->set_worker_endpoint(worker->endpoint);
+  pending.reply->set_worker_address(worker->address);
+  pending.reply->set_node_id(node_id_.Binary());
   pending.reply->set_worker_pid(worker->pid);
   for (int id : gpu_ids) pending.reply->add_gpu_ids(id);
   pending.done(absl::OkStatus());
@@ -454,7 +497,7 @@ bool Raylet::ReapWorkers() {
       ReleaseLease(&copy);
     }
     LUMEN_LOG_INFO("raylet: worker pid {} {}", worker.pid, how);
-    store_->OnClientExit(worker.id.Binary(), worker.endpoint);
+    store_->OnClientExit(worker.id.Binary(), worker.address);
     DropLeasesOf(worker.id);
     ReportWorkerDeath(worker, how);
   });
@@ -494,6 +537,54 @@ void Raylet::DropLeasesOf(const WorkerId& owner) {
   }
 }
 
+const std::pair<const std::string, Raylet::RemoteNode>* Raylet::PickSpillback(
+    const ResourceSet& demand) {
+  std::pair<const std::string, RemoteNode>* best = nullptr;
+  double best_use = 2;
+  for (auto& entry : cluster_view_) {
+    const RemoteNode& node = entry.second;
+    if (!node.available.Contains(demand)) continue;
+    double cpus = node.total.Get("CPU");
+    double use = cpus > 0 ? 1 - node.available.Get("CPU") / cpus : 0;
+    if (use < best_use) {
+      best_use = use;
+      best = &entry;
+    }
+  }
+  if (best != nullptr) best->second.available.Subtract(demand);
+  return best;
+}
+
+void Raylet::SpillBack(PendingLease& pending,
+                       const std::pair<const std::string, RemoteNode>& node) {
+  pending.reply->set_spillback_address(node.second.address);
+  pending.reply->set_spillback_node_id(node.first);
+  pending.done(absl::OkStatus());
+}
+
+void Raylet::RefreshClusterView() {
+  rpc::CallUnary<rpc::GetAllNodesRequest, rpc::GetAllNodesReply>(
+      [this](auto... args) { gcs_->async()->GetAllNodes(args...); }, rpc::GetAllNodesRequest(),
+      [this](absl::Status status, rpc::GetAllNodesReply&& reply) {
+        if (!status.ok()) return;
+        loop_.Post([this, reply = std::move(reply)] {
+          cluster_view_.clear();
+          for (const rpc::NodeInfo& node : reply.nodes()) {
+            if (!node.alive() || node.node_id() == node_id_.Binary() ||
+                node.raylet_address().empty()) {
+              continue;
+            }
+            cluster_view_[node.node_id()] = RemoteNode{
+                node.raylet_address(),
+                ResourceSet::FromMap({node.total().begin(), node.total().end()}),
+                ResourceSet::FromMap({node.available().begin(), node.available().end()})};
+          }
+          ScheduleLeases();  // parked demands may go where there is room now
+        });
+      },
+      2000);
+}
+
 void Raylet::OnTick() {
   bool changed = ReapWorkers();
   // Jobs whose driver is gone: stop their workers.
@@ -501,7 +592,7 @@ void Raylet::OnTick() {
     if (launch.driver_pid > 0 && launch.driver_pid != getpid() &&
         !ProcessAlive(launch.driver_pid)) {
       if (drivers_gone_.insert(job).second) {
-        store_->OnClientExit(launch.driver_worker_id, launch.driver_endpoint);
+        store_->OnClientExit(launch.driver_worker_id, launch.driver_address);
       }
       for (Worker* w : pool_.All()) {
         if (w->job == job) pool_.Kill(w->id, /*force=*/true);

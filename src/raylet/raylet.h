@@ -61,8 +61,11 @@ class Raylet {
   explicit Raylet(RayletOptions options);
   ~Raylet();
 
-  /// Listens, registers the node with the GCS. Returns the endpoint ("unix:...").
+  /// Listens (a Unix socket for this node, TCP at node_ip for the others), registers
+  /// the node with the GCS. Returns the local endpoint ("unix:...").
   absl::StatusOr<std::string> Start();
+  /// The raylet's TCP address (after Start).
+  const std::string& address() const { return address_; }
   /// Stops serving and stops every worker. Idempotent.
   void Stop();
   const NodeId& node_id() const { return node_id_; }
@@ -90,8 +93,22 @@ class Raylet {
     ResourceSet demand;
     rpc::RequestWorkerLeaseReply* reply;
     rpc::Done done;
+    bool grant_or_reject = false;  // a spillback: never sent on again
+  };
+  /// Another node, as of the last GetAllNodes.
+  struct RemoteNode {
+    std::string address;  // its raylet, TCP
+    ResourceSet total;
+    ResourceSet available;  // minus what this raylet sent there since
   };
   void ScheduleLeases();
+  /// Hybrid policy, for a demand that does not fit here now: the alive node with room
+  /// for it and the lowest CPU use, whose view is then charged with it; nullptr when
+  /// none has room.
+  const std::pair<const std::string, RemoteNode>* PickSpillback(const ResourceSet& demand);
+  /// Answers `pending` with "ask that node".
+  void SpillBack(PendingLease& pending, const std::pair<const std::string, RemoteNode>& node);
+  void RefreshClusterView();
   void Grant(PendingLease& pending, Worker* worker, std::vector<int> gpu_ids);
   void ReleaseLease(Worker* worker);
   void OnTick();
@@ -136,6 +153,8 @@ class Raylet {
   // by ResourceSet::ToString: the shape and when it was last asked for.
   std::map<std::string, std::pair<ResourceSet, int64_t>> infeasible_seen_;
   std::unique_ptr<StoreServer> store_;
+  std::string address_;
+  std::map<std::string, RemoteNode> cluster_view_;  // loop-only; by binary node id
   std::mutex logs_mutex_;
   rpc::PublishLogsRequest log_batch_;  // guarded by logs_mutex_
   // One PublishLogs in flight at a time, so that lines reach the GCS in order.

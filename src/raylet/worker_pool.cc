@@ -36,6 +36,7 @@ absl::Status WorkerPool::StartWorker(const std::string& job) {
       {"LUMEN_JOB_ID", JobId::FromBinary(job).Hex()},
       {"LUMEN_NODE_ID", env_.node_id_hex},
       {"LUMEN_RAYLET_SOCKET", env_.raylet_socket},
+      {"LUMEN_NODE_IP", env_.node_ip},
       {"LUMEN_GCS_ADDRESS", env_.gcs_endpoint},
       {"LUMEN_SESSION_DIR", env_.session_dir},
       {"LUMEN_LOG_LEVEL", env_.log_level},
@@ -51,12 +52,14 @@ absl::Status WorkerPool::StartWorker(const std::string& job) {
   return absl::OkStatus();
 }
 
-Worker* WorkerPool::OnRegistered(const WorkerId& id, pid_t pid, const std::string& endpoint) {
+Worker* WorkerPool::OnRegistered(const WorkerId& id, pid_t pid, const std::string& endpoint,
+                                 const std::string& address) {
   Worker* worker = Find(id);
   if (worker == nullptr || worker->pid != pid || worker->state != Worker::State::kStarting) {
     return nullptr;
   }
   worker->endpoint = endpoint;
+  worker->address = address;
   worker->state = Worker::State::kIdle;
   return worker;
 }

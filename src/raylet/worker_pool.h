@@ -21,13 +21,14 @@ namespace lumen::raylet {
 struct JobLaunch {
   std::string executable;
   std::vector<std::string> argv;
-  pid_t driver_pid = 0;
+  pid_t driver_pid = 0;           // 0: the driver is not on this node
   std::string driver_worker_id;  // binary WorkerId of the driver's core worker
-  std::string driver_endpoint;   // its CoreWorkerService (owner of its objects)
+  std::string driver_address;    // its CoreWorkerService over TCP (owner of its objects)
 };
 
 struct WorkerEnvironment {
   std::string raylet_socket;
+  std::string node_ip;  // what workers' TCP listeners bind to
   std::string gcs_endpoint;
   std::string node_id_hex;
   std::string session_dir;
@@ -43,7 +44,8 @@ struct Worker {
   pid_t pid = -1;
   int lifeline_fd = -1;
   State state = State::kStarting;
-  std::string endpoint;  // set by RegisterWorker
+  std::string endpoint;  // set by RegisterWorker: unix:, for this node's processes
+  std::string address;   // set by RegisterWorker: TCP, for other nodes; its owner identity
   int64_t idle_since_ms = 0;
   // While leased:
   LeaseId lease;
@@ -67,7 +69,8 @@ class WorkerPool {
   /// Starts one worker for `job`. Errors: unknown job, spawn failure.
   absl::Status StartWorker(const std::string& job);
   /// A starting worker announced itself; nullptr when the id is unknown.
-  Worker* OnRegistered(const WorkerId& id, pid_t pid, const std::string& endpoint);
+  Worker* OnRegistered(const WorkerId& id, pid_t pid, const std::string& endpoint,
+                       const std::string& address);
 
   Worker* FindIdle(const std::string& job);
   Worker* Find(const WorkerId& id);

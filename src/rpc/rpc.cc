@@ -71,23 +71,42 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& endpoint) {
 
 absl::StatusOr<std::string> Server::Start(const std::string& address,
                                           const std::vector<grpc::Service*>& services) {
-  if (absl::Status bindable = CheckBindable(address); !bindable.ok()) return bindable;
+  auto endpoints = Start(std::vector<std::string>{address}, services);
+  if (!endpoints.ok()) return endpoints.status();
+  return endpoints->front();
+}
+
+absl::StatusOr<std::vector<std::string>> Server::Start(
+    const std::vector<std::string>& addresses, const std::vector<grpc::Service*>& services) {
+  for (const std::string& address : addresses) {
+    if (absl::Status bindable = CheckBindable(address); !bindable.ok()) return bindable;
+  }
   grpc::ServerBuilder builder;
   // One listener per port: without this gRPC sets SO_REUSEPORT, and a second server on a
   // busy port would start and share its connections.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  int selected_port = 0;
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &selected_port);
+  std::vector<int> selected_ports(addresses.size(), 0);
+  for (size_t i = 0; i < addresses.size(); ++i) {
+    builder.AddListeningPort(addresses[i], grpc::InsecureServerCredentials(), &selected_ports[i]);
+  }
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
   for (grpc::Service* service : services) builder.RegisterService(service);
   server_ = builder.BuildAndStart();
-  if (!server_) {
-    return absl::UnavailableError("cannot listen on " + address);
+  std::string all;
+  for (const std::string& address : addresses) all += (all.empty() ? "" : ", ") + address;
+  if (!server_) return absl::UnavailableError("cannot listen on " + all);
+  std::vector<std::string> endpoints;
+  for (size_t i = 0; i < addresses.size(); ++i) {
+    const std::string& address = addresses[i];
+    if (address.rfind("unix:", 0) == 0) {
+      endpoints.push_back(address);
+    } else {
+      endpoints.push_back(address.substr(0, address.rfind(':')) + ":" +
+                          std::to_string(selected_ports[i]));
+    }
   }
-  if (address.rfind("unix:", 0) == 0) return address;
-  std::string host = address.substr(0, address.rfind(':'));
-  return host + ":" + std::to_string(selected_port);
+  return endpoints;
 }
 
 void Server::Shutdown(int deadline_ms) {

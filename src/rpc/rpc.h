@@ -49,6 +49,10 @@ class Server {
   /// endpoint clients should use.
   absl::StatusOr<std::string> Start(const std::string& address,
                                     const std::vector<grpc::Service*>& services);
+  /// The same services on several addresses (a local Unix socket and a TCP port, say);
+  /// the endpoints in the same order.
+  absl::StatusOr<std::vector<std::string>> Start(const std::vector<std::string>& addresses,
+                                                 const std::vector<grpc::Service*>& services);
   /// Cancels in-flight calls after `deadline_ms` and stops. Idempotent.
   void Shutdown(int deadline_ms = 200);
 
