@@ -15,6 +15,8 @@ while [ $# -gt 0 ]; do
 done
 
 bash scripts/install-deps.sh
+# ccache hits across clones in other folders (CI builds a fresh clone each time).
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 cmake --preset "$preset"
 cmake --build --preset "$preset" -j"$(nproc)"
 ctest --preset "$preset" --timeout 600

@@ -420,4 +420,41 @@ TEST_F(ThreeNodeTest, AnActorLivesOnTheNodeThatFitsItAndIsCalledFromHere) {
   EXPECT_EQ(*lumen::Get(tally.Task(&Tally::Add).Remote(0), std::chrono::seconds(60)), 101);
 }
 
+TEST_F(ThreeNodeTest, StrategiesPlaceWorkWhereTheySay) {
+  std::string c = cluster_.node_ids().at(2);
+  // Hard affinity: on that node, tasks and actors alike.
+  auto pinned = lumen::NodeAffinityStrategy{.node_id = c, .soft = false};
+  EXPECT_EQ(*lumen::Get(lumen::Task(WhereAmI).SetSchedulingStrategy(pinned).Remote(),
+                        std::chrono::seconds(60)),
+            c);
+  auto tally = lumen::Actor(Tally::Create).SetSchedulingStrategy(pinned).Remote(0);
+  EXPECT_EQ(*lumen::Get(tally.Task(&Tally::Where).Remote(), std::chrono::seconds(60)), c);
+  // A node that is not there: hard fails and says why, soft runs elsewhere.
+  std::string gone(32, 'f');
+  auto lost = lumen::Task(WhereAmI)
+                  .SetSchedulingStrategy(lumen::NodeAffinityStrategy{.node_id = gone})
+                  .Remote();
+  try {
+    lumen::Get(lost, std::chrono::seconds(60));
+    ADD_FAILURE() << "ran on a node that does not exist";
+  } catch (const lumen::WorkerCrashedError& e) {
+    EXPECT_NE(std::string(e.what()).find(gone), std::string::npos) << e.what();
+  }
+  auto soft = lumen::NodeAffinityStrategy{.node_id = gone, .soft = true};
+  EXPECT_EQ(lumen::Get(lumen::Task(WhereAmI).SetSchedulingStrategy(soft).Remote(),
+                       std::chrono::seconds(60))->size(),
+            32u);
+  EXPECT_THROW(lumen::Task(WhereAmI).SetSchedulingStrategy(lumen::NodeAffinityStrategy{"x"}),
+               lumen::ConfigError);
+  // Spread: short tasks go to every node, not first to the local one.
+  std::vector<lumen::ObjectRef<std::string>> refs;
+  for (int i = 0; i < 6; ++i) {
+    refs.push_back(
+        lumen::Task(SleepThenWhere).SetSchedulingStrategy(lumen::SpreadStrategy{}).Remote(300));
+  }
+  std::set<std::string> nodes;
+  for (const auto& node : lumen::Get(refs, std::chrono::seconds(60))) nodes.insert(*node);
+  EXPECT_EQ(nodes.size(), 3u);
+}
+
 }  // namespace

@@ -136,7 +136,7 @@ TEST_F(ErrorTest, GetTimeoutError) {
 }
 
 TEST_F(ErrorTest, BadResourceAmountsAreConfigErrors) {
-  EXPECT_THROW(lumen::Task(Identity).SetResource("CPU", 0), lumen::ConfigError);
+  EXPECT_NO_THROW(lumen::Task(Identity).SetResource("CPU", 0));  // 0 is no demand (num_cpus=0)
   EXPECT_THROW(lumen::Task(Identity).SetResource("CPU", -1), lumen::ConfigError);
   EXPECT_THROW(lumen::Task(Identity).SetResource("CPU", 1.5), lumen::ConfigError);
   EXPECT_THROW(lumen::Task(Identity).SetResources({{"GPU", 2.5}}), lumen::ConfigError);

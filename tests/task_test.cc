@@ -193,6 +193,19 @@ TEST_F(TaskTest, RuntimeContextInsideATask) {
   EXPECT_NE(identity.find("/" + driver.JobId()), std::string::npos);
 }
 
+// A zero amount is no demand (Ray's num_cpus=0): such a task runs while every CPU is
+// taken. A negative amount stays an error.
+TEST_F(TaskTest, AZeroCpuTaskRunsWhileEveryCpuIsBusy) {
+  std::vector<lumen::ObjectRef<int>> busy;
+  for (int i = 0; i < 2; ++i) busy.push_back(lumen::Task(SleepMs).Remote(4000));
+  lumen::Get(lumen::Task(SleepMs).SetResource("CPU", 0).Remote(1), std::chrono::seconds(60));
+  // Both CPUs were still taken while it ran.
+  EXPECT_TRUE(lumen::Wait(busy, 1, std::chrono::milliseconds(0)).ready.empty());
+  EXPECT_EQ(lumen::GetRuntimeContext().IsWorker(), false);
+  EXPECT_THROW(lumen::Task(SleepMs).SetResource("CPU", -1), lumen::ConfigError);
+  lumen::Get(busy);
+}
+
 TEST_F(TaskTest, TaskOutputReachesTheDriverWithPidPrefix) {
   testing::internal::CaptureStdout();
   testing::internal::CaptureStderr();

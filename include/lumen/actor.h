@@ -190,6 +190,14 @@ class ActorCreator<T* (*)(Params...)> {
     options_.max_concurrency = max_concurrency;
     return *this;
   }
+  /// Where the actor may live (lumen/scheduling.h; default: the GCS's choice, the
+  /// caller's node first). Throws ConfigError for a NodeAffinityStrategy without a valid
+  /// node id.
+  ActorCreator& SetSchedulingStrategy(SchedulingStrategy strategy) {
+    detail::ValidateStrategy(strategy);
+    options_.scheduling = std::move(strategy);
+    return *this;
+  }
 
   /// Creates the actor; returns at once with a handle usable immediately (calls made
   /// before it is alive wait, in order).

@@ -9,6 +9,7 @@
 #include "lumen/object_api.h"
 #include "lumen/object_ref.h"
 #include "lumen/runtime_context.h"
+#include "lumen/scheduling.h"
 #include "lumen/task.h"
 
 namespace lumen {

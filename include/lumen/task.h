@@ -59,7 +59,8 @@ class TaskCaller<R (*)(Params...)> {
     options_.name = std::move(name);
     return *this;
   }
-  /// Demand `amount` of resource `name` (default {"CPU": 1}). Amounts are > 0, and
+  /// Demand `amount` of resource `name` (default {"CPU": 1}). Amounts are >= 0 (0: no
+  /// demand for it, e.g. {"CPU": 0} for I/O-bound work), and
   /// whole above 1 (0.5 is valid, 1.5 is not).
   TaskCaller& SetResource(const std::string& name, double amount) {
     detail::ValidateResource(name, amount);
@@ -79,6 +80,13 @@ class TaskCaller<R (*)(Params...)> {
   /// Also re-run the task when the function throws (default false).
   TaskCaller& SetRetryExceptions(bool retry) {
     options_.retry_exceptions = retry;
+    return *this;
+  }
+  /// Where the task may run (lumen/scheduling.h; default: DefaultStrategy, the hybrid
+  /// policy). Throws ConfigError for a NodeAffinityStrategy without a valid node id.
+  TaskCaller& SetSchedulingStrategy(SchedulingStrategy strategy) {
+    detail::ValidateStrategy(strategy);
+    options_.scheduling = std::move(strategy);
     return *this;
   }
 

@@ -15,7 +15,8 @@ std::string CreateActor(const std::string& factory_name, const std::string& clas
                                       options.resources,
                                       options.max_restarts,
                                       options.max_task_retries,
-                                      options.max_concurrency};
+                                      options.max_concurrency,
+                                      ToProto(options.scheduling)};
   auto id = runtime->core->CreateActor(factory_name, class_name, ToTaskArgs(std::move(args)),
                                        internal);
   if (id.ok()) return *id;

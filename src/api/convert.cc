@@ -1,8 +1,37 @@
 #include "api/convert.h"
 
+#include "common/ids.h"
 #include "lumen/errors.h"
 
 namespace lumen::detail {
+
+namespace {
+bool IsNodeIdHex(const std::string& hex) {
+  return hex.size() == 2 * NodeId::Size() &&
+         hex.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+}  // namespace
+
+void ValidateStrategy(const SchedulingStrategy& strategy) {
+  if (const auto* affinity = std::get_if<NodeAffinityStrategy>(&strategy)) {
+    if (!IsNodeIdHex(affinity->node_id)) {
+      throw ConfigError("lumen: NodeAffinityStrategy needs a node id (32 hex digits, as "
+                        "lumen::Nodes() gives it), got '" + affinity->node_id + "'");
+    }
+  }
+}
+
+rpc::SchedulingStrategy ToProto(const SchedulingStrategy& strategy) {
+  rpc::SchedulingStrategy out;
+  if (std::holds_alternative<SpreadStrategy>(strategy)) {
+    out.set_kind(rpc::SchedulingStrategy::SPREAD);
+  } else if (const auto* affinity = std::get_if<NodeAffinityStrategy>(&strategy)) {
+    out.set_kind(rpc::SchedulingStrategy::NODE_AFFINITY);
+    out.set_node_id(NodeId::FromHex(affinity->node_id).Binary());
+    out.set_soft(affinity->soft);
+  }
+  return out;
+}
 
 rpc::ObjectRefProto ToProto(const RefData& ref) {
   rpc::ObjectRefProto proto;

@@ -18,6 +18,9 @@ std::vector<rpc::ObjectRefProto> ToProtos(const std::vector<RefData>& refs);
 /// Task arguments as the core worker takes them (moves the serialized bytes).
 std::vector<rpc::TaskArg> ToTaskArgs(std::vector<SerializedArg> args);
 
+/// The strategy as it travels (node ids in binary).
+rpc::SchedulingStrategy ToProto(const SchedulingStrategy& strategy);
+
 /// Throws the lumen::Error subclass matching an object's error.
 [[noreturn]] void ThrowObjectError(const core::StoredObject& object);
 /// Throws the lumen::Error subclass matching a failed call of the core worker.

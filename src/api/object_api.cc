@@ -73,7 +73,7 @@ RefData SubmitTask(const std::string& function_name, std::vector<SerializedArg> 
   auto runtime = api::Require("Task(...).Remote");
   std::vector<rpc::TaskArg> protos = ToTaskArgs(std::move(args));
   core::TaskOptionsInternal internal{options.name, options.resources, options.max_retries,
-                                     options.retry_exceptions};
+                                     options.retry_exceptions, ToProto(options.scheduling)};
   auto ref = runtime->core->SubmitTask(function_name, std::move(protos), internal);
   if (!ref.ok()) ThrowStatus(ref.status());
   return FromProto(*ref);

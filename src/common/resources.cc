@@ -23,10 +23,11 @@ std::map<std::string, double> ResourceSet::ToMap() const {
 
 absl::Status ResourceSet::ValidateDemand(const std::string& name, double amount) {
   if (name.empty()) return absl::InvalidArgumentError("resource name is empty");
-  if (!std::isfinite(amount) || amount <= 0) {
+  if (!std::isfinite(amount) || amount < 0) {
     return absl::InvalidArgumentError("resource '" + name + "' amount " +
-                                      std::to_string(amount) + " must be greater than 0");
+                                      std::to_string(amount) + " must be 0 or more");
   }
+  if (amount == 0) return absl::OkStatus();  // no demand (an I/O-bound task: num_cpus=0)
   if (amount > 1 && std::floor(amount) != amount) {
     return absl::InvalidArgumentError("resource '" + name + "' amount " +
                                       std::to_string(amount) +

@@ -450,10 +450,14 @@ absl::StatusOr<rpc::ObjectRefProto> CoreWorker::SubmitTask(const std::string& fu
   if (options.resources.empty()) {
     (*spec.mutable_resources())["CPU"] = 1;
   } else {
-    for (const auto& [name, amount] : options.resources) (*spec.mutable_resources())[name] = amount;
+    // A zero amount is no demand: {"CPU": 0} alone runs on no CPU at all.
+    for (const auto& [name, amount] : options.resources) {
+      if (amount > 0) (*spec.mutable_resources())[name] = amount;
+    }
   }
   spec.set_owner(endpoint_);
   spec.set_owner_node_id(options_.node_id.Binary());
+  *spec.mutable_scheduling() = options.scheduling;
   if (options_.is_worker) spec.set_parent_task_id(executor_->CurrentContext().task_id);
   ObjectId return_id = ObjectId::ForTaskReturn(task_id, 1);
   refs_.AddOwned(return_id);

@@ -46,6 +46,7 @@ struct TaskOptionsInternal {
   std::map<std::string, double> resources;
   int max_retries = 3;
   bool retry_exceptions = false;
+  rpc::SchedulingStrategy scheduling;
 };
 
 struct ActorCreationOptions {
@@ -56,6 +57,7 @@ struct ActorCreationOptions {
   int max_restarts = 0;
   int max_task_retries = 0;
   int max_concurrency = 1;
+  rpc::SchedulingStrategy scheduling;
 };
 
 class CoreWorker {

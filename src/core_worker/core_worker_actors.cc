@@ -23,8 +23,11 @@ absl::StatusOr<std::string> CoreWorker::CreateActor(const std::string& factory,
   spec->set_max_restarts(options.max_restarts);
   spec->set_max_task_retries(options.max_task_retries);
   spec->set_max_concurrency(options.max_concurrency);
-  for (const auto& [name, amount] : options.resources) (*spec->mutable_resources())[name] = amount;
+  for (const auto& [name, amount] : options.resources) {
+    if (amount > 0) (*spec->mutable_resources())[name] = amount;
+  }
   spec->set_class_name(class_name);
+  *spec->mutable_scheduling() = options.scheduling;
   auto registered = rpc::CallBlocking<rpc::RegisterActorRequest, rpc::RegisterActorReply>(
       [this](auto* ctx, const auto& req, auto* rep) { return gcs_->RegisterActor(ctx, req, rep); },
       request, 10000);

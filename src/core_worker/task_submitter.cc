@@ -13,9 +13,17 @@
 namespace lumen::core {
 namespace {
 
-std::string KeyOf(const google::protobuf::Map<std::string, double>& resources) {
-  std::map<std::string, double> sorted(resources.begin(), resources.end());
-  return ResourceSet::FromMap(sorted).ToString();
+// Tasks share leases when they demand the same resources under the same strategy.
+std::string KeyOf(const rpc::TaskSpec& spec) {
+  std::map<std::string, double> sorted(spec.resources().begin(), spec.resources().end());
+  std::string key = ResourceSet::FromMap(sorted).ToString();
+  const rpc::SchedulingStrategy& strategy = spec.scheduling();
+  if (strategy.kind() == rpc::SchedulingStrategy::SPREAD) key += " spread";
+  if (strategy.kind() == rpc::SchedulingStrategy::NODE_AFFINITY) {
+    key += " on node " + NodeId::FromBinary(strategy.node_id()).Hex() +
+           (strategy.soft() ? " (soft)" : "");
+  }
+  return key;
 }
 
 }  // namespace
@@ -48,10 +56,11 @@ void TaskSubmitter::Enqueue(TaskPtr task) {
                StoredObject::MakeError(ErrorKind::kInternal, "lumen is shutting down"));
       });
     } else {
-      std::string key = KeyOf(task->spec.resources());
+      std::string key = KeyOf(task->spec);
       KeyState& state = keys_[key];
       if (state.description.empty()) {
         state.resources = task->spec.resources();
+        state.scheduling = task->spec.scheduling();
         state.description = key;
       }
       state.queue.push_back(std::move(task));
@@ -115,6 +124,7 @@ void TaskSubmitter::RequestLease(const std::string& key, KeyState& state, Action
   request.set_job_id(deps_.job_id);
   *request.mutable_resources() = state.resources;
   request.set_requester_worker_id(deps_.worker_id.Binary());
+  *request.mutable_scheduling() = state.scheduling;
   if (remote != nullptr) {
     request.set_grant_or_reject(true);
     *request.mutable_launch() = deps_.launch;

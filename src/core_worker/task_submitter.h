@@ -97,7 +97,8 @@ class TaskSubmitter {
   using LeasePtr = std::shared_ptr<Lease>;
   struct KeyState {
     google::protobuf::Map<std::string, double> resources;
-    std::string description;  // demand as text
+    rpc::SchedulingStrategy scheduling;
+    std::string description;  // demand (and strategy) as text
     std::deque<TaskPtr> queue;
     std::map<LeaseId, LeasePtr> leases;
     int pending_lease_requests = 0;  // at the raylet, or delayed (PumpLater)

@@ -56,7 +56,7 @@ ActorManagerDeps GcsServer::MakeActorDeps() {
     loop_.RunAfter(delay, std::move(fn));
   };
   deps.lease_worker = [this](const rpc::ActorSpec& spec, auto callback) {
-    const rpc::NodeInfo* node = PickNode(spec.job_id(), spec.resources());
+    const rpc::NodeInfo* node = PickNode(spec);
     if (node == nullptr) {
       rpc::RequestWorkerLeaseReply reply;
       reply.set_infeasible(true);
@@ -119,14 +119,27 @@ const GcsServer::JobEntry* GcsServer::FindJob(const std::string& job_id) const {
   return const_cast<GcsServer*>(this)->FindJob(job_id);
 }
 
-const rpc::NodeInfo* GcsServer::PickNode(
-    const std::string& job_id, const google::protobuf::Map<std::string, double>& demand) const {
+const rpc::NodeInfo* GcsServer::PickNode(const rpc::ActorSpec& spec) {
+  const auto& demand = spec.resources();
   ResourceSet wanted = ResourceSet::FromMap({demand.begin(), demand.end()});
   auto fits = [&wanted](const rpc::NodeInfo& node) {
     return node.alive() &&
            ResourceSet::FromMap({node.total().begin(), node.total().end()}).Contains(wanted);
   };
-  if (const JobEntry* job = FindJob(job_id)) {
+  const rpc::SchedulingStrategy& strategy = spec.scheduling();
+  if (strategy.kind() == rpc::SchedulingStrategy::NODE_AFFINITY) {
+    auto it = nodes_.find(strategy.node_id());
+    if (it != nodes_.end() && fits(it->second)) return &it->second;
+    if (!strategy.soft()) return nullptr;  // waits for that node (infeasible until then)
+  }
+  if (strategy.kind() == rpc::SchedulingStrategy::SPREAD) {
+    std::vector<const rpc::NodeInfo*> fitting;
+    for (const auto& [id, node] : nodes_) {
+      if (fits(node)) fitting.push_back(&node);
+    }
+    if (!fitting.empty()) return fitting[spread_next_++ % fitting.size()];
+  }
+  if (const JobEntry* job = FindJob(spec.job_id())) {
     auto it = nodes_.find(job->info.driver_node_id());
     if (it != nodes_.end() && fits(it->second)) return &it->second;
   }

@@ -82,8 +82,9 @@ class GcsServer {
   /// A live node whose total resources fit `demand`, or nullptr: the job's driver's node
   /// when it fits (the only raylet that can start the job's workers until jobs are
   /// registered cluster-wide), else any.
-  const rpc::NodeInfo* PickNode(const std::string& job_id,
-                                const google::protobuf::Map<std::string, double>& demand) const;
+  /// NodeAffinityStrategy: that node (soft: else as below); SpreadStrategy: the fitting
+  /// nodes in turn.
+  const rpc::NodeInfo* PickNode(const rpc::ActorSpec& spec);
 
   GcsOptions options_;
   EventLoop loop_{"lumen-gcs"};
@@ -93,6 +94,7 @@ class GcsServer {
   std::map<std::string, rpc::NodeInfo> nodes_;  // by binary node id
   std::map<uint32_t, JobEntry> jobs_;
   uint32_t next_job_ = 1;
+  uint64_t spread_next_ = 0;
   std::map<std::string, std::map<std::string, std::string>> kv_;  // ns -> key -> value
   ActorManager actors_;
   LogChannel logs_;

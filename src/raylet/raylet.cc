@@ -131,6 +131,8 @@ void Raylet::Stop() {
     stopping_ = true;
     for (auto& pending : pending_) pending.done(absl::UnavailableError("raylet stopping"));
     pending_.clear();
+    for (auto& pending : awaiting_view_) pending.done(absl::UnavailableError("raylet stopping"));
+    awaiting_view_.clear();
     pool_.StopAll();
     drained.set_value();
   });
@@ -290,26 +292,48 @@ void Raylet::HandleRequestWorkerLease(const rpc::RequestWorkerLeaseRequest& requ
     }
     PendingLease pending{request.job_id(), WorkerId::FromBinary(request.requester_worker_id()),
                          demand, reply, done, request.grant_or_reject()};
-    if (resources_.IsInfeasible(demand)) {
-      if (!pending.grant_or_reject) {
-        // Never here, but maybe elsewhere: where there is room now, else where it fits.
-        if (auto* node = PickSpillback(demand)) return SpillBack(pending, *node);
-        for (const auto& entry : cluster_view_) {
-          if (entry.second.total.Contains(demand)) return SpillBack(pending, entry);
-        }
-      }
-      infeasible_seen_[demand.ToString()] = {demand, NowMs()};
-      reply->set_infeasible(true);
-      ToProtoMap(resources_.total(), reply->mutable_node_total());
-      return done(absl::OkStatus());
-    }
-    if (pending.grant_or_reject && !resources_.available().Contains(demand)) {
-      reply->set_rejected(true);
-      return done(absl::OkStatus());
-    }
-    pending_.push_back(std::move(pending));
-    ScheduleLeases();
+    pending.strategy = request.scheduling();
+    pending.pinned = pending.strategy.kind() == rpc::SchedulingStrategy::NODE_AFFINITY &&
+                     !pending.strategy.soft() && pending.strategy.node_id() == node_id_.Binary();
+    Admit(std::move(pending), /*view_fresh=*/false);
   });
+}
+
+void Raylet::Admit(PendingLease pending, bool view_fresh) {
+  const ResourceSet& demand = pending.demand;
+  rpc::RequestWorkerLeaseReply* reply = pending.reply;
+  if (!pending.grant_or_reject) {
+    std::string failure;
+    auto* node = Place(pending.strategy, demand, &failure);
+    if (!failure.empty() && !view_fresh) {
+      awaiting_view_.push_back(std::move(pending));
+      return RefreshClusterView();
+    }
+    if (!failure.empty()) {
+      reply->set_failure(failure);
+      return pending.done(absl::OkStatus());
+    }
+    if (node != nullptr) return SpillBack(pending, *node);
+  }
+  if (resources_.IsInfeasible(demand)) {
+    if (!pending.grant_or_reject && !pending.pinned) {
+      // Never here, but maybe elsewhere: where there is room now, else where it fits.
+      if (auto* node = PickSpillback(demand)) return SpillBack(pending, *node);
+      for (const auto& entry : cluster_view_) {
+        if (entry.second.total.Contains(demand)) return SpillBack(pending, entry);
+      }
+    }
+    infeasible_seen_[demand.ToString()] = {demand, NowMs()};
+    reply->set_infeasible(true);
+    ToProtoMap(resources_.total(), reply->mutable_node_total());
+    return pending.done(absl::OkStatus());
+  }
+  if (pending.grant_or_reject && !resources_.available().Contains(demand)) {
+    reply->set_rejected(true);
+    return pending.done(absl::OkStatus());
+  }
+  pending_.push_back(std::move(pending));
+  ScheduleLeases();
 }
 
 void Raylet::ScheduleLeases() {
@@ -326,7 +350,7 @@ void Raylet::ScheduleLeases() {
       it = pending_.erase(it);
       continue;
     }
-    if (!would_remain.Contains(it->demand) && !it->grant_or_reject) {
+    if (!would_remain.Contains(it->demand) && !it->grant_or_reject && !it->pinned) {
       // Busy here: another node with room takes it (hybrid policy).
       if (auto* node = PickSpillback(it->demand)) {
         SpillBack(*it, *node);
@@ -555,6 +579,42 @@ const std::pair<const std::string, Raylet::RemoteNode>* Raylet::PickSpillback(
   return best;
 }
 
+const std::pair<const std::string, Raylet::RemoteNode>* Raylet::Place(
+    const rpc::SchedulingStrategy& strategy, const ResourceSet& demand, std::string* failure) {
+  switch (strategy.kind()) {
+    case rpc::SchedulingStrategy::NODE_AFFINITY: {
+      if (strategy.node_id() == node_id_.Binary()) return nullptr;  // here
+      auto it = cluster_view_.find(strategy.node_id());
+      if (it != cluster_view_.end() && (!strategy.soft() || it->second.available.Contains(demand))) {
+        it->second.available.Subtract(demand);
+        return &*it;
+      }
+      if (strategy.soft()) return nullptr;  // gone or full: the hybrid policy
+      if (it == cluster_view_.end()) {
+        *failure = "its NodeAffinityStrategy names node " +
+                   NodeId::FromBinary(strategy.node_id()).Hex() +
+                   ", which is not an alive node of the cluster";
+      }
+      return nullptr;
+    }
+    case rpc::SchedulingStrategy::SPREAD: {
+      // In turn over the nodes with room now, this one included.
+      std::vector<std::pair<const std::string, RemoteNode>*> room;
+      bool here = resources_.available().Contains(demand);
+      for (auto& entry : cluster_view_) {
+        if (entry.second.available.Contains(demand)) room.push_back(&entry);
+      }
+      if (room.empty()) return nullptr;
+      size_t turn = spread_next_++ % (room.size() + (here ? 1 : 0));
+      if (here && turn == room.size()) return nullptr;
+      room[turn]->second.available.Subtract(demand);
+      return room[turn];
+    }
+    default:
+      return nullptr;  // the hybrid policy: here first (see ScheduleLeases)
+  }
+}
+
 void Raylet::SpillBack(PendingLease& pending,
                        const std::pair<const std::string, RemoteNode>& node) {
   pending.reply->set_spillback_address(node.second.address);
@@ -579,6 +639,9 @@ void Raylet::RefreshClusterView() {
                 ResourceSet::FromMap({node.total().begin(), node.total().end()}),
                 ResourceSet::FromMap({node.available().begin(), node.available().end()})};
           }
+          std::vector<PendingLease> waiting;
+          waiting.swap(awaiting_view_);
+          for (PendingLease& pending : waiting) Admit(std::move(pending), /*view_fresh=*/true);
           ScheduleLeases();  // parked demands may go where there is room now
         });
       },

@@ -94,6 +94,8 @@ class Raylet {
     rpc::RequestWorkerLeaseReply* reply;
     rpc::Done done;
     bool grant_or_reject = false;  // a spillback: never sent on again
+    bool pinned = false;           // hard node affinity to this node: never sent on
+    rpc::SchedulingStrategy strategy;
   };
   /// Another node, as of the last GetAllNodes.
   struct RemoteNode {
@@ -109,6 +111,15 @@ class Raylet {
   /// Answers `pending` with "ask that node".
   void SpillBack(PendingLease& pending, const std::pair<const std::string, RemoteNode>& node);
   void RefreshClusterView();
+  /// Places a new request by its strategy: spills it back, queues it, or answers it.
+  /// `view_fresh`: the view was refreshed after the request came.
+  void Admit(PendingLease pending, bool view_fresh);
+  /// Where the strategy of a new request sends it: nullptr to queue it here (or answer
+  /// infeasible), else the node to spill back to. Sets `failure` for a hard affinity to
+  /// a node that is not alive.
+  const std::pair<const std::string, RemoteNode>* Place(const rpc::SchedulingStrategy& strategy,
+                                                        const ResourceSet& demand,
+                                                        std::string* failure);
   void Grant(PendingLease& pending, Worker* worker, std::vector<int> gpu_ids);
   void ReleaseLease(Worker* worker);
   void OnTick();
@@ -155,6 +166,10 @@ class Raylet {
   std::unique_ptr<StoreServer> store_;
   std::string address_;
   std::map<std::string, RemoteNode> cluster_view_;  // loop-only; by binary node id
+  uint64_t spread_next_ = 0;  // SpreadStrategy's turn
+  // Requests for a node missing from the view: placed again once it is refreshed (the
+  // node may have joined since the last refresh).
+  std::vector<PendingLease> awaiting_view_;
   std::mutex logs_mutex_;
   rpc::PublishLogsRequest log_batch_;  // guarded by logs_mutex_
   // One PublishLogs in flight at a time, so that lines reach the GCS in order.

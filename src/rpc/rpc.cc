@@ -66,6 +66,14 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& endpoint) {
   // Never drop an idle connection: a connection that goes away means the peer did (the
   // actor submitter relies on it to tell an undelivered push from a lost one).
   args.SetInt(GRPC_ARG_CLIENT_IDLE_TIMEOUT_MS, INT_MAX);
+  // Across nodes a peer can vanish without closing its connection (a host that is off,
+  // a cable): pings find out, so a long poll to a dead host fails instead of hanging.
+  if (endpoint.rfind("unix:", 0) != 0) {
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
+    args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+    args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  }
   return grpc::CreateCustomChannel(endpoint, grpc::InsecureChannelCredentials(), args);
 }
 
@@ -85,6 +93,9 @@ absl::StatusOr<std::vector<std::string>> Server::Start(
   // One listener per port: without this gRPC sets SO_REUSEPORT, and a second server on a
   // busy port would start and share its connections.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // Accept the clients' keepalive pings (MakeChannel), also between calls.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   std::vector<int> selected_ports(addresses.size(), 0);
   for (size_t i = 0; i < addresses.size(); ++i) {
     builder.AddListeningPort(addresses[i], grpc::InsecureServerCredentials(), &selected_ports[i]);

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "lumen/scheduling.h"
+
 namespace lumen::detail {
 
 /// What travels for an ObjectRef: the binary object id and the owner's endpoint.
@@ -40,6 +42,7 @@ struct TaskOptions {
   std::map<std::string, double> resources;  // empty: {"CPU": 1}
   int max_retries = 3;
   bool retry_exceptions = false;
+  SchedulingStrategy scheduling;
 };
 
 // Reference counting of ObjectRef handles in this process. No-ops before Init and after
@@ -73,6 +76,7 @@ struct ActorOptions {
   int max_restarts = 0;
   int max_task_retries = 0;
   int max_concurrency = 1;
+  SchedulingStrategy scheduling;
 };
 
 /// Thrown by lumen::ExitActor to unwind the running method. Not a std::exception, so a
@@ -95,6 +99,8 @@ std::string GetNamedActor(const std::string& name, const std::string& namespace_
 [[noreturn]] void ExitActor();
 bool WasCurrentActorRestarted();
 
+/// Throws ConfigError for a NodeAffinityStrategy whose node id is not 32 hex digits.
+void ValidateStrategy(const SchedulingStrategy& strategy);
 /// Throws ConfigError unless `amount` is a valid quantity of resource `name`.
 void ValidateResource(const std::string& name, double amount);
 
