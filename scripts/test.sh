@@ -19,7 +19,13 @@ bash scripts/install-deps.sh
 export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 cmake --preset "$preset"
 cmake --build --preset "$preset" -j"$(nproc)"
-ctest --preset "$preset" --timeout 600
+# The multi-node tests (label `cluster`) run in the release and ASan suites. Under TSan
+# they are left out for now: their TCP channels and long polls run paths of Debian's
+# uninstrumented gRPC and Abseil whose synchronisation TSan cannot see, and it reports
+# races inside those libraries (see the cluster issue's notes).
+exclude=()
+if [ "$preset" = tsan ]; then exclude=(-LE cluster); fi
+ctest --preset "$preset" --timeout 600 "${exclude[@]}"
 
 if [ "$preset" = release ]; then
   # A user's project finds lumen in the build tree, after install, and by pkg-config.

@@ -79,6 +79,7 @@ std::string Validate(const StartOptions& options, node::NodeOptions* node) {
   node->num_prestart_workers = 0;
   node->log_level = options.log_level;
   node->link_latest = true;
+  node->log_to_files = true;
   std::error_code ec;
   fs::create_directories(options.temp_dir, ec);
   if (ec) return "--temp-dir: cannot create '" + options.temp_dir + "': " + ec.message();
@@ -146,7 +147,6 @@ int RunBlocking(const StartOptions& options) {
       close(out);
     }
   }
-  LogToFiles((*node)->session().LogsDir());
   const std::string gcs = (*node)->gcs_address();
   if (options.head) {
     std::error_code ec;

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "common/logging.h"
 #include "common/resources.h"
 #include "gcs/gcs_server.h"
 #include "raylet/raylet.h"
@@ -33,6 +34,11 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   if (!session.ok()) return session.status();
   std::unique_ptr<Node> node(new Node());
   node->session_ = *session;
+  if (options.log_to_files && !LogToFiles(node->session_.LogsDir())) {
+    node->session_.Remove();
+    return absl::FailedPreconditionError("cannot open the log files in " +
+                                         node->session_.LogsDir());
+  }
   auto fail = [&node](const std::string& what, const absl::Status& status) {
     node->Stop();
     return absl::Status(status.code(), what + ": " + std::string(status.message()));

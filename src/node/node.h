@@ -45,6 +45,9 @@ struct NodeOptions {
   std::string session_dir;
   /// Also point `<parent of the session>/session_latest` at the session (daemons).
   bool link_latest = false;
+  /// The runtime's log goes to <session>/logs/{gcs,raylet}.log (daemons), switched before
+  /// any of the node's threads starts logging.
+  bool log_to_files = false;
   std::string log_level = "warn";
 };
 
