@@ -355,30 +355,7 @@ TEST_F(JoinedDriverTest, NodeOptionsAreRefusedWhenJoining) {
   EXPECT_FALSE(lumen::IsInitialized());
 }
 
-// Three nodes, five CPUs: work the driver's node cannot take goes to the others.
-class ThreeNodeTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    ASSERT_TRUE(cluster_.StartHead("127.0.0.2", "--num-cpus=1")) << cluster_.last_output();
-    ASSERT_TRUE(cluster_.AddNode("127.0.0.3", "--num-cpus=2 --resources='{\"far\": 1}'",
-                                 lumen::test::CanIsolateShm()))
-        << cluster_.last_output();
-    ASSERT_TRUE(cluster_.AddNode("127.0.0.4", "--num-cpus=2", false)) << cluster_.last_output();
-    lumen::Config config;
-    config.address = cluster_.address();
-    lumen::Init(config);
-    // The head's view of the other nodes' free resources comes with their reports.
-    ASSERT_TRUE(lumen::test::WaitUntil([] {
-      auto available = lumen::AvailableResources();
-      return available.count("CPU") && available.at("CPU") == 5;
-    }));
-  }
-  void TearDown() override {
-    lumen::Shutdown();
-    cluster_.Stop();
-  }
-  LocalCluster cluster_;
-};
+using lumen::test::ThreeNodeTest;
 
 TEST_F(ThreeNodeTest, TenOneSecondTasksSpreadOverTheNodes) {
   auto start = std::chrono::steady_clock::now();

@@ -15,6 +15,9 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
+#include "lumen/lumen.h"
 #include "test_util.h"
 
 namespace lumen::test {
@@ -123,6 +126,37 @@ class LocalCluster {
   std::string output_;
   std::vector<int> pids_;
   std::vector<std::string> node_ids_;
+};
+
+/// Three nodes, five CPUs, and a driver joined at the head: node 0 (the head, 1 CPU),
+/// node 1 (2 CPUs and a resource "far", in its own mount namespace where one can be
+/// made), node 2 (2 CPUs).
+class ThreeNodeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(cluster_.StartHead("127.0.0.2", "--num-cpus=1")) << cluster_.last_output();
+    ASSERT_TRUE(cluster_.AddNode("127.0.0.3", "--num-cpus=2 --resources='{\"far\": 1}'",
+                                 CanIsolateShm()))
+        << cluster_.last_output();
+    ASSERT_TRUE(cluster_.AddNode("127.0.0.4", "--num-cpus=2", false)) << cluster_.last_output();
+    lumen::Config config;
+    config.address = cluster_.address();
+    lumen::Init(config);
+    // The head's view of the other nodes' free resources comes with their reports.
+    ASSERT_TRUE(WaitUntil([] {
+      auto available = lumen::AvailableResources();
+      return available.count("CPU") && available.at("CPU") == 5;
+    }));
+  }
+  void TearDown() override {
+    lumen::Shutdown();
+    cluster_.Stop();
+  }
+  /// Runs on node `i` only.
+  lumen::NodeAffinityStrategy On(size_t i) const {
+    return lumen::NodeAffinityStrategy{.node_id = cluster_.node_ids().at(i), .soft = false};
+  }
+  LocalCluster cluster_;
 };
 
 }  // namespace lumen::test

@@ -63,10 +63,12 @@ absl::Status CoreWorker::Start() {
         return (*objects)[0];
       },
       [this](const std::string& actor_id) { ReportActorExit(actor_id); },
-      [this](const ObjectId& id, const rpc::TaskSpec& spec, const std::string& bytes) {
-        // The node store is this node's: an owner elsewhere gets the bytes in the reply.
-        if (spec.owner_node_id() != options_.node_id.Binary()) return absl::StatusOr<bool>(false);
-        return MaybePutInStore(id, spec.owner(), bytes);
+      [this](const ObjectId& id, const rpc::TaskSpec& spec,
+             const std::string& bytes) -> absl::StatusOr<std::string> {
+        // The primary copy stays here; an owner on another node pulls it when it reads it.
+        auto stored = MaybePutInStore(id, spec.owner(), bytes);
+        if (!stored.ok()) return stored.status();
+        return *stored ? options_.node_id.Binary() : std::string();
       },
       [this](const std::string& caller, const std::vector<detail::RefData>& returned,
              bool delivered) { HandOffReturned(caller, returned, delivered); });
@@ -103,12 +105,12 @@ absl::Status CoreWorker::Start() {
   submitter_ = std::make_unique<TaskSubmitter>(SubmitterDeps{
       endpoint_, options_.job_id.Binary(), options_.worker_id, &store_, &refs_, &timers_,
       raylet_client_.get(), push_clients, [this] { return ClusterCapacity(); },
-      [this](const ObjectId& id) { FreeInStore(id); }, MakeGrpcRayletFactory(), JobLaunch()});
+      [this](const ObjectId& id, const std::string& node) { FreeInStore(id, node); }, MakeGrpcRayletFactory(), JobLaunch()});
   gcs_actor_client_ = MakeGrpcGcsActorClient(options_.gcs_endpoint);
   actor_submitter_ = std::make_unique<ActorSubmitter>(
       ActorSubmitterDeps{endpoint_, options_.worker_id.Binary(), &store_, &refs_, &timers_,
                          gcs_actor_client_.get(), push_clients,
-                         [this](const ObjectId& id) { FreeInStore(id); }, &options_.node_id});
+                         [this](const ObjectId& id, const std::string& node) { FreeInStore(id, node); }, &options_.node_id});
 
   if (options_.is_worker) {
     rpc::RegisterWorkerRequest request;
@@ -219,6 +221,7 @@ absl::StatusOr<rpc::ObjectRefProto> CoreWorker::Put(std::string data,
   auto stored = MaybePutInStore(id, endpoint_, data);
   if (!stored.ok()) return stored.status();
   object->in_store = *stored;
+  if (*stored) object->store_node = options_.node_id.Binary();
   if (!*stored) object->data = std::move(data);
   google::protobuf::RepeatedPtrField<rpc::ObjectRefProto> inners(nested.begin(), nested.end());
   object->nested = std::move(nested);
@@ -234,6 +237,7 @@ absl::StatusOr<rpc::ObjectRefProto> CoreWorker::PutWith(
   if (GoesToStore(size)) {
     LUMEN_RETURN_IF_ERROR(store_client_->Put(id, endpoint_, size, write));
     object->in_store = true;
+    object->store_node = options_.node_id.Binary();
   } else {
     object->data.resize(size);
     write(reinterpret_cast<uint8_t*>(object->data.data()));
@@ -275,7 +279,7 @@ void CoreWorker::FetchFromOwner(const ObjectId& id, const std::string& owner) {
               "object " + id.Hex() + " no longer exists at its owner (" + owner + ")");
         } else {
           object = StoredObject::FromProto(reply.data(), reply.is_error(), reply.error(),
-                                           reply.in_store());
+                                           reply.in_store(), reply.store_node_id());
         }
         {
           MutexLock lock(&fetch_mutex_);
@@ -331,52 +335,88 @@ absl::StatusOr<std::vector<ObjectPtr>> CoreWorker::Get(
   for (size_t i = 0; i < ids.size(); ++i) {
     if (refs[i].owner() != endpoint_ && refs_.OwnerOf(ids[i]).empty()) store_.Erase(ids[i]);
   }
-  ResolveStored(&out, ids);
+  ResolveStored(&out, ids, refs);
   return out;
 }
 
 void CoreWorker::ResolveStored(std::vector<ObjectPtr>* objects,
-                               const std::vector<ObjectId>& ids) {
-  std::vector<size_t> wanted;
-  std::vector<ObjectId> wanted_ids;
+                               const std::vector<ObjectId>& ids,
+                               const std::vector<rpc::ObjectRefProto>& refs) {
+  std::vector<size_t> wanted;  // indexes of store markers still to resolve
   for (size_t i = 0; i < objects->size(); ++i) {
-    if ((*objects)[i] && (*objects)[i]->in_store) {
-      wanted.push_back(i);
-      wanted_ids.push_back(ids[i]);
-    }
+    if ((*objects)[i] && (*objects)[i]->in_store) wanted.push_back(i);
   }
-  if (wanted.empty()) return;
-  absl::StatusOr<std::vector<StoreClient::View>> views =
-      store_client_ ? store_client_->Get(wanted_ids)
-                    : absl::FailedPreconditionError("no object store connected");
-  for (size_t k = 0; k < wanted.size(); ++k) {
-    ObjectPtr& slot = (*objects)[wanted[k]];
-    const ObjectId& id = wanted_ids[k];
-    if (!views.ok()) {
-      slot = StoredObject::MakeError(ErrorKind::kObjectLost,
-                                     "cannot reach the node's object store for object " +
-                                         id.Hex() + ": " + std::string(views.status().message()));
-      continue;
+  const std::string& here = options_.node_id.Binary();
+  // A copy may already be here; the others are pulled, then read. A pulled copy is
+  // secondary and may be evicted before it is read: pulled again, a few times.
+  for (int attempt = 0; !wanted.empty(); ++attempt) {
+    std::vector<ObjectId> wanted_ids;
+    for (size_t i : wanted) wanted_ids.push_back(ids[i]);
+    absl::StatusOr<std::vector<StoreClient::View>> views =
+        store_client_ ? store_client_->Get(wanted_ids)
+                      : absl::FailedPreconditionError("no object store connected");
+    std::vector<size_t> missing;
+    std::vector<StoreClient::Remote> remote;
+    for (size_t k = 0; k < wanted.size(); ++k) {
+      ObjectPtr& slot = (*objects)[wanted[k]];
+      const ObjectId& id = wanted_ids[k];
+      if (!views.ok()) {
+        slot = StoredObject::MakeError(
+            ErrorKind::kObjectLost, "cannot reach the node's object store for object " +
+                                        id.Hex() + ": " + std::string(views.status().message()));
+        continue;
+      }
+      StoreClient::View& view = (*views)[k];
+      if (view.data == nullptr) {
+        if (!view.full && !slot->store_node.empty() && slot->store_node != here &&
+            attempt < 3) {
+          missing.push_back(wanted[k]);
+          remote.push_back({id, refs[wanted[k]].owner(), {slot->store_node}});
+          continue;
+        }
+        slot = StoredObject::MakeError(
+            view.full ? ErrorKind::kObjectStoreFull : ErrorKind::kObjectLost,
+            "object " + id.Hex() + " is not in the node's object store: " + view.error);
+        continue;
+      }
+      auto resolved = std::make_shared<StoredObject>();
+      resolved->view = view.data;
+      resolved->view_size = view.size;
+      resolved->pin = std::move(view.pin);
+      resolved->nested = slot->nested;
+      slot = std::move(resolved);
     }
-    StoreClient::View& view = (*views)[k];
-    if (view.data == nullptr) {
-      slot = StoredObject::MakeError(
-          view.full ? ErrorKind::kObjectStoreFull : ErrorKind::kObjectLost,
-          "object " + id.Hex() + " is not in the node's object store: " + view.error);
-      continue;
+    wanted.clear();
+    if (missing.empty()) break;
+    absl::StatusOr<std::vector<std::string>> pulled = store_client_->Pull(remote);
+    for (size_t k = 0; k < missing.size(); ++k) {
+      std::string error = !pulled.ok() ? std::string(pulled.status().message()) : (*pulled)[k];
+      if (error.empty()) {
+        wanted.push_back(missing[k]);
+        continue;
+      }
+      bool full = error.find("object store full") != std::string::npos;
+      (*objects)[missing[k]] = StoredObject::MakeError(
+          full ? ErrorKind::kObjectStoreFull : ErrorKind::kObjectLost,
+          "cannot copy object " + remote[k].id.Hex() + " to this node: " + error);
     }
-    auto resolved = std::make_shared<StoredObject>();
-    resolved->view = view.data;
-    resolved->view_size = view.size;
-    resolved->pin = std::move(view.pin);
-    resolved->nested = slot->nested;
-    slot = std::move(resolved);
   }
 }
 
-
-void CoreWorker::FreeInStore(const ObjectId& id) {
-  if (store_client_) store_client_->Free({id});
+void CoreWorker::FreeInStore(const ObjectId& id, const std::string& store_node) {
+  std::vector<std::string> elsewhere;
+  {
+    MutexLock lock(&copies_mutex_);
+    auto it = copies_.find(id);
+    if (it != copies_.end()) {
+      elsewhere = std::move(it->second);
+      copies_.erase(it);
+    }
+  }
+  if (!store_node.empty()) elsewhere.push_back(store_node);
+  std::erase(elsewhere, options_.node_id.Binary());
+  // This node's raylet frees its copy and passes the free on to the others.
+  if (store_client_) store_client_->Free({id}, elsewhere);
 }
 
 absl::Status CoreWorker::PromoteLargeArgs(std::vector<rpc::TaskArg>* args,
@@ -392,6 +432,7 @@ absl::Status CoreWorker::PromoteLargeArgs(std::vector<rpc::TaskArg>* args,
     if (!*stored) continue;
     auto object = std::make_shared<StoredObject>();
     object->in_store = true;
+    object->store_node = options_.node_id.Binary();
     object->nested.assign(arg.nested().begin(), arg.nested().end());
     *arg.mutable_ref() = AddPut(id, std::move(object));  // replaces the value (a oneof)
     refs_.AddContained(id, arg.nested(), endpoint_, /*registered=*/false);
@@ -500,33 +541,33 @@ void CoreWorker::HandleFramePush(const std::shared_ptr<rpc::FrameConnection>& co
 void CoreWorker::HandleGetObject(const rpc::GetObjectRequest& request,
                                  rpc::GetObjectReply* reply, rpc::Done done) {
   ObjectId id = ObjectId::FromBinary(request.id());
-  // A borrower on another node cannot map this node's store: it gets the bytes inline
-  // (until objects move between node stores).
-  bool remote = !request.requester_node_id().empty() &&
-                request.requester_node_id() != options_.node_id.Binary();
-  auto answer = [this, id, remote, reply, done](ObjectPtr object) {
+  std::string requester = request.requester_node_id();
+  auto answer = [this, id, requester, reply, done](ObjectPtr object) {
     if (object == nullptr) {
       reply->set_state(rpc::GetObjectReply::NOT_FOUND);
-    } else if (object->in_store && remote) {
-      auto views = store_client_->Get({id});
-      if (!views.ok() || !(*views)[0].error.empty()) {
-        reply->set_state(rpc::GetObjectReply::NOT_FOUND);
-      } else {
-        reply->set_state(rpc::GetObjectReply::READY);
-        reply->set_data((*views)[0].data, (*views)[0].size);
-      }
-    } else {
-      reply->set_state(rpc::GetObjectReply::READY);
-      reply->set_data(object->data);
-      reply->set_in_store(object->in_store);
-      reply->set_is_error(object->IsError());
-      if (object->IsError()) object->ToErrorInfo(reply->mutable_error());
+      return done(absl::OkStatus());
+    }
+    reply->set_state(rpc::GetObjectReply::READY);
+    reply->set_data(object->data);
+    reply->set_in_store(object->in_store);
+    reply->set_is_error(object->IsError());
+    if (object->IsError()) object->ToErrorInfo(reply->mutable_error());
+    if (object->in_store) {
+      reply->set_store_node_id(object->store_node);
+      // A reader on another node pulls a copy there: freed with the object.
+      if (!requester.empty() && requester != object->store_node) AddCopy(id, requester);
     }
     done(absl::OkStatus());
   };
   if (ObjectPtr object = store_.GetIfReady(id)) return answer(object);
   if (!refs_.IsOwnedAndLive(id)) return answer(nullptr);
   store_.OnReady(id, answer);
+}
+
+void CoreWorker::AddCopy(const ObjectId& id, const std::string& node) {
+  MutexLock lock(&copies_mutex_);
+  std::vector<std::string>& nodes = copies_[id];
+  if (std::find(nodes.begin(), nodes.end(), node) == nodes.end()) nodes.push_back(node);
 }
 
 void CoreWorker::HandleExit(const rpc::ExitRequest&, rpc::ExitReply* reply, rpc::Done done) {

@@ -175,8 +175,10 @@ class CoreWorker {
   absl::Status PromoteLargeArgs(std::vector<rpc::TaskArg>* args,
                                 std::vector<ObjectId>* promoted);
   void ReleasePromoted(const std::vector<ObjectId>& promoted);
-  /// Replaces node-store markers by pinned views (or errors) in place.
-  void ResolveStored(std::vector<ObjectPtr>* objects, const std::vector<ObjectId>& ids);
+  /// Replaces node-store markers by pinned views (or errors) in place; objects of other
+  /// nodes' stores are pulled to this node's first.
+  void ResolveStored(std::vector<ObjectPtr>* objects, const std::vector<ObjectId>& ids,
+                     const std::vector<rpc::ObjectRefProto>& refs);
   void OnFree(const ReferenceCounter::Freed& freed);
   /// A stub to the core worker at `endpoint` (cached).
   std::shared_ptr<rpc::CoreWorkerService::Stub> PeerStub(const std::string& endpoint);
@@ -187,7 +189,11 @@ class CoreWorker {
   void SendRemoveBorrowers(const std::vector<ReferenceCounter::Freed>& freed, bool wait);
   /// A new owned object with one handle (the ref returned to the user).
   rpc::ObjectRefProto AddPut(const ObjectId& id, ObjectPtr object);
-  void FreeInStore(const ObjectId& id);
+  /// Frees an owned object's copies: the primary on `store_node`, and those pulled to
+  /// other nodes (AddCopy).
+  void FreeInStore(const ObjectId& id, const std::string& store_node);
+  /// `node` pulls a copy of owned `id` (it asked where the object is).
+  void AddCopy(const ObjectId& id, const std::string& node);
   /// Values above the store's inline limit go to the node store.
   bool GoesToStore(uint64_t size) const {
     return store_client_ && size > store_client_->max_inline_bytes();
@@ -223,6 +229,10 @@ class CoreWorker {
       ABSL_GUARDED_BY(peers_mutex_);
   Mutex fetch_mutex_;
   absl::flat_hash_map<ObjectId, bool> fetching_ ABSL_GUARDED_BY(fetch_mutex_);
+  // Owned objects in the store: the other nodes that pulled a copy (freed with them).
+  Mutex copies_mutex_;
+  absl::flat_hash_map<ObjectId, std::vector<std::string>> copies_
+      ABSL_GUARDED_BY(copies_mutex_);
 };
 
 }  // namespace lumen::core

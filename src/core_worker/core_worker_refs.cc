@@ -116,7 +116,7 @@ void CoreWorker::OnFree(const ReferenceCounter::Freed& freed) {
   ObjectPtr object = store_.GetIfReady(freed.id);
   store_.Erase(freed.id);
   if (freed.owned) {
-    if (object && object->in_store) FreeInStore(freed.id);
+    if (object && object->in_store) FreeInStore(freed.id, object->store_node);
   } else if (freed.registrations > 0 && !shutdown_) {
     SendRemoveBorrowers({freed}, /*wait=*/false);
   }

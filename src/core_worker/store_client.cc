@@ -166,10 +166,32 @@ absl::StatusOr<rpc::GetStoreStatsReply> StoreClient::Stats(bool include_objects)
       request);
 }
 
-void StoreClient::Free(const std::vector<ObjectId>& ids) {
+absl::StatusOr<std::vector<std::string>> StoreClient::Pull(
+    const std::vector<Remote>& objects) {
+  rpc::PullObjectsRequest request;
+  for (const Remote& object : objects) {
+    rpc::PullObjectsRequest::Item* item = request.add_objects();
+    item->set_id(object.id.Binary());
+    item->set_owner(object.owner);
+    for (const std::string& node : object.nodes) item->add_node_ids(node);
+  }
+  auto reply = StoreCall<rpc::PullObjectsRequest, rpc::PullObjectsReply>(
+      [this](auto* ctx, const auto& req, auto* rep) {
+        return shared_->raylet->PullObjects(ctx, req, rep);
+      },
+      request);
+  if (!reply.ok()) return reply.status();
+  if (size_t(reply->errors_size()) != objects.size()) {
+    return absl::InternalError("the object manager answered for the wrong number of objects");
+  }
+  return std::vector<std::string>(reply->errors().begin(), reply->errors().end());
+}
+
+void StoreClient::Free(const std::vector<ObjectId>& ids, const std::vector<std::string>& nodes) {
   if (ids.empty()) return;
   rpc::FreeObjectsRequest request;
   for (const ObjectId& id : ids) request.add_ids(id.Binary());
+  for (const std::string& node : nodes) request.add_node_ids(node);
   std::shared_ptr<Shared> shared = shared_;
   rpc::CallUnary<rpc::FreeObjectsRequest, rpc::FreeObjectsReply>(
       [shared](auto... args) { shared->raylet->async()->FreeObjects(args...); },

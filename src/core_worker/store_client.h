@@ -45,8 +45,18 @@ class StoreClient {
   absl::StatusOr<std::vector<View>> Get(const std::vector<ObjectId>& ids);
   /// What the store holds (blocking).
   absl::StatusOr<rpc::GetStoreStatsReply> Stats(bool include_objects);
-  /// The owner is done with these objects (asynchronous).
-  void Free(const std::vector<ObjectId>& ids);
+  /// The owner is done with these objects (asynchronous): freed here and, through this
+  /// node's raylet, on `nodes` (binary node ids holding copies).
+  void Free(const std::vector<ObjectId>& ids, const std::vector<std::string>& nodes = {});
+  /// An object held by other nodes' stores, to be made local.
+  struct Remote {
+    ObjectId id;
+    std::string owner;               // its owner's endpoint
+    std::vector<std::string> nodes;  // binary node ids holding it, the primary first
+  };
+  /// Copies them into this node's store (blocking, while the transfer runs); per object,
+  /// empty when it is here now, else why not.
+  absl::StatusOr<std::vector<std::string>> Pull(const std::vector<Remote>& objects);
   /// Testing: how long Put waits between create and seal (LUMEN_TESTING_STORE_WRITE_DELAY_MS).
   static int64_t TestingWriteDelayMs();
 

@@ -24,11 +24,13 @@ enum class ErrorKind : int {
 };
 
 /// Immutable once stored; shared by every reader. The value is one of: inline bytes in
-/// `data`; in the node store (`in_store`, a marker kept by owners and borrowers); or a
-/// pinned view into the node store's shared memory (`view`, what Get hands out).
+/// `data`; in a node's store (`in_store`, a marker kept by owners and borrowers, naming
+/// the node: another node's objects are pulled here before they are read); or a pinned
+/// view into this node's store's shared memory (`view`, what Get hands out).
 struct StoredObject {
   std::string data;                       // msgpack bytes (empty on error)
-  bool in_store = false;                  // the bytes are in the node's object store
+  bool in_store = false;                  // the bytes are in a node's object store:
+  std::string store_node;                 // that node's id (binary), the primary copy
   const uint8_t* view = nullptr;          // pinned bytes in shared memory, or nullptr
   uint64_t view_size = 0;
   std::shared_ptr<const void> pin;        // keeps `view` mapped and pinned
@@ -57,11 +59,12 @@ struct StoredObject {
     info->set_type_name(error_type);
     info->set_message(error_message);
   }
-  /// A value (`data`, or a marker when `in_store`) or an error, as a reply carries it;
-  /// mutable until the caller stores it.
+  /// A value (`data`, or a marker when `in_store`, held by `store_node`) or an error, as
+  /// a reply carries it; mutable until the caller stores it.
   static std::shared_ptr<StoredObject> FromProto(const std::string& data, bool has_error,
                                                  const rpc::ErrorInfo& info,
-                                                 bool in_store = false) {
+                                                 bool in_store = false,
+                                                 const std::string& store_node = "") {
     auto object = std::make_shared<StoredObject>();
     if (has_error) {
       object->error = ErrorKind(info.kind() == 0 ? int(ErrorKind::kInternal) : info.kind());
@@ -70,6 +73,7 @@ struct StoredObject {
     } else {
       object->data = data;
       object->in_store = in_store;
+      object->store_node = store_node;
     }
     return object;
   }

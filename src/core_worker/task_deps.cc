@@ -103,13 +103,13 @@ void StoreTaskReturns(const rpc::TaskSpec& spec, const rpc::TaskResult* result,
     // the result keeps them (and lets them go now if nobody wants it).
     if (ret != nullptr) refs->AddContained(id, ret->nested(), spec.owner(), /*registered=*/true);
     if (!refs->IsOwnedAndLive(id)) {  // nobody wants it any more
-      if (in_store && free_stored) free_stored(id);
+      if (in_store && free_stored) free_stored(id, ret->store_node_id());
       continue;
     }
     ObjectPtr object = error;
     if (ret != nullptr) {
       auto stored = StoredObject::FromProto(ret->data(), ret->is_error(), ret->error(),
-                                            ret->in_store());
+                                            ret->in_store(), ret->store_node_id());
       stored->nested.assign(ret->nested().begin(), ret->nested().end());
       object = stored;
     }
@@ -120,7 +120,7 @@ void StoreTaskReturns(const rpc::TaskSpec& spec, const rpc::TaskResult* result,
     // The last ref may have gone between the check and the Put: then nobody frees it.
     if (!refs->IsOwnedAndLive(id)) {
       store->Erase(id);
-      if (in_store && free_stored) free_stored(id);
+      if (in_store && free_stored) free_stored(id, ret->store_node_id());
     }
   }
   for (const ObjectId& id : task_uses) refs->RemoveTaskUse(id);

@@ -34,12 +34,13 @@ void RunAll(std::vector<std::function<void()>>& actions);
 /// True for statuses that mean the worker process (or the connection to it) is gone.
 bool IsConnectionLoss(const absl::Status& status);
 
-/// Frees an owned object's copy in the node store (may be empty: no store).
-using FreeStored = std::function<void(const ObjectId&)>;
+/// Frees an owned object's copies in node stores, the primary one on `store_node` (may be
+/// empty: no store).
+using FreeStored = std::function<void(const ObjectId&, const std::string& store_node)>;
 
 /// Stores the return objects of a finished task (its `result`, or `error` in every
 /// return) where someone still holds a reference, then unpins `task_uses`. Returns
-/// that nobody wants any more and that the worker put in the node store are freed there.
+/// that nobody wants any more and that the worker put in a node store are freed there.
 void StoreTaskReturns(const rpc::TaskSpec& spec, const rpc::TaskResult* result,
                       ObjectPtr error, const std::vector<ObjectId>& task_uses,
                       MemoryStore* store, ReferenceCounter* refs,

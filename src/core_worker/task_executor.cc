@@ -388,8 +388,8 @@ void TaskExecutor::Execute(const rpc::TaskSpec& spec, rpc::TaskResult* result,
     return SetUserException(result, spec);
   }
   ObjectId return_id = ObjectId::ForTaskReturn(TaskId::FromBinary(spec.task_id()), 1);
-  absl::StatusOr<bool> in_store = store_result_ ? store_result_(return_id, spec, out)
-                                                : absl::StatusOr<bool>(false);
+  absl::StatusOr<std::string> in_store = store_result_ ? store_result_(return_id, spec, out)
+                                                       : absl::StatusOr<std::string>("");
   if (!in_store.ok()) {
     return SetError(result, spec,
                     absl::IsResourceExhausted(in_store.status()) ? ErrorKind::kObjectStoreFull
@@ -399,8 +399,9 @@ void TaskExecutor::Execute(const rpc::TaskSpec& spec, rpc::TaskResult* result,
   }
   rpc::ReturnObject* ret = result->add_returns();
   ret->set_id(return_id.Binary());
-  if (*in_store) {
+  if (!in_store->empty()) {
     ret->set_in_store(true);
+    ret->set_store_node_id(std::move(*in_store));
   } else {
     ret->set_data(std::move(out));
   }

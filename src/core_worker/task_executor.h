@@ -43,9 +43,9 @@ class TaskExecutor {
   using Fetch = std::function<ObjectPtr(const rpc::ObjectRefProto&)>;
   /// A method called ExitActor: tell the GCS, before the worker stops (blocking).
   using OnActorExit = std::function<void(const std::string& actor_id)>;
-  /// Puts a large result in the node store for the owner of `spec`'s results; false:
-  /// small (or the owner is on another node), keep it inline.
-  using StoreResult = std::function<absl::StatusOr<bool>(
+  /// Puts a large result in the node store for the owner of `spec`'s results and gives
+  /// this node's id (binary); empty: small, keep it inline.
+  using StoreResult = std::function<absl::StatusOr<std::string>(
       const ObjectId& id, const rpc::TaskSpec& spec, const std::string& bytes)>;
   /// A task ended, before its reply: `returned` are the refs nested in its result, each
   /// held once (released by the callee) — `delivered` when the result goes to `caller`,

@@ -153,6 +153,11 @@ absl::StatusOr<ObjectLocation> NodeStore::Get(const ObjectId& id, const ClientId
   return ObjectLocation{*entry.offset, entry.size};
 }
 
+bool NodeStore::IsReadable(const ObjectId& id) const {
+  auto it = objects_.find(id);
+  return it != objects_.end() && it->second->sealed && !it->second->pending_free;
+}
+
 void NodeStore::Release(const ObjectId& id, const ClientId& client) {
   auto it = objects_.find(id);
   if (it == objects_.end()) return;

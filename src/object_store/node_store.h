@@ -99,6 +99,8 @@ class NodeStore {
   StoreStats Stats() const;
   std::vector<ObjectInfo> List() const;
   bool Contains(const ObjectId& id) const { return objects_.contains(id); }
+  /// Sealed and not freed: Get would find it (restoring it when spilled).
+  bool IsReadable(const ObjectId& id) const;
   uint64_t capacity() const { return allocator_->capacity(); }
   uint8_t* base() { return allocator_->base(); }
 

@@ -28,8 +28,10 @@ class RayletGrpcService final : public rpc::RayletService::CallbackService {
   LUMEN_RPC_FORWARD(handler_->store(), SealObject)
   LUMEN_RPC_FORWARD(handler_->store(), GetObjects)
   LUMEN_RPC_FORWARD(handler_->store(), ReleaseObjects)
-  LUMEN_RPC_FORWARD(handler_->store(), FreeObjects)
+  LUMEN_RPC_FORWARD(handler_, FreeObjects)
   LUMEN_RPC_FORWARD(handler_->store(), GetStoreStats)
+  LUMEN_RPC_FORWARD(handler_->objects(), PullObjects)
+  LUMEN_RPC_FORWARD(handler_->objects(), ReadObjectChunk)
 
  private:
   Raylet* handler_;
@@ -95,6 +97,7 @@ absl::StatusOr<std::string> Raylet::Start() {
   auto store = StoreServer::Create(options_.store);
   if (!store.ok()) return store.status();
   store_ = std::move(*store);
+  objects_ = std::make_unique<object_manager::ObjectManager>(node_id_, store_.get());
   gcs_ = rpc::GcsService::NewStub(rpc::MakeChannel(options_.gcs_endpoint));
   // Serving before registering: the GCS hands the address to others at once. Handlers
   // post to the loop, which runs them once it starts.
@@ -137,13 +140,16 @@ void Raylet::Stop() {
     drained.set_value();
   });
   drained.get_future().wait();
-  // 2. The server, while the loop still runs the handlers of calls in flight.
+  // 2. Transfers (their askers hear why), then the server, while the loop still runs
+  //    the handlers of calls in flight.
+  objects_->Stop();
   server_.Shutdown();
   // 3. The loop, then the log monitor (which drains what the workers printed last).
   loop_.Stop();
   log_monitor_.Stop();
   FlushLogs(/*blocking=*/true);  // what the workers printed last reaches their drivers
   unlink(options_.socket_path.c_str());
+  objects_.reset();
   store_.reset();  // after the server: no handler can still be posting to it
 }
 
@@ -629,6 +635,7 @@ void Raylet::RefreshClusterView() {
         if (!status.ok()) return;
         loop_.Post([this, reply = std::move(reply)] {
           cluster_view_.clear();
+          std::map<std::string, std::string> addresses;
           for (const rpc::NodeInfo& node : reply.nodes()) {
             if (!node.alive() || node.node_id() == node_id_.Binary() ||
                 node.raylet_address().empty()) {
@@ -638,7 +645,9 @@ void Raylet::RefreshClusterView() {
                 node.raylet_address(),
                 ResourceSet::FromMap({node.total().begin(), node.total().end()}),
                 ResourceSet::FromMap({node.available().begin(), node.available().end()})};
+            addresses[node.node_id()] = node.raylet_address();
           }
+          objects_->SetNodes(std::move(addresses));
           std::vector<PendingLease> waiting;
           waiting.swap(awaiting_view_);
           for (PendingLease& pending : waiting) Admit(std::move(pending), /*view_fresh=*/true);
@@ -646,6 +655,18 @@ void Raylet::RefreshClusterView() {
         });
       },
       2000);
+}
+
+void Raylet::HandleFreeObjects(const rpc::FreeObjectsRequest& request,
+                               rpc::FreeObjectsReply* reply, rpc::Done done) {
+  std::vector<ObjectId> ids;
+  for (const std::string& id : request.ids()) {
+    if (id.size() == ObjectId::Size()) ids.push_back(ObjectId::FromBinary(id));
+  }
+  objects_->Free(ids, {request.node_ids().begin(), request.node_ids().end()});
+  rpc::FreeObjectsRequest here;
+  *here.mutable_ids() = request.ids();
+  store_->HandleFreeObjects(here, reply, std::move(done));
 }
 
 void Raylet::OnTick() {

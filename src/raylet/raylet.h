@@ -70,6 +70,7 @@ class Raylet {
   void Stop();
   const NodeId& node_id() const { return node_id_; }
   StoreServer* store() const { return store_.get(); }
+  object_manager::ObjectManager* objects() const { return objects_.get(); }
 
   void HandleRegisterDriver(const rpc::RegisterDriverRequest& request,
                             rpc::RegisterDriverReply* reply, rpc::Done done);
@@ -85,6 +86,9 @@ class Raylet {
                            rpc::NotifyBlockedReply* reply, rpc::Done done);
   void HandleGetNodeInfo(const rpc::GetNodeInfoRequest& request,
                          rpc::GetNodeInfoReply* reply, rpc::Done done);
+  /// Frees here, stops pulls of the objects, and forwards the free to `node_ids`.
+  void HandleFreeObjects(const rpc::FreeObjectsRequest& request, rpc::FreeObjectsReply* reply,
+                         rpc::Done done);
 
  private:
   struct PendingLease {
@@ -164,6 +168,7 @@ class Raylet {
   // by ResourceSet::ToString: the shape and when it was last asked for.
   std::map<std::string, std::pair<ResourceSet, int64_t>> infeasible_seen_;
   std::unique_ptr<StoreServer> store_;
+  std::unique_ptr<object_manager::ObjectManager> objects_;  // uses store_
   std::string address_;
   std::map<std::string, RemoteNode> cluster_view_;  // loop-only; by binary node id
   uint64_t spread_next_ = 0;  // SpreadStrategy's turn

@@ -15,6 +15,10 @@ ObjectId IdFrom(const std::string& binary) { return ObjectId::FromBinary(binary)
 
 bool ValidId(const std::string& binary) { return binary.size() == ObjectId::Size(); }
 
+// The object manager's store client: what it creates and reads (never a worker id,
+// which are WorkerId::Size() bytes).
+const object_store::ClientId kObjectManagerClient = "object-manager";
+
 }  // namespace
 
 uint64_t DefaultStoreCapacity() {
@@ -159,6 +163,43 @@ void StoreServer::HandleGetStoreStats(const rpc::GetStoreStatsRequest& request,
       }
     }
     done(absl::OkStatus());
+  });
+}
+
+void StoreServer::HasSealed(const ObjectId& id, std::function<void(bool)> done) {
+  loop_.Post([this, id, done = std::move(done)] { done(store_->IsReadable(id)); });
+}
+
+void StoreServer::CreateCopy(const ObjectId& id, uint64_t size, const std::string& owner,
+                             std::function<void(absl::StatusOr<uint8_t*>)> done) {
+  loop_.Post([this, id, size, owner, done = std::move(done)] {
+    auto location = store_->Create(id, size, kObjectManagerClient, owner, /*primary=*/false);
+    if (!location.ok()) return done(location.status());
+    done(store_->base() + location->offset);
+  });
+}
+
+void StoreServer::FinishCopy(const ObjectId& id, bool abort,
+                             std::function<void(absl::Status)> done) {
+  loop_.Post([this, id, abort, done = std::move(done)] {
+    done(abort ? store_->Abort(id, kObjectManagerClient) : store_->Seal(id, kObjectManagerClient));
+  });
+}
+
+void StoreServer::ReadChunk(const ObjectId& id, uint64_t offset, uint64_t length,
+                            std::string* out, std::function<void(absl::StatusOr<uint64_t>)> done) {
+  loop_.Post([this, id, offset, length, out, done = std::move(done)] {
+    if (!store_->IsReadable(id)) {
+      return done(absl::NotFoundError("object " + id.Hex() + " is not in this node's store"));
+    }
+    auto location = store_->Get(id, kObjectManagerClient);
+    if (!location.ok()) return done(location.status());
+    if (offset < location->size) {
+      uint64_t n = std::min(length, location->size - offset);
+      out->append(reinterpret_cast<const char*>(store_->base() + location->offset + offset), n);
+    }
+    store_->Release(id, kObjectManagerClient);
+    done(location->size);
   });
 }
 

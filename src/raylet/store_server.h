@@ -7,6 +7,7 @@
 #include <string>
 
 #include "common/event_loop.h"
+#include "object_manager/object_manager.h"
 #include "object_store/node_store.h"
 #include "raylet.pb.h"
 #include "rpc/rpc.h"
@@ -20,12 +21,12 @@ struct StoreOptions {
   uint64_t max_inline_bytes = 100 * 1024;
 };
 
-class StoreServer {
+class StoreServer : public object_manager::LocalStore {
  public:
   /// Creates the segment. InvalidArgument / ResourceExhausted (with the sizes) when the
   /// requested capacity cannot be had.
   static absl::StatusOr<std::unique_ptr<StoreServer>> Create(const StoreOptions& options);
-  ~StoreServer();  // stops the loop, removes the segment and the spill files
+  ~StoreServer() override;  // stops the loop, removes the segment and the spill files
 
   /// What clients need to map the store (sent with the registration reply).
   rpc::ObjectStoreInfo Info() const;
@@ -42,6 +43,15 @@ class StoreServer {
                          rpc::Done done);
   void HandleGetStoreStats(const rpc::GetStoreStatsRequest& request,
                            rpc::GetStoreStatsReply* reply, rpc::Done done);
+
+  // The object manager's access (LocalStore): copies it makes are secondary, created by
+  // a client of its own.
+  void HasSealed(const ObjectId& id, std::function<void(bool)> done) override;
+  void CreateCopy(const ObjectId& id, uint64_t size, const std::string& owner,
+                  std::function<void(absl::StatusOr<uint8_t*>)> done) override;
+  void FinishCopy(const ObjectId& id, bool abort, std::function<void(absl::Status)> done) override;
+  void ReadChunk(const ObjectId& id, uint64_t offset, uint64_t length, std::string* out,
+                 std::function<void(absl::StatusOr<uint64_t>)> done) override;
 
   /// A worker or driver exited: drop its unsealed objects and its pins, and free what it
   /// owned (`endpoint` may be empty when it never served).

@@ -63,13 +63,14 @@ class Server {
 /// One unary call on the callback API. `start(ctx, req, reply, on_done)` is the stub's
 /// async method (e.g. `stub->async()->PushTasks`); `callback` runs on a gRPC thread with
 /// the status and reply. timeout_ms < 0: no deadline. The returned context may be used to
-/// TryCancel the call (harmless once it has completed); ignoring it is fine.
+/// TryCancel the call (harmless once it has completed); ignoring it is fine. `context`,
+/// when given, is the one the call uses (made by a caller that must know it beforehand).
 template <typename Request, typename Reply, typename Start>
 std::shared_ptr<grpc::ClientContext> CallUnary(
     Start&& start, Request request, std::function<void(absl::Status, Reply&&)> callback,
-    int64_t timeout_ms = -1) {
+    int64_t timeout_ms = -1, std::shared_ptr<grpc::ClientContext> context = nullptr) {
   struct Call {
-    std::shared_ptr<grpc::ClientContext> context = std::make_shared<grpc::ClientContext>();
+    std::shared_ptr<grpc::ClientContext> context;
     Request request;
     Reply reply;
     std::function<void(absl::Status, Reply&&)> callback;
@@ -79,21 +80,22 @@ std::shared_ptr<grpc::ClientContext> CallUnary(
     std::atomic<bool> started{false};
   };
   auto* call = new Call();
+  call->context = context ? std::move(context) : std::make_shared<grpc::ClientContext>();
   call->request = std::move(request);
   call->callback = std::move(callback);
   if (timeout_ms >= 0) {
     call->context->set_deadline(std::chrono::system_clock::now() +
                                 std::chrono::milliseconds(timeout_ms));
   }
-  std::shared_ptr<grpc::ClientContext> context = call->context;
-  start(context.get(), &call->request, &call->reply, [call](grpc::Status status) {
+  std::shared_ptr<grpc::ClientContext> used = call->context;
+  start(used.get(), &call->request, &call->reply, [call](grpc::Status status) {
     // Completion can race the end of start(); it is at most a few instructions away.
     while (!call->started.load(std::memory_order_acquire)) std::this_thread::yield();
     std::unique_ptr<Call> owned(call);
     owned->callback(FromGrpc(status), std::move(owned->reply));
   });
   call->started.store(true, std::memory_order_release);
-  return context;
+  return used;
 }
 
 /// A blocking unary call (for start-up and shutdown paths, never on an event loop).
