@@ -139,9 +139,7 @@ class ThreeNodeTest : public ::testing::Test {
                                  CanIsolateShm()))
         << cluster_.last_output();
     ASSERT_TRUE(cluster_.AddNode("127.0.0.4", "--num-cpus=2", false)) << cluster_.last_output();
-    lumen::Config config;
-    config.address = cluster_.address();
-    lumen::Init(config);
+    Join();
     // The head's view of the other nodes' free resources comes with their reports.
     ASSERT_TRUE(WaitUntil([] {
       auto available = lumen::AvailableResources();
@@ -151,6 +149,12 @@ class ThreeNodeTest : public ::testing::Test {
   void TearDown() override {
     lumen::Shutdown();
     cluster_.Stop();
+  }
+  /// Starts this test's driver (a new job) at the head.
+  void Join() {
+    lumen::Config config;
+    config.address = cluster_.address();
+    lumen::Init(config);
   }
   /// Runs on node `i` only.
   lumen::NodeAffinityStrategy On(size_t i) const {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -123,6 +124,23 @@ TEST_F(ThreeNodeTest, AnObjectMadeOnOneNodeGoesStraightToTheNextAndIsFreedEveryw
   series = {};
   EXPECT_TRUE(lumen::test::WaitUntil([&] { return !holds(On(1)) && !holds(On(2)); }, 60))
       << "a copy outlived its object";
+}
+
+TEST_F(ThreeNodeTest, ADriverThatExitsHoldingObjectsLeavesNoCopyOnAnyNode) {
+  std::optional<lumen::ObjectRef<std::vector<double>>> series =
+      lumen::Task(Series).SetSchedulingStrategy(On(1)).Remote(1 << 20);
+  EXPECT_EQ(*lumen::Get(lumen::Task(Sum).SetSchedulingStrategy(On(2)).Remote(*series),
+                        Seconds(120)),
+            Sum(Series(1 << 20)));
+  std::string id = series->ID();
+  lumen::Shutdown();  // still holding it: its job ends with copies on nodes 1 and 2
+  series.reset();
+  Join();  // the next driver looks
+  auto holds = [&id](const lumen::NodeAffinityStrategy& on) {
+    return *lumen::Get(lumen::Task(Holds).SetSchedulingStrategy(on).Remote(id), Seconds(60));
+  };
+  EXPECT_TRUE(lumen::test::WaitUntil([&] { return !holds(On(1)) && !holds(On(2)); }, 60))
+      << "the copies of an exited owner's object stayed";
 }
 
 TEST_F(ThreeNodeTest, ReadersOnTwoNodesAtOnceAllGetIt) {

@@ -171,6 +171,7 @@ void StopDriver(Runtime& runtime) {
   if (runtime.gcs && !runtime.job_id.empty()) {
     rpc::FinishJobRequest request;
     request.set_job_id(runtime.job_id);
+    if (runtime.core) request.set_driver_address(runtime.core->endpoint());
     rpc::CallBlocking<rpc::FinishJobRequest, rpc::FinishJobReply>(
         [&](auto* ctx, const auto& req, auto* rep) {
           return runtime.gcs->FinishJob(ctx, req, rep);

@@ -209,10 +209,15 @@ void GcsServer::HandleNodeHeartbeat(const rpc::NodeHeartbeatRequest& request,
   });
 }
 
-void GcsServer::HandleGetAllNodes(const rpc::GetAllNodesRequest&,
+void GcsServer::HandleGetAllNodes(const rpc::GetAllNodesRequest& request,
                                   rpc::GetAllNodesReply* reply, rpc::Done done) {
-  loop_.Post([this, reply, done] {
+  uint64_t after = request.gone_owners_after();
+  loop_.Post([this, after, reply, done] {
     for (const auto& [id, node] : nodes_) *reply->add_nodes() = node;
+    for (const auto& [seq, address] : gone_owners_) {
+      if (seq > after) reply->add_gone_owners(address);
+    }
+    reply->set_gone_owners_last(gone_owners_.empty() ? 0 : gone_owners_.back().first);
     done(absl::OkStatus());
   });
 }
@@ -234,6 +239,7 @@ void GcsServer::HandleFinishJob(const rpc::FinishJobRequest& request,
     if (job == nullptr) return done(absl::NotFoundError("no such job"));
     job->finished = true;
     logs_.DropJob(request.job_id());
+    if (!request.driver_address().empty()) OwnerGone(request.driver_address());
     done(absl::OkStatus());
   });
 }
@@ -334,9 +340,16 @@ void GcsServer::HandleReportActorExit(const rpc::ReportActorExitRequest& request
 void GcsServer::HandleReportWorkerDeath(const rpc::ReportWorkerDeathRequest& request,
                                         rpc::ReportWorkerDeathReply*, rpc::Done done) {
   loop_.Post([this, request, done] {
-    actors_.OnWorkerDeath(request.worker_id(), request.pid(), request.how());
+    if (!request.is_driver()) actors_.OnWorkerDeath(request.worker_id(), request.pid(), request.how());
+    if (!request.address().empty()) OwnerGone(request.address());
     done(absl::OkStatus());
   });
+}
+
+void GcsServer::OwnerGone(const std::string& address) {
+  constexpr size_t kKeptGoneOwners = 10000;
+  gone_owners_.emplace_back(gone_owners_.empty() ? 1 : gone_owners_.back().first + 1, address);
+  if (gone_owners_.size() > kKeptGoneOwners) gone_owners_.pop_front();
 }
 
 void GcsServer::HandlePublishLogs(const rpc::PublishLogsRequest& request,

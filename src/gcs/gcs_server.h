@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -79,6 +80,8 @@ class GcsServer {
   JobEntry* FindJob(const std::string& job_id);  // binary JobId; nullptr when unknown
   const JobEntry* FindJob(const std::string& job_id) const;
   ActorManagerDeps MakeActorDeps();
+  /// An owner exited: raylets learn it with their next GetAllNodes and free its objects.
+  void OwnerGone(const std::string& address);
   /// A live node whose total resources fit `demand`, or nullptr: the job's driver's node
   /// when it fits (the only raylet that can start the job's workers until jobs are
   /// registered cluster-wide), else any.
@@ -98,6 +101,7 @@ class GcsServer {
   std::map<std::string, std::map<std::string, std::string>> kv_;  // ns -> key -> value
   ActorManager actors_;
   LogChannel logs_;
+  std::deque<std::pair<uint64_t, std::string>> gone_owners_;  // (sequence, address)
 };
 
 }  // namespace lumen::gcs

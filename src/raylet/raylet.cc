@@ -536,10 +536,15 @@ bool Raylet::ReapWorkers() {
 
 void Raylet::ReportWorkerDeath(const Worker& worker, const std::string& how) {
   rpc::ReportWorkerDeathRequest request;
-  request.set_node_id(node_id_.Binary());
   request.set_worker_id(worker.id.Binary());
   request.set_pid(worker.pid);
   request.set_how(how);
+  request.set_address(worker.address);
+  SendWorkerDeath(std::move(request));
+}
+
+void Raylet::SendWorkerDeath(rpc::ReportWorkerDeathRequest request) {
+  request.set_node_id(node_id_.Binary());
   rpc::CallUnary<rpc::ReportWorkerDeathRequest, rpc::ReportWorkerDeathReply>(
       [this](auto... args) { gcs_->async()->ReportWorkerDeath(args...); }, std::move(request),
       [](absl::Status status, rpc::ReportWorkerDeathReply&&) {
@@ -629,11 +634,16 @@ void Raylet::SpillBack(PendingLease& pending,
 }
 
 void Raylet::RefreshClusterView() {
+  rpc::GetAllNodesRequest request;
+  request.set_gone_owners_after(gone_owners_seen_);
   rpc::CallUnary<rpc::GetAllNodesRequest, rpc::GetAllNodesReply>(
-      [this](auto... args) { gcs_->async()->GetAllNodes(args...); }, rpc::GetAllNodesRequest(),
+      [this](auto... args) { gcs_->async()->GetAllNodes(args...); }, std::move(request),
       [this](absl::Status status, rpc::GetAllNodesReply&& reply) {
         if (!status.ok()) return;
         loop_.Post([this, reply = std::move(reply)] {
+          // Owners gone anywhere: what they owned here goes (their own node freed it).
+          for (const std::string& owner : reply.gone_owners()) store_->OnOwnerGone(owner);
+          gone_owners_seen_ = reply.gone_owners_last();
           cluster_view_.clear();
           std::map<std::string, std::string> addresses;
           for (const rpc::NodeInfo& node : reply.nodes()) {
@@ -677,6 +687,14 @@ void Raylet::OnTick() {
         !ProcessAlive(launch.driver_pid)) {
       if (drivers_gone_.insert(job).second) {
         store_->OnClientExit(launch.driver_worker_id, launch.driver_address);
+        // The other nodes free what it owned.
+        rpc::ReportWorkerDeathRequest gone;
+        gone.set_worker_id(launch.driver_worker_id);
+        gone.set_pid(launch.driver_pid);
+        gone.set_address(launch.driver_address);
+        gone.set_is_driver(true);
+        gone.set_how("(the job's driver) exited without finishing its job");
+        SendWorkerDeath(std::move(gone));
       }
       for (Worker* w : pool_.All()) {
         if (w->job == job) pool_.Kill(w->id, /*force=*/true);

@@ -133,6 +133,7 @@ class Raylet {
   void DropLeasesOf(const WorkerId& owner);
   /// Tells the GCS (actors on it restart or die; actors it owned die).
   void ReportWorkerDeath(const Worker& worker, const std::string& how);
+  void SendWorkerDeath(rpc::ReportWorkerDeathRequest request);
   /// Removes the parked lease requests that `match` picks, in order, for the caller to
   /// answer.
   std::vector<PendingLease> TakePending(const std::function<bool(const PendingLease&)>& match);
@@ -171,6 +172,7 @@ class Raylet {
   std::unique_ptr<object_manager::ObjectManager> objects_;  // uses store_
   std::string address_;
   std::map<std::string, RemoteNode> cluster_view_;  // loop-only; by binary node id
+  uint64_t gone_owners_seen_ = 0;  // loop-only: the GCS's cursor of owners gone
   uint64_t spread_next_ = 0;  // SpreadStrategy's turn
   // Requests for a node missing from the view: placed again once it is refreshed (the
   // node may have joined since the last refresh).

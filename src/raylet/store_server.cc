@@ -203,6 +203,10 @@ void StoreServer::ReadChunk(const ObjectId& id, uint64_t offset, uint64_t length
   });
 }
 
+void StoreServer::OnOwnerGone(const std::string& owner) {
+  loop_.Post([this, owner] { store_->FreeOwnedBy(owner); });
+}
+
 void StoreServer::OnClientExit(const std::string& client, const std::string& endpoint) {
   loop_.Post([this, client, endpoint] {
     store_->DisconnectClient(client);

@@ -53,6 +53,8 @@ class StoreServer : public object_manager::LocalStore {
   void ReadChunk(const ObjectId& id, uint64_t offset, uint64_t length, std::string* out,
                  std::function<void(absl::StatusOr<uint64_t>)> done) override;
 
+  /// An owner on another node exited: what it owned here is freed.
+  void OnOwnerGone(const std::string& owner);
   /// A worker or driver exited: drop its unsealed objects and its pins, and free what it
   /// owned (`endpoint` may be empty when it never served).
   void OnClientExit(const std::string& client, const std::string& endpoint);
