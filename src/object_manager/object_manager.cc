@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstring>
 
 #include "common/logging.h"
@@ -34,6 +35,7 @@ struct ObjectManager::Pull {
   bool completing = false;
   std::string error;                 // set: failing (the copy is dropped)
   std::vector<std::function<void(const std::string&)>> waiters;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };
 
 ObjectManager::ObjectManager(NodeId self, LocalStore* store, ObjectManagerOptions options)
@@ -282,7 +284,15 @@ void ObjectManager::Finish(const PullPtr& pull, const std::string& error) {
     if (it != pulls_.end() && it->second == pull) pulls_.erase(it);
     waiters.swap(pull->waiters);
   }
-  if (!error.empty()) LUMEN_LOG_DEBUG("object manager: {}", error);
+  if (!error.empty()) {
+    LUMEN_LOG_DEBUG("object manager: {}", error);
+  } else if (pull->dest != nullptr) {
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                                   pull->started).count();
+    LUMEN_LOG_DEBUG("object manager: pulled {} ({} bytes) from {} in {:.3f} s ({:.2f} GB/s)",
+                   pull->id.Hex(), pull->size, pull->address, seconds,
+                   double(pull->size) / 1e9 / seconds);
+  }
   for (auto& waiter : waiters) waiter(error);
 }
 
