@@ -33,16 +33,8 @@ std::string SleepThenWhere(int ms) {
   std::this_thread::sleep_for(std::chrono::milliseconds(ms));
   return lumen::GetRuntimeContext().NodeId();
 }
-std::vector<double> Ramp(int n) {
-  std::vector<double> out(static_cast<size_t>(n));
-  for (int i = 0; i < n; ++i) out[size_t(i)] = i * 0.5;
-  return out;
-}
-double Total(const std::vector<double>& values) {
-  double sum = 0;
-  for (double v : values) sum += v;
-  return sum;
-}
+using lumen::test::Ramp;
+using lumen::test::Total;
 
 class Tally {
  public:
@@ -235,11 +227,7 @@ class JoinedDriverTest : public ::testing::Test {
     lumen::Shutdown();
     cluster_.Stop();
   }
-  void Join() {
-    lumen::Config config;
-    config.address = cluster_.address();
-    lumen::Init(config);
-  }
+  void Join() { cluster_.Join(); }
   LocalCluster cluster_;
 };
 

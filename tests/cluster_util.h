@@ -96,6 +96,12 @@ class LocalCluster {
   }
 
   const std::string& address() const { return address_; }
+  /// Starts this process's driver (a new job) at the head.
+  void Join() const {
+    lumen::Config config;
+    config.address = address_;
+    lumen::Init(config);
+  }
   const std::string& temp_dir() const { return temp_dir_; }
   const std::vector<int>& pids() const { return pids_; }
   const std::string& last_output() const { return output_; }
@@ -128,6 +134,18 @@ class LocalCluster {
   std::vector<std::string> node_ids_;
 };
 
+/// Large values for tasks to make and read: 0, 0.5, 1, ... (n of them), and their sum.
+inline std::vector<double> Ramp(int n) {
+  std::vector<double> out(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) out[size_t(i)] = i * 0.5;
+  return out;
+}
+inline double Total(const std::vector<double>& values) {
+  double sum = 0;
+  for (double v : values) sum += v;
+  return sum;
+}
+
 /// Three nodes, five CPUs, and a driver joined at the head: node 0 (the head, 1 CPU),
 /// node 1 (2 CPUs and a resource "far", in its own mount namespace where one can be
 /// made), node 2 (2 CPUs).
@@ -139,7 +157,7 @@ class ThreeNodeTest : public ::testing::Test {
                                  CanIsolateShm()))
         << cluster_.last_output();
     ASSERT_TRUE(cluster_.AddNode("127.0.0.4", "--num-cpus=2", false)) << cluster_.last_output();
-    Join();
+    cluster_.Join();
     // The head's view of the other nodes' free resources comes with their reports.
     ASSERT_TRUE(WaitUntil([] {
       auto available = lumen::AvailableResources();
@@ -149,12 +167,6 @@ class ThreeNodeTest : public ::testing::Test {
   void TearDown() override {
     lumen::Shutdown();
     cluster_.Stop();
-  }
-  /// Starts this test's driver (a new job) at the head.
-  void Join() {
-    lumen::Config config;
-    config.address = cluster_.address();
-    lumen::Init(config);
   }
   /// Runs on node `i` only.
   lumen::NodeAffinityStrategy On(size_t i) const {

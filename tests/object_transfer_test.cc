@@ -53,17 +53,8 @@ uint64_t DigestOfBytes(int64_t n, uint64_t seed) {
   return Mix(h, uint64_t(n));
 }
 
-std::vector<double> Series(int n) {
-  std::vector<double> out(static_cast<size_t>(n));
-  for (int i = 0; i < n; ++i) out[size_t(i)] = i * 0.25;
-  return out;
-}
-
-double Sum(const std::vector<double>& values) {
-  double sum = 0;
-  for (double v : values) sum += v;
-  return sum;
-}
+using lumen::test::Ramp;
+using lumen::test::Total;
 
 // Whether this node's store holds the object (any copy).
 bool Holds(std::string hex) {
@@ -75,7 +66,7 @@ bool Holds(std::string hex) {
 
 }  // namespace
 
-LUMEN_REMOTE(Bytes, Digest, Series, Sum, Holds);
+LUMEN_REMOTE(Bytes, Digest, Ramp, Total, Holds);
 
 namespace {
 
@@ -109,10 +100,10 @@ TEST_F(ThreeNodeTest, AGibibyteCrossesNodesByteForByteBothWays) {
 
 TEST_F(ThreeNodeTest, AnObjectMadeOnOneNodeGoesStraightToTheNextAndIsFreedEverywhere) {
   constexpr int kCount = 1 << 20;  // 8 MiB: far above the inline limit
-  auto series = lumen::Task(Series).SetSchedulingStrategy(On(1)).Remote(kCount);
-  EXPECT_EQ(*lumen::Get(lumen::Task(Sum).SetSchedulingStrategy(On(2)).Remote(series),
+  auto series = lumen::Task(Ramp).SetSchedulingStrategy(On(1)).Remote(kCount);
+  EXPECT_EQ(*lumen::Get(lumen::Task(Total).SetSchedulingStrategy(On(2)).Remote(series),
                         Seconds(120)),
-            Sum(Series(kCount)));
+            Total(Ramp(kCount)));
   std::string id = series.ID();
   auto holds = [&id](const lumen::NodeAffinityStrategy& on) {
     return *lumen::Get(lumen::Task(Holds).SetSchedulingStrategy(on).Remote(id), Seconds(60));
@@ -128,14 +119,14 @@ TEST_F(ThreeNodeTest, AnObjectMadeOnOneNodeGoesStraightToTheNextAndIsFreedEveryw
 
 TEST_F(ThreeNodeTest, ADriverThatExitsHoldingObjectsLeavesNoCopyOnAnyNode) {
   std::optional<lumen::ObjectRef<std::vector<double>>> series =
-      lumen::Task(Series).SetSchedulingStrategy(On(1)).Remote(1 << 20);
-  EXPECT_EQ(*lumen::Get(lumen::Task(Sum).SetSchedulingStrategy(On(2)).Remote(*series),
+      lumen::Task(Ramp).SetSchedulingStrategy(On(1)).Remote(1 << 20);
+  EXPECT_EQ(*lumen::Get(lumen::Task(Total).SetSchedulingStrategy(On(2)).Remote(*series),
                         Seconds(120)),
-            Sum(Series(1 << 20)));
+            Total(Ramp(1 << 20)));
   std::string id = series->ID();
   lumen::Shutdown();  // still holding it: its job ends with copies on nodes 1 and 2
   series.reset();
-  Join();  // the next driver looks
+  cluster_.Join();  // the next driver looks
   auto holds = [&id](const lumen::NodeAffinityStrategy& on) {
     return *lumen::Get(lumen::Task(Holds).SetSchedulingStrategy(on).Remote(id), Seconds(60));
   };
@@ -144,12 +135,12 @@ TEST_F(ThreeNodeTest, ADriverThatExitsHoldingObjectsLeavesNoCopyOnAnyNode) {
 }
 
 TEST_F(ThreeNodeTest, ReadersOnTwoNodesAtOnceAllGetIt) {
-  auto series = lumen::Task(Series).SetSchedulingStrategy(On(1)).Remote(1 << 19);
+  auto series = lumen::Task(Ramp).SetSchedulingStrategy(On(1)).Remote(1 << 19);
   std::vector<lumen::ObjectRef<double>> sums;
   for (int i = 0; i < 6; ++i) {
-    sums.push_back(lumen::Task(Sum).SetSchedulingStrategy(On(2)).Remote(series));
+    sums.push_back(lumen::Task(Total).SetSchedulingStrategy(On(2)).Remote(series));
   }
-  for (const auto& sum : lumen::Get(sums, Seconds(120))) EXPECT_EQ(*sum, Sum(Series(1 << 19)));
+  for (const auto& sum : lumen::Get(sums, Seconds(120))) EXPECT_EQ(*sum, Total(Ramp(1 << 19)));
   // The driver reads it through a copy in its own node's store.
   EXPECT_EQ(lumen::Get(series, Seconds(60))->size(), size_t(1) << 19);
   EXPECT_TRUE(Holds(series.ID()));
