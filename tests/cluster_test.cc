@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <optional>
 #include <set>
 #include <filesystem>
 #include <fstream>
@@ -316,6 +317,30 @@ TEST_F(JoinedDriverTest, NodesAndResourcesShowTheCluster) {
               100 + i);
   }
   EXPECT_EQ(*lumen::Get(lumen::Task(Twice).Remote(4), std::chrono::seconds(60)), 8);
+}
+
+// Another program's driver (tests/cluster_driver.cc) makes the actors and its process
+// exits without shutting down; this test's driver comes next.
+TEST_F(JoinedDriverTest, ADetachedActorOutlivesItsDriverAndTheNextDriverFindsIt) {
+  const char* driver = std::getenv("LUMEN_CLUSTER_DRIVER");
+  ASSERT_NE(driver, nullptr) << "set by tests/CMakeLists.txt";
+  std::string out;
+  ASSERT_EQ(RunCommand(std::string(driver) + " --lumen-address=" + cluster_.address(), &out, 120),
+            0)
+      << out;
+  ASSERT_NE(out.find("ready"), std::string::npos) << out;
+  Join();
+  // The driver's node saw its process go (and stopped the job's other workers).
+  EXPECT_TRUE(lumen::test::WaitUntil(
+      [] { return !lumen::GetActor<Tally>("plain", "shared").has_value(); }, 30))
+      << "an actor that is not detached dies with its driver";
+  std::optional<lumen::ActorHandle<Tally>> found = lumen::GetActor<Tally>("keeper", "shared");
+  ASSERT_TRUE(found.has_value()) << "the detached actor died with its driver";
+  EXPECT_EQ(*lumen::Get(found->Task(&Tally::Add).Remote(1), std::chrono::seconds(60)), 16)
+      << "its state is the one the first driver left";
+  found->Kill();
+  EXPECT_TRUE(lumen::test::WaitUntil(
+      [] { return !lumen::GetActor<Tally>("keeper", "shared").has_value(); }, 30));
 }
 
 TEST_F(JoinedDriverTest, AutoFindsTheClusterStartedOnThisMachine) {

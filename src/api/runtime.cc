@@ -171,7 +171,11 @@ void StopDriver(Runtime& runtime) {
   if (runtime.gcs && !runtime.job_id.empty()) {
     rpc::FinishJobRequest request;
     request.set_job_id(runtime.job_id);
-    if (runtime.core) request.set_driver_address(runtime.core->endpoint());
+    if (runtime.core) {
+      request.set_driver_address(runtime.core->endpoint());
+      request.set_driver_worker_id(runtime.core->options().worker_id.Binary());
+      request.set_driver_pid(getpid());
+    }
     rpc::CallBlocking<rpc::FinishJobRequest, rpc::FinishJobReply>(
         [&](auto* ctx, const auto& req, auto* rep) {
           return runtime.gcs->FinishJob(ctx, req, rep);

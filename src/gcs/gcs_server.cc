@@ -69,6 +69,7 @@ ActorManagerDeps GcsServer::MakeActorDeps() {
     request.set_job_id(spec.job_id());
     *request.mutable_resources() = spec.resources();
     if (const JobEntry* job = FindJob(spec.job_id())) *request.mutable_launch() = job->info.launch();
+    request.set_detached_actor(spec.detached());
     // No requester: the lease belongs to the GCS, not to a worker whose exit ends it.
     rpc::CallUnary<rpc::RequestWorkerLeaseRequest, rpc::RequestWorkerLeaseReply>(
         [stub](auto... args) { stub->async()->RequestWorkerLease(args...); },
@@ -240,6 +241,11 @@ void GcsServer::HandleFinishJob(const rpc::FinishJobRequest& request,
     job->finished = true;
     logs_.DropJob(request.job_id());
     if (!request.driver_address().empty()) OwnerGone(request.driver_address());
+    // The actors the driver made die with its job, wherever they run; detached ones stay.
+    if (!request.driver_worker_id().empty()) {
+      actors_.OnWorkerDeath(request.driver_worker_id(), request.driver_pid(),
+                            "finished its job");
+    }
     done(absl::OkStatus());
   });
 }
@@ -340,7 +346,7 @@ void GcsServer::HandleReportActorExit(const rpc::ReportActorExitRequest& request
 void GcsServer::HandleReportWorkerDeath(const rpc::ReportWorkerDeathRequest& request,
                                         rpc::ReportWorkerDeathReply*, rpc::Done done) {
   loop_.Post([this, request, done] {
-    if (!request.is_driver()) actors_.OnWorkerDeath(request.worker_id(), request.pid(), request.how());
+    actors_.OnWorkerDeath(request.worker_id(), request.pid(), request.how());
     if (!request.address().empty()) OwnerGone(request.address());
     done(absl::OkStatus());
   });

@@ -299,6 +299,7 @@ void Raylet::HandleRequestWorkerLease(const rpc::RequestWorkerLeaseRequest& requ
     PendingLease pending{request.job_id(), WorkerId::FromBinary(request.requester_worker_id()),
                          demand, reply, done, request.grant_or_reject()};
     pending.strategy = request.scheduling();
+    pending.detached_actor = request.detached_actor();
     pending.pinned = pending.strategy.kind() == rpc::SchedulingStrategy::NODE_AFFINITY &&
                      !pending.strategy.soft() && pending.strategy.node_id() == node_id_.Binary();
     Admit(std::move(pending), /*view_fresh=*/false);
@@ -385,6 +386,7 @@ void Raylet::Grant(PendingLease& pending, Worker* worker, std::vector<int> gpu_i
   worker->state = Worker::State::kLeased;
   worker->lease = LeaseId::FromRandom();
   worker->leased_to = pending.requester;
+  worker->detached_actor = pending.detached_actor;
   worker->held = pending.demand;
   worker->gpu_ids = gpu_ids;
   worker->blocked = false;
@@ -405,6 +407,7 @@ void Raylet::ReleaseLease(Worker* worker) {
   worker->held = ResourceSet();
   worker->gpu_ids.clear();
   worker->blocked = false;
+  worker->detached_actor = false;
   worker->lease = LeaseId::Nil();
 }
 
@@ -697,7 +700,8 @@ void Raylet::OnTick() {
         SendWorkerDeath(std::move(gone));
       }
       for (Worker* w : pool_.All()) {
-        if (w->job == job) pool_.Kill(w->id, /*force=*/true);
+        // A detached actor's worker stays: the actor outlives its creator.
+        if (w->job == job && !w->detached_actor) pool_.Kill(w->id, /*force=*/true);
       }
     }
   }

@@ -100,6 +100,7 @@ class Raylet {
     bool grant_or_reject = false;  // a spillback: never sent on again
     bool pinned = false;           // hard node affinity to this node: never sent on
     rpc::SchedulingStrategy strategy;
+    bool detached_actor = false;   // its worker outlives the job's driver
   };
   /// Another node, as of the last GetAllNodes.
   struct RemoteNode {

@@ -53,6 +53,7 @@ struct Worker {
   ResourceSet held;
   std::vector<int> gpu_ids;
   bool blocked = false;
+  bool detached_actor = false;  // hosts a detached actor: outlives the job's driver
 };
 
 /// Owns the worker processes of one node. Loop-only: every method runs on the raylet's
