@@ -5,23 +5,9 @@
 #include <cstdlib>
 
 #include "lumen/lumen.h"
+#include "tally.h"
 
-namespace {
-
-// The same class, in the same kind of namespace, as cluster_test's: the test finds the
-// actor by name and calls it as its own type.
-class Tally {
- public:
-  static Tally* Create(int start) { return new Tally(start); }
-  int Add(int x) { return total_ += x; }
-  std::string Where() { return lumen::GetRuntimeContext().NodeId(); }
-
- private:
-  explicit Tally(int start) : total_(start) {}
-  int total_;
-};
-
-}  // namespace
+using lumen::test::Tally;
 
 LUMEN_REMOTE(Tally::Create, &Tally::Add, &Tally::Where);
 

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "cluster_util.h"
+#include "tally.h"
 #include "lumen/lumen.h"
 
 namespace {
@@ -37,16 +38,7 @@ std::string SleepThenWhere(int ms) {
 using lumen::test::Ramp;
 using lumen::test::Total;
 
-class Tally {
- public:
-  static Tally* Create(int start) { return new Tally(start); }
-  int Add(int x) { return total_ += x; }
-  std::string Where() { return lumen::GetRuntimeContext().NodeId(); }
-
- private:
-  explicit Tally(int start) : total_(start) {}
-  int total_;
-};
+using lumen::test::Tally;
 
 }  // namespace
 
