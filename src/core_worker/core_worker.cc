@@ -102,15 +102,18 @@ absl::Status CoreWorker::Start() {
   // Pushes (tasks and actor calls) go over frames; gRPC where a worker takes none.
   WorkerClientFactory push_clients =
       MakeFrameWorkerClientFactory(&frames_, MakeGrpcWorkerClientFactory(), push_routes_);
+  FreeStored free_stored = [this](const ObjectId& id, const std::string& node) {
+    FreeInStore(id, node);
+  };
   submitter_ = std::make_unique<TaskSubmitter>(SubmitterDeps{
       endpoint_, options_.job_id.Binary(), options_.worker_id, &store_, &refs_, &timers_,
       raylet_client_.get(), push_clients, [this] { return ClusterCapacity(); },
-      [this](const ObjectId& id, const std::string& node) { FreeInStore(id, node); }, MakeGrpcRayletFactory(), JobLaunch()});
+      free_stored, MakeGrpcRayletFactory(), JobLaunch()});
   gcs_actor_client_ = MakeGrpcGcsActorClient(options_.gcs_endpoint);
   actor_submitter_ = std::make_unique<ActorSubmitter>(
       ActorSubmitterDeps{endpoint_, options_.worker_id.Binary(), &store_, &refs_, &timers_,
                          gcs_actor_client_.get(), push_clients,
-                         [this](const ObjectId& id, const std::string& node) { FreeInStore(id, node); }, &options_.node_id});
+                         free_stored, &options_.node_id});
 
   if (options_.is_worker) {
     rpc::RegisterWorkerRequest request;
@@ -497,7 +500,6 @@ absl::StatusOr<rpc::ObjectRefProto> CoreWorker::SubmitTask(const std::string& fu
     }
   }
   spec.set_owner(endpoint_);
-  spec.set_owner_node_id(options_.node_id.Binary());
   *spec.mutable_scheduling() = options.scheduling;
   if (options_.is_worker) spec.set_parent_task_id(executor_->CurrentContext().task_id);
   ObjectId return_id = ObjectId::ForTaskReturn(task_id, 1);

@@ -42,7 +42,6 @@ absl::StatusOr<std::string> CoreWorker::CreateActor(const std::string& factory,
   creation->set_num_returns(1);
   *creation->mutable_resources() = spec->resources();
   creation->set_owner(endpoint_);
-  creation->set_owner_node_id(options_.node_id.Binary());
   if (options_.is_worker) creation->set_parent_task_id(executor_->CurrentContext().task_id);
   // Arguments owned here are waited for and inlined: the GCS keeps the call for restarts.
   auto uses = std::make_shared<std::vector<ObjectId>>();
@@ -99,7 +98,6 @@ absl::StatusOr<rpc::ObjectRefProto> CoreWorker::SubmitActorTask(const std::strin
   for (auto& arg : args) *spec.add_args() = std::move(arg);
   spec.set_num_returns(1);
   spec.set_owner(endpoint_);
-  spec.set_owner_node_id(options_.node_id.Binary());
   spec.set_actor_id(actor_id);
   if (options_.is_worker) spec.set_parent_task_id(executor_->CurrentContext().task_id);
   ObjectId return_id = ObjectId::ForTaskReturn(task_id, 1);

@@ -695,7 +695,6 @@ void Raylet::OnTick() {
         gone.set_worker_id(launch.driver_worker_id);
         gone.set_pid(launch.driver_pid);
         gone.set_address(launch.driver_address);
-        gone.set_is_driver(true);
         gone.set_how("(the job's driver) exited without finishing its job");
         SendWorkerDeath(std::move(gone));
       }
