@@ -35,6 +35,11 @@ std::string SleepThenWhere(int ms) {
   std::this_thread::sleep_for(std::chrono::milliseconds(ms));
   return lumen::GetRuntimeContext().NodeId();
 }
+// The file this worker runs, then "|hidden" when `driver_path` does not exist here.
+std::string ExecutableSeen(std::string driver_path) {
+  std::string self = std::filesystem::read_symlink("/proc/self/exe");
+  return self + (access(driver_path.c_str(), F_OK) == 0 ? "|visible" : "|hidden");
+}
 using lumen::test::Ramp;
 using lumen::test::Total;
 
@@ -42,8 +47,8 @@ using lumen::test::Tally;
 
 }  // namespace
 
-LUMEN_REMOTE(Twice, WhereAmI, Shout, SleepThenWhere, Ramp, Total, Tally::Create, &Tally::Add,
-             &Tally::Where);
+LUMEN_REMOTE(Twice, WhereAmI, Shout, SleepThenWhere, ExecutableSeen, Ramp, Total,
+             Tally::Create, &Tally::Add, &Tally::Where);
 
 namespace {
 
@@ -376,6 +381,23 @@ TEST_F(ThreeNodeTest, TenOneSecondTasksSpreadOverTheNodes) {
   EXPECT_LT(seconds, 8.0);
 }
 
+TEST_F(ThreeNodeTest, EveryNodeRunsTheDriversExecutableFromItsCacheByContent) {
+  const std::string self = lumen::test::TestExecutable();
+  std::string out;
+  ASSERT_EQ(RunCommand("sha256sum " + self, &out), 0) << out;
+  const std::string digest = out.substr(0, 64);
+  for (size_t i = 0; i < 3; ++i) {
+    std::string seen = *lumen::Get(
+        lumen::Task(ExecutableSeen).SetSchedulingStrategy(On(i)).Remote(self),
+        std::chrono::seconds(60));
+    // <temp dir>/session_*/executables/<SHA-256 of this program>, in that node's session.
+    EXPECT_EQ(seen.rfind(cluster_.temp_dir() + "/session_", 0), 0u) << seen;
+    EXPECT_NE(seen.find("/executables/" + digest + "|"), std::string::npos) << seen;
+    // Node 1 does not even have this program's folder: only the fetched copy.
+    if (i == 1 && isolated_) EXPECT_NE(seen.find("|hidden"), std::string::npos) << seen;
+  }
+}
+
 TEST_F(ThreeNodeTest, ADemandOnlyAnotherNodeHasRunsThereWithLargeValuesBothWays) {
   std::string far_node = cluster_.node_ids().at(1);
   EXPECT_EQ(*lumen::Get(lumen::Task(WhereAmI).SetResource("far", 1).Remote(),
@@ -428,7 +450,14 @@ TEST_F(ThreeNodeTest, StrategiesPlaceWorkWhereTheySay) {
             32u);
   EXPECT_THROW(lumen::Task(WhereAmI).SetSchedulingStrategy(lumen::NodeAffinityStrategy{"x"}),
                lumen::ConfigError);
-  // Spread: short tasks go to every node, not first to the local one.
+  // Spread: short tasks go to every node, not first to the local one. Each node has a
+  // worker ready first (started, its executable fetched), so that one slow start does not
+  // let the other nodes' leases take its share of the tasks.
+  for (size_t i = 0; i < 3; ++i) {
+    ASSERT_EQ(*lumen::Get(lumen::Task(WhereAmI).SetSchedulingStrategy(On(i)).Remote(),
+                          std::chrono::seconds(60)),
+              cluster_.node_ids().at(i));
+  }
   std::vector<lumen::ObjectRef<std::string>> refs;
   for (int i = 0; i < 6; ++i) {
     refs.push_back(

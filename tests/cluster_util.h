@@ -55,6 +55,12 @@ inline int FreePort(const std::string& ip) {
   return ntohs(addr.sin_port);
 }
 
+/// The running test executable, and its folder (hidden from isolated nodes).
+inline std::string TestExecutable() { return std::filesystem::read_symlink("/proc/self/exe"); }
+inline std::string TestExecutableDir() {
+  return std::filesystem::path(TestExecutable()).parent_path();
+}
+
 /// True when this machine lets us make a mount namespace with its own /dev/shm.
 inline bool CanIsolateShm() {
   std::string out;
@@ -112,8 +118,11 @@ class LocalCluster {
   bool StartNode(const std::string& flags, bool isolated) {
     std::string start = LumenCli() + " start --temp-dir=" + temp_dir_ + " " + flags;
     if (isolated) {
+      // Nothing passes through shared memory, and the test's own executable is not there:
+      // the node's workers must run the copy its raylet fetches from the GCS.
       start = "unshare -m --propagation private sh -c 'mount -t tmpfs tmpfs /dev/shm && "
-              "exec \"$0\" \"$@\"' " + start;
+              "mount -t tmpfs tmpfs " + TestExecutableDir() + " && exec \"$0\" \"$@\"' " +
+              start;
     }
     if (RunCommand(start, &output_) != 0) return false;
     std::smatch match;
@@ -148,13 +157,14 @@ inline double Total(const std::vector<double>& values) {
 
 /// Three nodes, five CPUs, and a driver joined at the head: node 0 (the head, 1 CPU),
 /// node 1 (2 CPUs and a resource "far", in its own mount namespace where one can be
-/// made), node 2 (2 CPUs).
+/// made: a private /dev/shm, the test's folder hidden), node 2 (2 CPUs).
 class ThreeNodeTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(cluster_.StartHead("127.0.0.2", "--num-cpus=1")) << cluster_.last_output();
+    isolated_ = CanIsolateShm();
     ASSERT_TRUE(cluster_.AddNode("127.0.0.3", "--num-cpus=2 --resources='{\"far\": 1}'",
-                                 CanIsolateShm()))
+                                 isolated_))
         << cluster_.last_output();
     ASSERT_TRUE(cluster_.AddNode("127.0.0.4", "--num-cpus=2", false)) << cluster_.last_output();
     cluster_.Join();
@@ -173,6 +183,7 @@ class ThreeNodeTest : public ::testing::Test {
     return lumen::NodeAffinityStrategy{.node_id = cluster_.node_ids().at(i), .soft = false};
   }
   LocalCluster cluster_;
+  bool isolated_ = false;  // node 1 is in a mount namespace of its own
 };
 
 }  // namespace lumen::test

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "api/executable_upload.h"
 #include "common/logging.h"
 #include "common/process.h"
 #include "common/resources.h"
@@ -125,8 +126,11 @@ void StartDriver(Runtime& runtime, const rpc::NodeInfo& node) {
   job_request.set_driver_pid(getpid());
   job_request.set_namespace_(config.namespace_);
   job_request.set_driver_node_id(node.node_id());
-  job_request.mutable_launch()->set_executable(SelfExecutable());
-  for (const auto& arg : SelfCommandLine()) job_request.mutable_launch()->add_argv(arg);
+  // Workers on every node run this executable, fetched from the GCS by its digest.
+  auto launch = UploadExecutable(*runtime.gcs);
+  if (!launch.ok()) throw ConfigError("lumen: cannot register the job's executable: " +
+                                      std::string(launch.status().message()));
+  *job_request.mutable_launch() = *launch;
   auto job = rpc::CallBlocking<rpc::RegisterJobRequest, rpc::RegisterJobReply>(
       [&](auto* ctx, const auto& req, auto* rep) {
         return runtime.gcs->RegisterJob(ctx, req, rep);
@@ -145,8 +149,7 @@ void StartDriver(Runtime& runtime, const rpc::NodeInfo& node) {
   options.gcs_endpoint = runtime.gcs_address;
   options.job_id = JobId::FromBinary(runtime.job_id);
   options.worker_id = WorkerId::FromRandom();
-  options.executable = SelfExecutable();
-  options.argv = SelfCommandLine();
+  options.launch = *launch;
   auto core = core::CoreWorker::Create(options);
   if (!core.ok()) throw ConfigError("lumen: cannot start the driver's core worker: " +
                                     std::string(core.status().message()));
@@ -254,8 +257,9 @@ std::map<std::string, std::string> TakeWorkerEnvironment() {
   std::map<std::string, std::string> taken;
   for (const char* name :
        {"LUMEN_WORKER", "LUMEN_WORKER_ID", "LUMEN_JOB_ID", "LUMEN_NODE_ID",
-        "LUMEN_RAYLET_SOCKET", "LUMEN_NODE_IP", "LUMEN_GCS_ADDRESS", "LUMEN_SESSION_DIR", "LUMEN_LOG_LEVEL",
-        "LUMEN_LIFELINE_FD"}) {
+        "LUMEN_RAYLET_SOCKET", "LUMEN_NODE_IP", "LUMEN_GCS_ADDRESS", "LUMEN_SESSION_DIR",
+        "LUMEN_LOG_LEVEL", "LUMEN_LIFELINE_FD", "LUMEN_EXECUTABLE_DIGEST",
+        "LUMEN_EXECUTABLE_SIZE", "LUMEN_EXECUTABLE_NAME"}) {
     taken[name] = Env(name);
     unsetenv(name);
   }
@@ -291,6 +295,11 @@ std::map<std::string, std::string> TakeWorkerEnvironment() {
   options.worker_id = WorkerId::FromHex(env["LUMEN_WORKER_ID"]);
   options.node_id = NodeId::FromHex(env["LUMEN_NODE_ID"]);
   if (!env["LUMEN_NODE_IP"].empty()) options.node_ip = env["LUMEN_NODE_IP"];
+  // The tasks it submits run the same executable as the driver's (this file is a copy).
+  options.launch.set_executable(env["LUMEN_EXECUTABLE_NAME"]);
+  for (const auto& arg : SelfCommandLine()) options.launch.add_argv(arg);
+  options.launch.set_executable_digest(env["LUMEN_EXECUTABLE_DIGEST"]);
+  options.launch.set_executable_size(std::strtoull(env["LUMEN_EXECUTABLE_SIZE"].c_str(), nullptr, 10));
   auto core = core::CoreWorker::Create(options);
   if (!core.ok()) {
     // A cluster that shut down while this worker was starting is not an error.

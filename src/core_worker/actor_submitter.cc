@@ -59,10 +59,11 @@ void ActorSubmitter::Pump(const ActorId& id, Actor& actor, Actions* actions) {
     if (actor.pushes_in_flight > 0) return;  // OnPushReply pumps again
     actor.sent_incarnation = actor.info.incarnation();
     actor.next_push_seq = 0;
-    // Its Unix endpoint (frames) on this node, TCP from another.
+    // Its Unix endpoint on this node, TCP from another (frames both).
     bool local = deps_.self_node == nullptr || actor.info.address().empty() ||
                  actor.info.node_id() == deps_.self_node->Binary();
-    actor.client = deps_.connect_worker(local ? actor.info.endpoint() : actor.info.address());
+    actor.client = local ? deps_.connect_worker(actor.info.endpoint(), "")
+                         : deps_.connect_worker(actor.info.address(), actor.info.frame_address());
   }
   // One call per push where calls must be answered one by one: threaded actors (calls
   // of one push would run one after another) and actors whose calls may be resent (a

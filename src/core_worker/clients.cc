@@ -162,15 +162,20 @@ WorkerClientFactory MakeFrameWorkerClientFactory(rpc::FrameLoop* loop,
                                                  WorkerClientFactory fallback,
                                                  std::shared_ptr<PushRoutes> routes) {
   return [loop, fallback = std::move(fallback), routes = std::move(routes)](
-             const std::string& endpoint) -> std::shared_ptr<WorkerClient> {
+             const std::string& endpoint,
+             const std::string& frame_address) -> std::shared_ptr<WorkerClient> {
     std::string path = PushSocketPath(endpoint);
+    absl::StatusOr<std::shared_ptr<rpc::FrameConnection>> connection =
+        absl::NotFoundError("no frame listener");
     if (!path.empty()) {
-      auto connection = loop->Connect(path);
-      if (connection.ok()) {
-        return std::make_shared<FrameWorkerClient>(std::move(*connection), routes);
-      }
+      connection = loop->Connect(path);
+    } else if (!frame_address.empty()) {
+      connection = loop->ConnectTcp(frame_address);
     }
-    return fallback(endpoint);
+    if (connection.ok()) {
+      return std::make_shared<FrameWorkerClient>(std::move(*connection), routes);
+    }
+    return fallback(endpoint, frame_address);
   };
 }
 
@@ -198,7 +203,7 @@ RayletFactory MakeGrpcRayletFactory() {
 }
 
 WorkerClientFactory MakeGrpcWorkerClientFactory() {
-  return [](const std::string& endpoint) -> std::shared_ptr<WorkerClient> {
+  return [](const std::string& endpoint, const std::string&) -> std::shared_ptr<WorkerClient> {
     return std::make_shared<GrpcWorkerClient>(endpoint);
   };
 }

@@ -60,8 +60,11 @@ using rpc::NotDelivered;
 /// A client to the raylet at `address` (another node's, after a spillback); cached.
 using RayletFactory = std::function<std::shared_ptr<RayletClient>(const std::string& address)>;
 
-/// Opens a client to the worker at `endpoint`.
-using WorkerClientFactory = std::function<std::shared_ptr<WorkerClient>(const std::string&)>;
+/// Opens a client to the worker at `endpoint` (its gRPC service: "unix:..." on this node,
+/// "ip:port" on another); `frame_address`, when not empty, is where that worker on
+/// another node takes pushes over frames (TCP "ip:port").
+using WorkerClientFactory = std::function<std::shared_ptr<WorkerClient>(
+    const std::string& endpoint, const std::string& frame_address)>;
 
 /// Where the worker listening at `endpoint` ("unix:<dir>/<name>.sock") takes pushes over
 /// a FrameLoop: "<dir>/<name>.push". Empty for other endpoints.
@@ -85,8 +88,9 @@ class PushRoutes {
       ABSL_GUARDED_BY(mutex_);
 };
 
-/// Clients that push over `loop` to workers that listen at PushSocketPath, and over
-/// `fallback` to the others (and to those that refuse the connection: gone already).
+/// Clients that push over `loop` to workers that listen at PushSocketPath or at their
+/// frame address (TCP, another node), and over `fallback` to the others (and to those
+/// that refuse the connection: gone already).
 /// Frame pushes are entered in `routes` (optional) while they are out.
 WorkerClientFactory MakeFrameWorkerClientFactory(rpc::FrameLoop* loop,
                                                  WorkerClientFactory fallback,

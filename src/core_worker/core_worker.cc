@@ -98,6 +98,10 @@ absl::Status CoreWorker::Start() {
         PushSocketPath(local_endpoint_),
         [this](const std::shared_ptr<rpc::FrameConnection>& connection, uint64_t id,
                std::string payload) { HandleFramePush(connection, id, std::move(payload)); }));
+    // Callers on other nodes push over TCP (the same frames), at its node's address.
+    auto frame_address = frames_.ListenTcp(options_.node_ip);
+    if (!frame_address.ok()) return frame_address.status();
+    frame_address_ = *frame_address;
   }
   // Pushes (tasks and actor calls) go over frames; gRPC where a worker takes none.
   WorkerClientFactory push_clients =
@@ -121,6 +125,7 @@ absl::Status CoreWorker::Start() {
     request.set_pid(getpid());
     request.set_endpoint(local_endpoint_);
     request.set_address(endpoint_);
+    request.set_frame_address(frame_address_);
     auto reply = rpc::CallBlocking<rpc::RegisterWorkerRequest, rpc::RegisterWorkerReply>(
         [this](auto* ctx, const auto& req, auto* rep) {
           return raylet_->RegisterWorker(ctx, req, rep);
@@ -132,8 +137,7 @@ absl::Status CoreWorker::Start() {
   } else {
     rpc::RegisterDriverRequest request;
     request.set_job_id(options_.job_id.Binary());
-    request.set_executable(options_.executable);
-    for (const auto& arg : options_.argv) request.add_argv(arg);
+    *request.mutable_launch() = options_.launch;
     request.set_driver_pid(getpid());
     request.set_worker_id(options_.worker_id.Binary());
     request.set_endpoint(local_endpoint_);
@@ -152,11 +156,7 @@ absl::Status CoreWorker::Start() {
 
 rpc::JobLaunchInfo CoreWorker::JobLaunch() const {
   // A worker runs the driver's executable with the driver's arguments: its own.
-  rpc::JobLaunchInfo launch;
-  launch.set_executable(options_.is_worker ? SelfExecutable() : options_.executable);
-  for (const auto& arg : options_.is_worker ? SelfCommandLine() : options_.argv) {
-    launch.add_argv(arg);
-  }
+  rpc::JobLaunchInfo launch = options_.launch;
   if (!options_.is_worker) {
     launch.set_driver_worker_id(options_.worker_id.Binary());
     launch.set_driver_address(endpoint_);

@@ -36,9 +36,9 @@ struct CoreWorkerOptions {
   JobId job_id;
   WorkerId worker_id;
   NodeId node_id;
-  // Driver only: how the raylet re-launches this program as a worker.
-  std::string executable;
-  std::vector<std::string> argv;
+  // How raylets launch this program as the job's workers (its executable by digest,
+  // argv); the driver and worker ids in it are filled in by the core worker.
+  rpc::JobLaunchInfo launch;
 };
 
 struct TaskOptionsInternal {
@@ -202,6 +202,7 @@ class CoreWorker {
   CoreWorkerOptions options_;
   std::string endpoint_;        // TCP (see endpoint())
   std::string local_endpoint_;  // unix:, for this node's raylet and workers
+  std::string frame_address_;   // workers: TCP "ip:port" where other nodes push (frames)
   MemoryStore store_;
   ReferenceCounter refs_;
   EventLoop timers_{"lumen-cw-timers"};

@@ -249,10 +249,11 @@ void TaskSubmitter::OnLeaseReply(const std::string& key, absl::Status status,
       lease->id = LeaseId::FromBinary(reply.lease_id());
       lease->raylet = remote;
       lease->pid = reply.worker_pid();
-      // This node's workers over their Unix sockets (frames); another's over TCP.
-      lease->client = deps_.connect_worker(remote == nullptr || reply.worker_address().empty()
-                                               ? reply.worker_endpoint()
-                                               : reply.worker_address());
+      // This node's workers over their Unix sockets, another's over TCP (frames both).
+      bool local = remote == nullptr || reply.worker_address().empty();
+      lease->client = local ? deps_.connect_worker(reply.worker_endpoint(), "")
+                            : deps_.connect_worker(reply.worker_address(),
+                                                   reply.worker_frame_address());
       lease->gpu_ids.assign(reply.gpu_ids().begin(), reply.gpu_ids().end());
       state.leases[lease->id] = lease;
       Pump(key, state, &actions);

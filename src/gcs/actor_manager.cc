@@ -112,7 +112,8 @@ void ActorManager::OnLeaseReply(const std::string& actor_id, int32_t incarnation
                    reply.worker_pid(),
                    {reply.gpu_ids().begin(), reply.gpu_ids().end()},
                    reply.worker_address(),
-                   reply.node_id()};
+                   reply.node_id(),
+                   reply.worker_frame_address()};
   if (actor->info.state() == rpc::ActorInfo::DEAD || incarnation != actor->info.incarnation() ||
       stopped_) {
     if (status.ok() && reply.granted()) deps_.kill_worker(lease);
@@ -191,6 +192,7 @@ void ActorManager::OnCreationReply(const std::string& actor_id, int32_t incarnat
   actor->info.set_state(rpc::ActorInfo::ALIVE);
   actor->info.set_endpoint(actor->lease->endpoint);
   actor->info.set_address(actor->lease->address);
+  actor->info.set_frame_address(actor->lease->frame_address);
   actor->info.set_node_id(actor->lease->node_id);
   actor->info.set_worker_id(actor->lease->worker_id);
   actor->info.set_pid(actor->lease->pid);

@@ -46,6 +46,7 @@ struct ActorLease {
   std::vector<int> gpu_ids;
   std::string address;    // TCP, for the GCS and callers on other nodes
   std::string node_id;    // binary
+  std::string frame_address;  // TCP, where callers on other nodes push calls
 };
 
 /// The manager's peers, as functions: gRPC in the GCS, fakes in tests. Each callback

@@ -34,6 +34,8 @@ class GcsGrpcService final : public rpc::GcsService::CallbackService {
   LUMEN_RPC_FORWARD(handler_, ReportWorkerDeath)
   LUMEN_RPC_FORWARD(handler_, PublishLogs)
   LUMEN_RPC_FORWARD(handler_, GetLogs)
+  LUMEN_RPC_FORWARD(handler_, UploadExecutable)
+  LUMEN_RPC_FORWARD(handler_, ReadExecutable)
 
  private:
   GcsServer* handler_;
@@ -47,7 +49,9 @@ GcsServer::GcsServer(GcsOptions options)
       actors_(MakeActorDeps()),
       logs_([this](std::chrono::milliseconds delay, std::function<void()> fn) {
         loop_.RunAfter(delay, std::move(fn));
-      }) {}
+      }),
+      executables_(options_.storage_dir.empty() ? ""
+                                                : options_.storage_dir + "/executables") {}
 
 ActorManagerDeps GcsServer::MakeActorDeps() {
   ActorManagerDeps deps;
@@ -369,6 +373,21 @@ void GcsServer::HandlePublishLogs(const rpc::PublishLogsRequest& request,
 void GcsServer::HandleGetLogs(const rpc::GetLogsRequest& request, rpc::GetLogsReply* reply,
                               rpc::Done done) {
   loop_.Post([this, request, reply, done] { logs_.Poll(request, reply, done); });
+}
+
+// The request lives until `done` runs: the chunk is not copied onto the loop.
+void GcsServer::HandleUploadExecutable(const rpc::UploadExecutableRequest& request,
+                                       rpc::UploadExecutableReply* reply, rpc::Done done) {
+  loop_.Post([this, &request, reply, done] {
+    auto stored = executables_.Upload(request);
+    if (stored.ok()) reply->set_stored(*stored);
+    done(stored.status());
+  });
+}
+
+void GcsServer::HandleReadExecutable(const rpc::ReadExecutableRequest& request,
+                                     rpc::ReadExecutableReply* reply, rpc::Done done) {
+  loop_.Post([this, request, reply, done] { done(executables_.Read(request, reply)); });
 }
 
 }  // namespace lumen::gcs

@@ -10,6 +10,7 @@
 
 #include "common/event_loop.h"
 #include "gcs/actor_manager.h"
+#include "gcs/executable_store.h"
 #include "gcs/log_channel.h"
 #include "gcs.grpc.pb.h"
 #include "rpc/rpc.h"
@@ -21,6 +22,9 @@ struct GcsOptions {
   std::string listen_address = "127.0.0.1:0";
   /// A node missing heartbeats this long is marked dead.
   int64_t node_timeout_ms = 10000;
+  /// Where the GCS keeps files (the jobs' executables, under executables/); empty: it
+  /// keeps none, and drivers cannot register their executable.
+  std::string storage_dir;
 };
 
 /// The service logic. Every handler runs on the GCS event loop; the tables are owned by
@@ -70,6 +74,10 @@ class GcsServer {
                          rpc::Done done);
   void HandleGetLogs(const rpc::GetLogsRequest& request, rpc::GetLogsReply* reply,
                      rpc::Done done);
+  void HandleUploadExecutable(const rpc::UploadExecutableRequest& request,
+                              rpc::UploadExecutableReply* reply, rpc::Done done);
+  void HandleReadExecutable(const rpc::ReadExecutableRequest& request,
+                            rpc::ReadExecutableReply* reply, rpc::Done done);
 
  private:
   struct JobEntry {
@@ -101,6 +109,7 @@ class GcsServer {
   std::map<std::string, std::map<std::string, std::string>> kv_;  // ns -> key -> value
   ActorManager actors_;
   LogChannel logs_;
+  ExecutableStore executables_;
   std::deque<std::pair<uint64_t, std::string>> gone_owners_;  // (sequence, address)
 };
 

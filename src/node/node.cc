@@ -47,6 +47,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   if (options.head) {
     gcs::GcsOptions gcs_options;
     gcs_options.listen_address = options.node_ip + ":" + std::to_string(options.gcs_port);
+    gcs_options.storage_dir = node->session_.dir() + "/gcs";
     node->gcs_ = std::make_unique<gcs::GcsServer>(gcs_options);
     auto endpoint = node->gcs_->Start();
     if (!endpoint.ok()) return fail("cannot start the GCS", endpoint.status());

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "common/clock.h"
+#include "common/digest.h"
 #include "common/logging.h"
 #include "common/process.h"
 #include "common/status.h"
@@ -99,6 +100,16 @@ absl::StatusOr<std::string> Raylet::Start() {
   store_ = std::move(*store);
   objects_ = std::make_unique<object_manager::ObjectManager>(node_id_, store_.get());
   gcs_ = rpc::GcsService::NewStub(rpc::MakeChannel(options_.gcs_endpoint));
+  executables_ = std::make_unique<ExecutableCache>(
+      options_.session_dir + "/executables",
+      [this](const rpc::ReadExecutableRequest& request,
+             std::function<void(absl::Status, rpc::ReadExecutableReply&&)> done) {
+        auto context = rpc::CallUnary<rpc::ReadExecutableRequest, rpc::ReadExecutableReply>(
+            [this](auto... args) { gcs_->async()->ReadExecutable(args...); }, request,
+            std::move(done), 60000);
+        return std::function<void()>([context] { context->TryCancel(); });
+      },
+      [this](std::function<void()> fn) { loop_.Post(std::move(fn)); });
   // Serving before registering: the GCS hands the address to others at once. Handlers
   // post to the loop, which runs them once it starts.
   auto endpoints = server_.Start(
@@ -143,6 +154,7 @@ void Raylet::Stop() {
   // 2. Transfers (their askers hear why), then the server, while the loop still runs
   //    the handlers of calls in flight.
   objects_->Stop();
+  executables_->Stop();
   server_.Shutdown();
   // 3. The loop, then the log monitor (which drains what the workers printed last).
   loop_.Stop();
@@ -239,17 +251,15 @@ void Raylet::FlushLogs(bool blocking) {
 void Raylet::HandleRegisterDriver(const rpc::RegisterDriverRequest& request,
                                   rpc::RegisterDriverReply* reply, rpc::Done done) {
   loop_.Post([this, request, reply, done] {
-    if (request.job_id().size() != JobId::Size() || request.executable().empty()) {
-      return done(absl::InvalidArgumentError("RegisterDriver needs a job id and executable"));
+    if (request.job_id().size() != JobId::Size() ||
+        !IsHexDigest(request.launch().executable_digest())) {
+      return done(absl::InvalidArgumentError(
+          "RegisterDriver needs a job id and the executable's digest"));
     }
-    JobLaunch launch{request.executable(),
-                     {request.argv().begin(), request.argv().end()},
-                     request.driver_pid(), request.worker_id(), request.address()};
-    pool_.AddJob(request.job_id(), launch);
-    for (int i = 0; i < options_.num_prestart_workers; ++i) {
-      absl::Status started = pool_.StartWorker(request.job_id());
-      if (!started.ok()) return done(started);
-    }
+    JobLaunch launch = JobLaunch::FromProto(request.launch(), request.driver_pid());
+    launch.driver_worker_id = request.worker_id();
+    launch.driver_address = request.address();
+    AddJob(request.job_id(), std::move(launch), options_.num_prestart_workers);
     reply->set_node_id(node_id_.Binary());
     *reply->mutable_store() = store_->Info();
     done(absl::OkStatus());
@@ -260,7 +270,8 @@ void Raylet::HandleRegisterWorker(const rpc::RegisterWorkerRequest& request,
                                   rpc::RegisterWorkerReply* reply, rpc::Done done) {
   loop_.Post([this, request, reply, done] {
     Worker* worker = pool_.OnRegistered(WorkerId::FromBinary(request.worker_id()),
-                                        request.pid(), request.endpoint(), request.address());
+                                        request.pid(), request.endpoint(), request.address(),
+                                        request.frame_address());
     if (worker == nullptr) {
       return done(absl::NotFoundError("unknown worker: not started by this raylet"));
     }
@@ -284,17 +295,16 @@ void Raylet::HandleRequestWorkerLease(const rpc::RequestWorkerLeaseRequest& requ
       if (!valid.ok()) return done(valid);
     }
     ResourceSet demand = ResourceSet::FromMap(demand_map);
-    if (!pool_.HasJob(request.job_id())) {
-      if (request.launch().executable().empty()) {
+    JobLaunch* job = pool_.FindJob(request.job_id());
+    if (job == nullptr) {
+      if (!IsHexDigest(request.launch().executable_digest())) {
         return done(absl::FailedPreconditionError("job is not registered with this raylet"));
       }
       // A job first seen here (spillback, or an actor the GCS placed here): its workers
       // run the driver's executable; its driver is not on this node.
-      pool_.AddJob(request.job_id(),
-                   JobLaunch{request.launch().executable(),
-                             {request.launch().argv().begin(), request.launch().argv().end()},
-                             0, request.launch().driver_worker_id(),
-                             request.launch().driver_address()});
+      AddJob(request.job_id(), JobLaunch::FromProto(request.launch(), 0), 0);
+    } else if (job->cached.empty()) {
+      FetchExecutable(request.job_id(), 0);  // again, if the last fetch failed
     }
     PendingLease pending{request.job_id(), WorkerId::FromBinary(request.requester_worker_id()),
                          demand, reply, done, request.grant_or_reject()};
@@ -372,6 +382,8 @@ void Raylet::ScheduleLeases() {
     ++it;
   }
   for (const auto& [job, wanted] : workers_wanted) {
+    const JobLaunch* launch = pool_.FindJob(job);
+    if (launch != nullptr && launch->cached.empty()) continue;  // workers once it is here
     for (int n = pool_.CountStarting(job); n < wanted; ++n) {
       absl::Status started = pool_.StartWorker(job);
       if (!started.ok()) {
@@ -395,6 +407,7 @@ void Raylet::Grant(PendingLease& pending, Worker* worker, std::vector<int> gpu_i
   pending.reply->set_worker_id(worker->id.Binary());
   pending.reply->set_worker_endpoint(worker->endpoint);
   pending.reply->set_worker_address(worker->address);
+  pending.reply->set_worker_frame_address(worker->frame_address);
   pending.reply->set_node_id(node_id_.Binary());
   pending.reply->set_worker_pid(worker->pid);
   for (int id : gpu_ids) pending.reply->add_gpu_ids(id);
@@ -501,6 +514,36 @@ std::vector<Raylet::PendingLease> Raylet::TakePending(
     }
   }
   return taken;
+}
+
+void Raylet::AddJob(const std::string& job, JobLaunch launch, int prestart) {
+  pool_.AddJob(job, std::move(launch));
+  FetchExecutable(job, prestart);
+}
+
+void Raylet::FetchExecutable(const std::string& job, int prestart) {
+  const JobLaunch* launch = pool_.FindJob(job);
+  if (launch == nullptr || !fetching_for_.insert(job).second) return;
+  executables_->Ensure(launch->digest, launch->size,
+                       [this, job, prestart](absl::StatusOr<std::string> path) {
+    fetching_for_.erase(job);
+    JobLaunch* launch = pool_.FindJob(job);
+    if (stopping_ || launch == nullptr) return;
+    if (!path.ok()) {
+      return FailPendingForJob(job, "cannot run the job's executable (" + launch->executable +
+                                        ") on this node: " +
+                                        std::string(path.status().message()));
+    }
+    launch->cached = *path;
+    for (int i = 0; i < prestart; ++i) {
+      absl::Status started = pool_.StartWorker(job);
+      if (!started.ok()) {
+        LUMEN_LOG_WARN("raylet: cannot prestart a worker: {}", started.ToString());
+        break;
+      }
+    }
+    ScheduleLeases();
+  });
 }
 
 void Raylet::FailPendingForJob(const std::string& job, const std::string& why) {

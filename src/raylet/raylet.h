@@ -18,6 +18,7 @@
 #include "common/resources.h"
 #include "gcs.grpc.pb.h"
 #include "raylet.grpc.pb.h"
+#include "raylet/executable_cache.h"
 #include "raylet/log_monitor.h"
 #include "raylet/resource_pool.h"
 #include "raylet/store_server.h"
@@ -139,6 +140,12 @@ class Raylet {
   /// answer.
   std::vector<PendingLease> TakePending(const std::function<bool(const PendingLease&)>& match);
   void FailPendingForJob(const std::string& job, const std::string& why);
+  /// Adds a job, and fetches its executable into this node's cache (then starts
+  /// `prestart` workers for it).
+  void AddJob(const std::string& job, JobLaunch launch, int prestart);
+  /// Fetches the job's executable unless a fetch is under way; a failure fails the job's
+  /// parked lease requests (the next request tries again).
+  void FetchExecutable(const std::string& job, int prestart);
   void SendHeartbeat();
   /// Worker output, from the log monitor's thread: batched for the GCS's log channel.
   void OnWorkerOutput(const std::string& job, pid_t pid, const std::string& text,
@@ -171,6 +178,8 @@ class Raylet {
   std::map<std::string, std::pair<ResourceSet, int64_t>> infeasible_seen_;
   std::unique_ptr<StoreServer> store_;
   std::unique_ptr<object_manager::ObjectManager> objects_;  // uses store_
+  std::unique_ptr<ExecutableCache> executables_;  // reads from gcs_
+  std::set<std::string> fetching_for_;  // loop-only: jobs whose executable is on its way
   std::string address_;
   std::map<std::string, RemoteNode> cluster_view_;  // loop-only; by binary node id
   uint64_t gone_owners_seen_ = 0;  // loop-only: the GCS's cursor of owners gone

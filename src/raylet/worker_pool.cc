@@ -13,8 +13,25 @@ WorkerPool::WorkerPool(WorkerEnvironment env, LogMonitor* log_monitor)
 
 WorkerPool::~WorkerPool() { StopAll(); }
 
+JobLaunch JobLaunch::FromProto(const rpc::JobLaunchInfo& info, pid_t driver_pid) {
+  JobLaunch launch;
+  launch.executable = info.executable();
+  launch.argv.assign(info.argv().begin(), info.argv().end());
+  launch.driver_pid = driver_pid;
+  launch.driver_worker_id = info.driver_worker_id();
+  launch.driver_address = info.driver_address();
+  launch.digest = info.executable_digest();
+  launch.size = info.executable_size();
+  return launch;
+}
+
 void WorkerPool::AddJob(const std::string& job, JobLaunch launch) {
   jobs_[job] = std::move(launch);
+}
+
+JobLaunch* WorkerPool::FindJob(const std::string& job) {
+  auto it = jobs_.find(job);
+  return it == jobs_.end() ? nullptr : &it->second;
 }
 
 std::string WorkerPool::LogPath(pid_t pid) const {
@@ -24,12 +41,15 @@ std::string WorkerPool::LogPath(pid_t pid) const {
 absl::Status WorkerPool::StartWorker(const std::string& job) {
   auto it = jobs_.find(job);
   if (it == jobs_.end()) return absl::NotFoundError("no driver registered for this job");
+  if (it->second.cached.empty()) {
+    return absl::FailedPreconditionError("the job's executable is not on this node yet");
+  }
   auto worker = std::make_unique<Worker>();
   worker->id = WorkerId::FromRandom();
   worker->job = job;
   SpawnOptions options;
-  options.executable = it->second.executable;
-  options.argv = it->second.argv;
+  options.executable = it->second.cached;
+  options.argv = it->second.argv;  // the driver's, argv[0] included: `ps` shows its name
   options.env_set = {
       {"LUMEN_WORKER", "1"},
       {"LUMEN_WORKER_ID", worker->id.Hex()},
@@ -40,6 +60,9 @@ absl::Status WorkerPool::StartWorker(const std::string& job) {
       {"LUMEN_GCS_ADDRESS", env_.gcs_endpoint},
       {"LUMEN_SESSION_DIR", env_.session_dir},
       {"LUMEN_LOG_LEVEL", env_.log_level},
+      {"LUMEN_EXECUTABLE_DIGEST", it->second.digest},
+      {"LUMEN_EXECUTABLE_SIZE", std::to_string(it->second.size)},
+      {"LUMEN_EXECUTABLE_NAME", it->second.executable},
   };
   auto spawned = SpawnProcess(options);
   if (!spawned.ok()) return spawned.status();
@@ -53,13 +76,14 @@ absl::Status WorkerPool::StartWorker(const std::string& job) {
 }
 
 Worker* WorkerPool::OnRegistered(const WorkerId& id, pid_t pid, const std::string& endpoint,
-                                 const std::string& address) {
+                                 const std::string& address, const std::string& frame_address) {
   Worker* worker = Find(id);
   if (worker == nullptr || worker->pid != pid || worker->state != Worker::State::kStarting) {
     return nullptr;
   }
   worker->endpoint = endpoint;
   worker->address = address;
+  worker->frame_address = frame_address;
   worker->state = Worker::State::kIdle;
   return worker;
 }

@@ -13,17 +13,24 @@
 #include "absl/status/status.h"
 #include "common/ids.h"
 #include "common/resources.h"
+#include "common.pb.h"
 #include "raylet/log_monitor.h"
 
 namespace lumen::raylet {
 
 /// How to start a job's workers.
 struct JobLaunch {
-  std::string executable;
+  std::string executable;         // the driver's path to its executable: names it
   std::vector<std::string> argv;
   pid_t driver_pid = 0;           // 0: the driver is not on this node
   std::string driver_worker_id;  // binary WorkerId of the driver's core worker
   std::string driver_address;    // its CoreWorkerService over TCP (owner of its objects)
+  std::string digest;            // of the executable's content (SHA-256, hex)
+  uint64_t size = 0;
+  std::string cached;            // this node's copy, which workers run; empty until fetched
+
+  /// From a driver's description (RegisterDriver, or a lease request that brings it).
+  static JobLaunch FromProto(const rpc::JobLaunchInfo& info, pid_t driver_pid);
 };
 
 struct WorkerEnvironment {
@@ -46,6 +53,7 @@ struct Worker {
   State state = State::kStarting;
   std::string endpoint;  // set by RegisterWorker: unix:, for this node's processes
   std::string address;   // set by RegisterWorker: TCP, for other nodes; its owner identity
+  std::string frame_address;  // set by RegisterWorker: TCP, pushes from other nodes
   int64_t idle_since_ms = 0;
   // While leased:
   LeaseId lease;
@@ -65,13 +73,16 @@ class WorkerPool {
 
   void AddJob(const std::string& job, JobLaunch launch);
   bool HasJob(const std::string& job) const { return jobs_.count(job) > 0; }
+  /// nullptr when the job is unknown.
+  JobLaunch* FindJob(const std::string& job);
   const std::map<std::string, JobLaunch>& jobs() const { return jobs_; }
 
-  /// Starts one worker for `job`. Errors: unknown job, spawn failure.
+  /// Starts one worker for `job` from its cached executable. Errors: unknown job
+  /// (NOT_FOUND), executable not cached yet (FAILED_PRECONDITION), spawn failure.
   absl::Status StartWorker(const std::string& job);
   /// A starting worker announced itself; nullptr when the id is unknown.
   Worker* OnRegistered(const WorkerId& id, pid_t pid, const std::string& endpoint,
-                       const std::string& address);
+                       const std::string& address, const std::string& frame_address);
 
   Worker* FindIdle(const std::string& job);
   Worker* Find(const WorkerId& id);

@@ -1,5 +1,6 @@
-// A framed request/reply transport over Unix stream sockets, for the call that is hot
-// between two processes of a node: PushTasks (actor calls, and tasks on leased workers). gRPC
+// A framed request/reply transport over stream sockets, for the call that is hot between
+// two processes: PushTasks (actor calls, and tasks on leased workers) — over a Unix socket
+// between the processes of a node, over TCP between nodes. gRPC
 // hands every call from the caller's thread to its own threads and back on both sides;
 // here the caller writes the request straight to the socket, one event thread per
 // process reads every connection, and the callee's reply is written by whichever thread
@@ -33,9 +34,10 @@ using FrameHandler = std::function<void(const std::shared_ptr<FrameConnection>& 
 
 /// One connection. The loop's thread reads it, except while a thread that waits for
 /// what comes on it has borrowed it (Borrow): then that thread reads and dispatches it
-/// itself, and the loop's thread is not woken for it. On the wire every frame is a 16-byte header (payload size, kind,
-/// status code, call id; host byte order: both ends are on one machine) and the payload:
-/// a request's message, an OK reply's message, or a failed reply's error text.
+/// itself, and the loop's thread is not woken for it. On the wire every frame is a
+/// 16-byte header (payload size, kind, status code, call id; little-endian, whatever the
+/// host) and the payload: a request's message, an OK reply's message, or a failed
+/// reply's error text.
 class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
  public:
   using ReplyCallback = std::function<void(absl::Status, std::string payload)>;
@@ -143,8 +145,16 @@ class FrameLoop {
   /// Accepts connections at `path` (replacing a stale socket file), handing requests to
   /// `handler`. Call once, after Start.
   absl::Status Listen(const std::string& path, Handler handler);
+  /// Also accepts connections over TCP at `ip` (a free port), for other nodes, handing
+  /// requests to Listen's handler. Call once, after Listen. Returns "ip:port".
+  absl::StatusOr<std::string> ListenTcp(const std::string& ip);
   /// Connects to a listener at `path` (Unavailable when nothing listens there).
   absl::StatusOr<std::shared_ptr<FrameConnection>> Connect(const std::string& path);
+  /// Connects to a TCP listener at "ip:port" (Unavailable when nothing answers within
+  /// `timeout`; InvalidArgument for a malformed address). The connection has TCP_NODELAY
+  /// and keepalive probes, so a peer host that vanishes fails its calls in about 30 s.
+  absl::StatusOr<std::shared_ptr<FrameConnection>> ConnectTcp(
+      const std::string& address, std::chrono::milliseconds timeout = std::chrono::seconds(5));
   /// Closes every connection (failing unanswered calls), removes the socket file, joins
   /// the thread. Idempotent. Afterwards Connect fails and callbacks run on the caller.
   void Stop();
@@ -153,6 +163,7 @@ class FrameLoop {
   friend class FrameConnection;
   static constexpr uint64_t kWakeKey = 0;
   static constexpr uint64_t kListenKey = 1;
+  static constexpr uint64_t kTcpListenKey = 2;
 
   static constexpr size_t kReadChunk = 64 << 10;
 
@@ -160,7 +171,7 @@ class FrameLoop {
   /// Runs `fn` on the loop's thread (inline once the loop has stopped).
   void Post(std::function<void()> fn);
   absl::StatusOr<std::shared_ptr<FrameConnection>> Register(int fd, bool server);
-  void Accept();
+  void Accept(uint64_t key);
   /// Watches `events` of a connection's socket (0: only hang-ups and errors).
   void Modify(int fd, uint64_t key, uint32_t events);
   /// Forgets a connection that failed and finishes it.
@@ -172,10 +183,11 @@ class FrameLoop {
   Mutex mutex_;
   bool running_ ABSL_GUARDED_BY(mutex_) = false;
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
-  uint64_t next_key_ ABSL_GUARDED_BY(mutex_) = 2;
+  uint64_t next_key_ ABSL_GUARDED_BY(mutex_) = 3;
   std::map<uint64_t, std::shared_ptr<FrameConnection>> connections_ ABSL_GUARDED_BY(mutex_);
   std::vector<std::function<void()>> posted_ ABSL_GUARDED_BY(mutex_);
   int listen_fd_ ABSL_GUARDED_BY(mutex_) = -1;
+  int tcp_listen_fd_ ABSL_GUARDED_BY(mutex_) = -1;
   std::string listen_path_ ABSL_GUARDED_BY(mutex_);
   Handler handler_ ABSL_GUARDED_BY(mutex_);
 };

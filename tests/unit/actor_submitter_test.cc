@@ -139,7 +139,7 @@ class ActorSubmitterTest : public ::testing::Test {
     timers_.Start();
     submitter_ = std::make_unique<ActorSubmitter>(ActorSubmitterDeps{
         kSelf, caller_.Binary(), &store_, &refs_, &timers_, &gcs_,
-        [this](const std::string& endpoint) -> std::shared_ptr<WorkerClient> {
+        [this](const std::string& endpoint, const std::string&) -> std::shared_ptr<WorkerClient> {
           auto& worker = workers_[endpoint];
           if (!worker) worker = std::make_shared<FakeWorker>();
           return worker;

@@ -161,10 +161,13 @@ TEST_F(FrameLoopTest, PushRoutesNameTheConnectionOfEachTaskWhileItIsOut) {
                   .ok());
   auto routes = std::make_shared<core::PushRoutes>();
   auto factory = core::MakeFrameWorkerClientFactory(
-      &client_, [](const std::string&) -> std::shared_ptr<core::WorkerClient> { return nullptr; },
+      &client_,
+      [](const std::string&, const std::string&) -> std::shared_ptr<core::WorkerClient> {
+        return nullptr;
+      },
       routes);
   std::string base = path_.substr(0, path_.size() - std::string(".push").size());
-  auto client = factory("unix:" + base + ".sock");
+  auto client = factory("unix:" + base + ".sock", "");
   ASSERT_NE(client, nullptr);
   TaskId task = TaskId::FromRandom(), other = TaskId::FromRandom();
   PushTasksRequest request;

@@ -215,12 +215,13 @@ TEST_F(FrameLoopTest, WorkerClientsPushOverFramesAndFallBackWhereNothingListens)
   });
   std::vector<std::string> fell_back;
   auto factory = core::MakeFrameWorkerClientFactory(
-      &client_, [&](const std::string& endpoint) -> std::shared_ptr<core::WorkerClient> {
+      &client_,
+      [&](const std::string& endpoint, const std::string&) -> std::shared_ptr<core::WorkerClient> {
         fell_back.push_back(endpoint);
         return nullptr;
       });
   std::string base = path_.substr(0, path_.size() - std::string(".push").size());
-  auto client = factory("unix:" + base + ".sock");
+  auto client = factory("unix:" + base + ".sock", "");
   ASSERT_NE(client, nullptr);
   EXPECT_TRUE(fell_back.empty());
   PushTasksRequest request;
@@ -235,9 +236,63 @@ TEST_F(FrameLoopTest, WorkerClientsPushOverFramesAndFallBackWhereNothingListens)
   PushTasksReply reply = future.get();
   ASSERT_EQ(reply.results_size(), 1);
   EXPECT_EQ(reply.results(0).task_id(), "t1");
-  EXPECT_EQ(factory("unix:" + base + "-absent.sock"), nullptr);
-  EXPECT_EQ(factory("127.0.0.1:1"), nullptr);
+  EXPECT_EQ(factory("unix:" + base + "-absent.sock", ""), nullptr);
+  EXPECT_EQ(factory("127.0.0.1:1", ""), nullptr);
   EXPECT_EQ(fell_back, (std::vector<std::string>{"unix:" + base + "-absent.sock", "127.0.0.1:1"}));
+}
+
+// Between nodes the same frames go over TCP: a worker listens on its node's address too,
+// and a caller on another node pushes there (through the client factory), large payloads
+// and many calls in flight included; a TCP address nobody answers falls back.
+TEST_F(FrameLoopTest, FramesCrossTcpThroughTheClientFactory) {
+  Serve([](const std::string& payload) {
+    PushTasksRequest request;
+    EXPECT_TRUE(request.ParseFromString(payload));
+    PushTasksReply reply;
+    for (const auto& task : request.tasks()) {
+      reply.add_results()->set_task_id(task.task_id() + "/" + std::to_string(task.name().size()));
+    }
+    return Result{absl::OkStatus(), reply.SerializeAsString()};
+  });
+  auto tcp = server_.ListenTcp("127.0.0.1");
+  ASSERT_TRUE(tcp.ok()) << tcp.status();
+  EXPECT_EQ(tcp->rfind("127.0.0.1:", 0), 0u);
+  EXPECT_FALSE(server_.ListenTcp("127.0.0.1").ok());  // once
+  std::vector<std::string> fell_back;
+  auto factory = core::MakeFrameWorkerClientFactory(
+      &client_,
+      [&](const std::string& endpoint, const std::string&) -> std::shared_ptr<core::WorkerClient> {
+        fell_back.push_back(endpoint);
+        return nullptr;
+      });
+  auto client = factory("127.0.0.1:9", *tcp);  // a gRPC address, and where frames go
+  ASSERT_NE(client, nullptr);
+  EXPECT_TRUE(fell_back.empty());
+  constexpr int kCalls = 200;
+  std::vector<std::promise<PushTasksReply>> answers(kCalls);
+  for (int i = 0; i < kCalls; ++i) {
+    PushTasksRequest request;
+    auto* task = request.add_tasks();
+    task->set_task_id("t" + std::to_string(i));
+    task->set_name(std::string(i % 50 == 0 ? (3 << 20) : 10, 'x'));  // some span many reads
+    client->PushTasks(request, [&answers, i](absl::Status status, PushTasksReply&& reply) {
+      EXPECT_TRUE(status.ok()) << status;
+      answers[size_t(i)].set_value(std::move(reply));
+    });
+  }
+  for (int i = 0; i < kCalls; ++i) {
+    auto future = answers[size_t(i)].get_future();
+    ASSERT_EQ(future.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+    PushTasksReply reply = future.get();
+    ASSERT_EQ(reply.results_size(), 1);
+    EXPECT_EQ(reply.results(0).task_id(),
+              "t" + std::to_string(i) + "/" + std::to_string(i % 50 == 0 ? (3 << 20) : 10));
+  }
+  EXPECT_EQ(factory("127.0.0.1:9", "127.0.0.1:1"), nullptr);  // refused: falls back
+  EXPECT_EQ(factory("127.0.0.1:9", "not an address"), nullptr);
+  EXPECT_EQ(fell_back, (std::vector<std::string>{"127.0.0.1:9", "127.0.0.1:9"}));
+  auto malformed = client_.ConnectTcp("127.0.0.1:99999");
+  EXPECT_EQ(malformed.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -133,7 +133,7 @@ class TaskSubmitterTest : public ::testing::Test {
     submitter_ = std::make_unique<TaskSubmitter>(SubmitterDeps{
         "unix:/owner", JobId::FromInt(1).Binary(), worker_id_, &store_, &refs_,
         &timers_, &raylet_,
-        [this](const std::string& endpoint) -> std::shared_ptr<WorkerClient> {
+        [this](const std::string& endpoint, const std::string&) -> std::shared_ptr<WorkerClient> {
           auto& worker = workers_[endpoint];
           if (!worker) worker = std::make_shared<FakeWorker>();
           return worker;
