@@ -1,18 +1,36 @@
-// A driver for cluster_test: joins the cluster at --lumen-address, leaves two named
-// actors behind (one detached), prints "ready" and exits without Shutdown, as a driver
-// that crashes or is killed does: its process is simply gone.
+// A driver for cluster_test: joins the cluster at --lumen-address, then
+// - by default: leaves two named actors behind (one detached), prints "ready" and exits
+//   without Shutdown, as a driver that crashes or is killed does: its process is gone;
+// - with --tasks-everywhere: runs a task on every node, prints "ready", shuts down and
+//   returns, as a driver that finished its job does.
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "lumen/lumen.h"
 #include "tally.h"
 
 using lumen::test::Tally;
 
-LUMEN_REMOTE(Tally::Create, &Tally::Add, &Tally::Where);
+namespace {
+std::string Here() { return lumen::GetRuntimeContext().NodeId(); }
+}  // namespace
+
+LUMEN_REMOTE(Tally::Create, &Tally::Add, &Tally::Where, Here);
 
 int main(int argc, char** argv) {
   lumen::Init(lumen::Config(), argc, argv);  // in a worker process this runs tasks
+  if (argc > 1 && std::strcmp(argv[argc - 1], "--tasks-everywhere") == 0) {
+    for (const lumen::NodeInfo& node : lumen::Nodes()) {
+      auto pinned = lumen::NodeAffinityStrategy{.node_id = node.node_id, .soft = false};
+      if (*lumen::Get(lumen::Task(Here).SetSchedulingStrategy(pinned).Remote()) != node.node_id) {
+        return 1;
+      }
+    }
+    std::printf("ready\n");
+    lumen::Shutdown();
+    return 0;
+  }
   auto keeper = lumen::Actor(Tally::Create)
                     .SetName("keeper", "shared")
                     .SetLifetime(lumen::ActorLifetime::kDetached)

@@ -398,6 +398,30 @@ TEST_F(ThreeNodeTest, EveryNodeRunsTheDriversExecutableFromItsCacheByContent) {
   }
 }
 
+// Another program's driver runs work on every node and finishes its job: its workers stop
+// at once on every node, not only on its own (elsewhere they used to idle out after 10 s).
+TEST_F(ThreeNodeTest, AFinishedJobsWorkersStopOnEveryNode) {
+  const char* driver = std::getenv("LUMEN_CLUSTER_DRIVER");
+  ASSERT_NE(driver, nullptr) << "set by tests/CMakeLists.txt";
+  std::string out;
+  ASSERT_EQ(RunCommand(std::string(driver) + " --lumen-address=" + cluster_.address() +
+                           " --tasks-everywhere",
+                       &out, 120),
+            0)
+      << out;
+  ASSERT_NE(out.find("ready"), std::string::npos) << out;
+  // Its workers run its executable with its command line: pgrep finds them by the path
+  // ("[/]..." so that the shell running pgrep, whose command line holds the pattern,
+  // does not match it).
+  const std::string pattern = "[/]" + std::string(driver + 1) + " --lumen-address";
+  // Idle workers exit on their own after 10 s anyway; stopped with their job, they are
+  // gone within the second or so the nodes take to hear of it. 6 s tells the two apart.
+  std::string left;
+  EXPECT_TRUE(lumen::test::WaitUntil(
+      [&] { return RunCommand("pgrep -a -f -- '" + pattern + "'", &left) != 0; }, 6))
+      << "still running:\n" << left;
+}
+
 TEST_F(ThreeNodeTest, ADemandOnlyAnotherNodeHasRunsThereWithLargeValuesBothWays) {
   std::string far_node = cluster_.node_ids().at(1);
   EXPECT_EQ(*lumen::Get(lumen::Task(WhereAmI).SetResource("far", 1).Remote(),

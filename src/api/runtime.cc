@@ -259,7 +259,7 @@ std::map<std::string, std::string> TakeWorkerEnvironment() {
        {"LUMEN_WORKER", "LUMEN_WORKER_ID", "LUMEN_JOB_ID", "LUMEN_NODE_ID",
         "LUMEN_RAYLET_SOCKET", "LUMEN_NODE_IP", "LUMEN_GCS_ADDRESS", "LUMEN_SESSION_DIR",
         "LUMEN_LOG_LEVEL", "LUMEN_LIFELINE_FD", "LUMEN_EXECUTABLE_DIGEST",
-        "LUMEN_EXECUTABLE_SIZE", "LUMEN_EXECUTABLE_NAME"}) {
+        "LUMEN_EXECUTABLE_SIZE", "LUMEN_EXECUTABLE_NAME", "LUMEN_DRIVER_ADDRESS"}) {
     taken[name] = Env(name);
     unsetenv(name);
   }
@@ -299,7 +299,10 @@ std::map<std::string, std::string> TakeWorkerEnvironment() {
   options.launch.set_executable(env["LUMEN_EXECUTABLE_NAME"]);
   for (const auto& arg : SelfCommandLine()) options.launch.add_argv(arg);
   options.launch.set_executable_digest(env["LUMEN_EXECUTABLE_DIGEST"]);
-  options.launch.set_executable_size(std::strtoull(env["LUMEN_EXECUTABLE_SIZE"].c_str(), nullptr, 10));
+  options.launch.set_executable_size(
+      std::strtoull(env["LUMEN_EXECUTABLE_SIZE"].c_str(), nullptr, 10));
+  // A raylet that first meets the job through this worker's tasks ends it with its driver.
+  options.launch.set_driver_address(env["LUMEN_DRIVER_ADDRESS"]);
   auto core = core::CoreWorker::Create(options);
   if (!core.ok()) {
     // A cluster that shut down while this worker was starting is not an error.

@@ -164,7 +164,12 @@ void ExecutableCache::Finish(const std::string& digest, absl::StatusOr<std::stri
     unlink(it->second->part_path.c_str());
   }
   fetches_.erase(it);
-  if (!result.ok()) LUMEN_LOG_WARN("raylet: {}", result.status().ToString());
+  bool stopped;
+  {
+    MutexLock lock(&mutex_);
+    stopped = stopped_;
+  }
+  if (!result.ok() && !stopped) LUMEN_LOG_WARN("raylet: {}", result.status().ToString());
   for (auto& done : waiters) done(result);
 }
 

@@ -687,8 +687,14 @@ void Raylet::RefreshClusterView() {
       [this](absl::Status status, rpc::GetAllNodesReply&& reply) {
         if (!status.ok()) return;
         loop_.Post([this, reply = std::move(reply)] {
-          // Owners gone anywhere: what they owned here goes (their own node freed it).
-          for (const std::string& owner : reply.gone_owners()) store_->OnOwnerGone(owner);
+          // Owners gone anywhere: what they owned here goes (their own node freed it), and
+          // a gone driver's job ends here too.
+          for (const std::string& owner : reply.gone_owners()) {
+            store_->OnOwnerGone(owner);
+            for (const auto& [job, launch] : pool_.jobs()) {
+              if (!owner.empty() && launch.driver_address == owner) StopJobWorkers(job);
+            }
+          }
           gone_owners_seen_ = reply.gone_owners_last();
           cluster_view_.clear();
           std::map<std::string, std::string> addresses;
@@ -725,6 +731,13 @@ void Raylet::HandleFreeObjects(const rpc::FreeObjectsRequest& request,
   store_->HandleFreeObjects(here, reply, std::move(done));
 }
 
+void Raylet::StopJobWorkers(const std::string& job) {
+  for (Worker* w : pool_.All()) {
+    // A detached actor's worker stays: the actor outlives its creator.
+    if (w->job == job && !w->detached_actor) pool_.Kill(w->id, /*force=*/true);
+  }
+}
+
 void Raylet::OnTick() {
   bool changed = ReapWorkers();
   // Jobs whose driver is gone: stop their workers.
@@ -741,10 +754,7 @@ void Raylet::OnTick() {
         gone.set_how("(the job's driver) exited without finishing its job");
         SendWorkerDeath(std::move(gone));
       }
-      for (Worker* w : pool_.All()) {
-        // A detached actor's worker stays: the actor outlives its creator.
-        if (w->job == job && !w->detached_actor) pool_.Kill(w->id, /*force=*/true);
-      }
+      StopJobWorkers(job);
     }
   }
   // Reap idle workers above the prestarted count.

@@ -140,6 +140,9 @@ class Raylet {
   /// answer.
   std::vector<PendingLease> TakePending(const std::function<bool(const PendingLease&)>& match);
   void FailPendingForJob(const std::string& job, const std::string& why);
+  /// The job's driver is gone (its process, or it finished the job): its workers stop,
+  /// except those that host detached actors.
+  void StopJobWorkers(const std::string& job);
   /// Adds a job, and fetches its executable into this node's cache (then starts
   /// `prestart` workers for it).
   void AddJob(const std::string& job, JobLaunch launch, int prestart);

@@ -63,6 +63,7 @@ absl::Status WorkerPool::StartWorker(const std::string& job) {
       {"LUMEN_EXECUTABLE_DIGEST", it->second.digest},
       {"LUMEN_EXECUTABLE_SIZE", std::to_string(it->second.size)},
       {"LUMEN_EXECUTABLE_NAME", it->second.executable},
+      {"LUMEN_DRIVER_ADDRESS", it->second.driver_address},
   };
   auto spawned = SpawnProcess(options);
   if (!spawned.ok()) return spawned.status();
