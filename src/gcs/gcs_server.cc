@@ -50,6 +50,9 @@ GcsServer::GcsServer(GcsOptions options)
       logs_([this](std::chrono::milliseconds delay, std::function<void()> fn) {
         loop_.RunAfter(delay, std::move(fn));
       }),
+      nodes_([this](std::chrono::milliseconds delay,
+                    std::function<void()> fn) { loop_.RunAfter(delay, std::move(fn)); },
+             options_.node_timeout_ms),
       executables_(options_.storage_dir.empty() ? ""
                                                 : options_.storage_dir + "/executables") {}
 
@@ -133,32 +136,30 @@ const rpc::NodeInfo* GcsServer::PickNode(const rpc::ActorSpec& spec) {
   };
   const rpc::SchedulingStrategy& strategy = spec.scheduling();
   if (strategy.kind() == rpc::SchedulingStrategy::NODE_AFFINITY) {
-    auto it = nodes_.find(strategy.node_id());
-    if (it != nodes_.end() && fits(it->second)) return &it->second;
+    const rpc::NodeInfo* node = nodes_.Find(strategy.node_id());
+    if (node != nullptr && fits(*node)) return node;
     if (!strategy.soft()) return nullptr;  // waits for that node (infeasible until then)
   }
+  std::vector<const rpc::NodeInfo*> fitting;
+  nodes_.ForEach([&](const rpc::NodeInfo& node) {
+    if (fits(node)) fitting.push_back(&node);
+  });
+  if (fitting.empty()) return nullptr;
   if (strategy.kind() == rpc::SchedulingStrategy::SPREAD) {
-    std::vector<const rpc::NodeInfo*> fitting;
-    for (const auto& [id, node] : nodes_) {
-      if (fits(node)) fitting.push_back(&node);
-    }
-    if (!fitting.empty()) return fitting[spread_next_++ % fitting.size()];
+    return fitting[spread_next_++ % fitting.size()];
   }
   if (const JobEntry* job = FindJob(spec.job_id())) {
-    auto it = nodes_.find(job->info.driver_node_id());
-    if (it != nodes_.end() && fits(it->second)) return &it->second;
+    const rpc::NodeInfo* node = nodes_.Find(job->info.driver_node_id());
+    if (node != nullptr && fits(*node)) return node;
   }
-  for (const auto& [id, node] : nodes_) {
-    if (fits(node)) return &node;
-  }
-  return nullptr;
+  return fitting.front();
 }
 
 GcsServer::~GcsServer() { Stop(); }
 
 absl::StatusOr<std::string> GcsServer::Start() {
   loop_.Start();
-  loop_.RunEvery(std::chrono::milliseconds(1000), [this] { CheckNodeHealth(); });
+  loop_.RunEvery(std::chrono::milliseconds(1000), [this] { nodes_.CheckHealth(); });
   return server_.Start(options_.listen_address, {service_.get()});
 }
 
@@ -167,64 +168,28 @@ void GcsServer::Stop() {
   loop_.Post([this] {
     actors_.Stop();
     logs_.Stop();
+    nodes_.Stop();
   });
   server_.Shutdown();
   loop_.Stop();
 }
 
-void GcsServer::CheckNodeHealth() {
-  int64_t now = NowMs();
-  for (auto& [id, node] : nodes_) {
-    if (node.alive() && now - node.last_heartbeat_ms() > options_.node_timeout_ms) {
-      node.set_alive(false);
-      LUMEN_LOG_WARN("gcs: node {} missed heartbeats for {} ms; marked dead",
-                     NodeId::FromBinary(id).Hex(), options_.node_timeout_ms);
-    }
-  }
-}
-
 void GcsServer::HandleRegisterNode(const rpc::RegisterNodeRequest& request,
                                    rpc::RegisterNodeReply*, rpc::Done done) {
-  loop_.Post([this, request, done] {
-    if (request.node().node_id().size() != NodeId::Size()) {
-      return done(absl::InvalidArgumentError("node id must be 16 bytes"));
-    }
-    rpc::NodeInfo node = request.node();
-    node.set_alive(true);
-    node.set_last_heartbeat_ms(NowMs());
-    nodes_[node.node_id()] = node;
-    LUMEN_LOG_INFO("gcs: node {} registered at {}", NodeId::FromBinary(node.node_id()).Hex(),
-                   node.raylet_endpoint());
-    done(absl::OkStatus());
-  });
+  loop_.Post([this, request, done] { done(nodes_.Register(request.node())); });
 }
 
 void GcsServer::HandleNodeHeartbeat(const rpc::NodeHeartbeatRequest& request,
                                     rpc::NodeHeartbeatReply* reply, rpc::Done done) {
   loop_.Post([this, request, reply, done] {
-    auto it = nodes_.find(request.node_id());
-    reply->set_known(it != nodes_.end() && it->second.alive());
-    if (reply->known()) {
-      rpc::NodeInfo& node = it->second;
-      node.set_last_heartbeat_ms(NowMs());
-      *node.mutable_available() = request.available();
-      *node.mutable_pending() = request.pending();
-    }
+    reply->set_known(nodes_.Heartbeat(request));
     done(absl::OkStatus());
   });
 }
 
 void GcsServer::HandleGetAllNodes(const rpc::GetAllNodesRequest& request,
                                   rpc::GetAllNodesReply* reply, rpc::Done done) {
-  uint64_t after = request.gone_owners_after();
-  loop_.Post([this, after, reply, done] {
-    for (const auto& [id, node] : nodes_) *reply->add_nodes() = node;
-    for (const auto& [seq, address] : gone_owners_) {
-      if (seq > after) reply->add_gone_owners(address);
-    }
-    reply->set_gone_owners_last(gone_owners_.empty() ? 0 : gone_owners_.back().first);
-    done(absl::OkStatus());
-  });
+  loop_.Post([this, request, reply, done] { nodes_.Poll(request, reply, done); });
 }
 
 void GcsServer::HandleRegisterJob(const rpc::RegisterJobRequest& request,
@@ -244,7 +209,7 @@ void GcsServer::HandleFinishJob(const rpc::FinishJobRequest& request,
     if (job == nullptr) return done(absl::NotFoundError("no such job"));
     job->finished = true;
     logs_.DropJob(request.job_id());
-    if (!request.driver_address().empty()) OwnerGone(request.driver_address());
+    if (!request.driver_address().empty()) nodes_.OwnerGone(request.driver_address());
     // The actors the driver made die with its job, wherever they run; detached ones stay.
     if (!request.driver_worker_id().empty()) {
       actors_.OnWorkerDeath(request.driver_worker_id(), request.driver_pid(),
@@ -351,15 +316,9 @@ void GcsServer::HandleReportWorkerDeath(const rpc::ReportWorkerDeathRequest& req
                                         rpc::ReportWorkerDeathReply*, rpc::Done done) {
   loop_.Post([this, request, done] {
     actors_.OnWorkerDeath(request.worker_id(), request.pid(), request.how());
-    if (!request.address().empty()) OwnerGone(request.address());
+    if (!request.address().empty()) nodes_.OwnerGone(request.address());
     done(absl::OkStatus());
   });
-}
-
-void GcsServer::OwnerGone(const std::string& address) {
-  constexpr size_t kKeptGoneOwners = 10000;
-  gone_owners_.emplace_back(gone_owners_.empty() ? 1 : gone_owners_.back().first + 1, address);
-  if (gone_owners_.size() > kKeptGoneOwners) gone_owners_.pop_front();
 }
 
 void GcsServer::HandlePublishLogs(const rpc::PublishLogsRequest& request,

@@ -12,6 +12,7 @@
 #include "gcs/actor_manager.h"
 #include "gcs/executable_store.h"
 #include "gcs/log_channel.h"
+#include "gcs/node_manager.h"
 #include "gcs.grpc.pb.h"
 #include "rpc/rpc.h"
 
@@ -84,12 +85,9 @@ class GcsServer {
     rpc::RegisterJobRequest info;
     bool finished = false;
   };
-  void CheckNodeHealth();
   JobEntry* FindJob(const std::string& job_id);  // binary JobId; nullptr when unknown
   const JobEntry* FindJob(const std::string& job_id) const;
   ActorManagerDeps MakeActorDeps();
-  /// An owner exited: raylets learn it with their next GetAllNodes and free its objects.
-  void OwnerGone(const std::string& address);
   /// A live node whose total resources fit `demand`, or nullptr: the job's driver's node
   /// when it fits (the only raylet that can start the job's workers until jobs are
   /// registered cluster-wide), else any.
@@ -102,15 +100,14 @@ class GcsServer {
   std::unique_ptr<grpc::Service> service_;
   rpc::Server server_;
   // Loop-only state.
-  std::map<std::string, rpc::NodeInfo> nodes_;  // by binary node id
   std::map<uint32_t, JobEntry> jobs_;
   uint32_t next_job_ = 1;
   uint64_t spread_next_ = 0;
   std::map<std::string, std::map<std::string, std::string>> kv_;  // ns -> key -> value
   ActorManager actors_;
   LogChannel logs_;
+  NodeManager nodes_;
   ExecutableStore executables_;
-  std::deque<std::pair<uint64_t, std::string>> gone_owners_;  // (sequence, address)
 };
 
 }  // namespace lumen::gcs

@@ -125,9 +125,9 @@ absl::StatusOr<std::string> Raylet::Start() {
   loop_.Start();
   loop_started_ = true;
   loop_.RunEvery(std::chrono::milliseconds(20), [this] { OnTick(); });
-  loop_.RunEvery(std::chrono::milliseconds(1000), [this] { SendHeartbeat(); });
+
   loop_.RunEvery(std::chrono::milliseconds(20), [this] { FlushLogs(/*blocking=*/false); });
-  loop_.RunEvery(std::chrono::milliseconds(500), [this] { RefreshClusterView(); });
+  loop_.Post([this] { RefreshClusterView(/*wait=*/true); });
   return (*endpoints)[0];
 }
 
@@ -155,6 +155,12 @@ void Raylet::Stop() {
   //    the handlers of calls in flight.
   objects_->Stop();
   executables_->Stop();
+  {
+    MutexLock lock(&view_mutex_);
+    view_stopped_ = true;
+    for (const auto& call : view_calls_) call->TryCancel();
+    while (!view_calls_.empty()) view_idle_.Wait(&view_mutex_);
+  }
   server_.Shutdown();
   // 3. The loop, then the log monitor (which drains what the workers printed last).
   loop_.Stop();
@@ -165,9 +171,27 @@ void Raylet::Stop() {
   store_.reset();  // after the server: no handler can still be posting to it
 }
 
-void Raylet::SendHeartbeat() {
+void Raylet::MaybeReport() {
+  // The same shapes in the same order (by_shape is ordered): equal strings, equal reports.
+  std::string report = resources_.available().ToString();
+  for (const PendingLease& pending : pending_) report += "|" + pending.demand.ToString();
+  for (const auto& [shape, seen] : infeasible_seen_) report += "|!" + shape;
+  int64_t now = NowMs();
+  bool changed = report != last_report_;
+  if (changed && now - last_report_ms_ >= 100) {
+    last_report_ = std::move(report);
+    last_report_ms_ = now;
+    SendHeartbeat(/*with_resources=*/true);
+  } else if (now - last_report_ms_ >= 1000) {
+    last_report_ms_ = now;
+    SendHeartbeat(/*with_resources=*/false);
+  }
+}
+
+void Raylet::SendHeartbeat(bool with_resources) {
   rpc::NodeHeartbeatRequest request;
   request.set_node_id(node_id_.Binary());
+  request.set_has_resources(with_resources);
   ToProtoMap(resources_.available(), request.mutable_available());
   // What waits here, by shape: `lumen status` shows it.
   std::map<std::string, rpc::ResourceDemand> by_shape;
@@ -324,7 +348,7 @@ void Raylet::Admit(PendingLease pending, bool view_fresh) {
     auto* node = Place(pending.strategy, demand, &failure);
     if (!failure.empty() && !view_fresh) {
       awaiting_view_.push_back(std::move(pending));
-      return RefreshClusterView();
+      return RefreshClusterView(/*wait=*/false);
     }
     if (!failure.empty()) {
       reply->set_failure(failure);
@@ -618,6 +642,11 @@ void Raylet::DropLeasesOf(const WorkerId& owner) {
   }
 }
 
+void Raylet::RemoteNode::Charge(const ResourceSet& demand) {
+  available.Subtract(demand);
+  charged_ms = NowMs();
+}
+
 const std::pair<const std::string, Raylet::RemoteNode>* Raylet::PickSpillback(
     const ResourceSet& demand) {
   std::pair<const std::string, RemoteNode>* best = nullptr;
@@ -632,7 +661,7 @@ const std::pair<const std::string, Raylet::RemoteNode>* Raylet::PickSpillback(
       best = &entry;
     }
   }
-  if (best != nullptr) best->second.available.Subtract(demand);
+  if (best != nullptr) best->second.Charge(demand);
   return best;
 }
 
@@ -643,7 +672,7 @@ const std::pair<const std::string, Raylet::RemoteNode>* Raylet::Place(
       if (strategy.node_id() == node_id_.Binary()) return nullptr;  // here
       auto it = cluster_view_.find(strategy.node_id());
       if (it != cluster_view_.end() && (!strategy.soft() || it->second.available.Contains(demand))) {
-        it->second.available.Subtract(demand);
+        it->second.Charge(demand);
         return &*it;
       }
       if (strategy.soft()) return nullptr;  // gone or full: the hybrid policy
@@ -664,7 +693,7 @@ const std::pair<const std::string, Raylet::RemoteNode>* Raylet::Place(
       if (room.empty()) return nullptr;
       size_t turn = spread_next_++ % (room.size() + (here ? 1 : 0));
       if (here && turn == room.size()) return nullptr;
-      room[turn]->second.available.Subtract(demand);
+      room[turn]->second.Charge(demand);
       return room[turn];
     }
     default:
@@ -679,44 +708,92 @@ void Raylet::SpillBack(PendingLease& pending,
   pending.done(absl::OkStatus());
 }
 
-void Raylet::RefreshClusterView() {
+void Raylet::RefreshClusterView(bool wait) {
+  constexpr int64_t kPollMs = 5000;
+  if (wait && view_polling_) return;
   rpc::GetAllNodesRequest request;
   request.set_gone_owners_after(gone_owners_seen_);
+  request.set_known_version(view_version_);
+  request.set_wait_ms(wait ? kPollMs : 0);
+  auto context = std::make_shared<grpc::ClientContext>();
+  {
+    MutexLock lock(&view_mutex_);
+    if (view_stopped_) return;
+    view_calls_.insert(context);
+  }
+  if (wait) view_polling_ = true;
   rpc::CallUnary<rpc::GetAllNodesRequest, rpc::GetAllNodesReply>(
       [this](auto... args) { gcs_->async()->GetAllNodes(args...); }, std::move(request),
-      [this](absl::Status status, rpc::GetAllNodesReply&& reply) {
-        if (!status.ok()) return;
-        loop_.Post([this, reply = std::move(reply)] {
-          // Owners gone anywhere: what they owned here goes (their own node freed it), and
-          // a gone driver's job ends here too.
-          for (const std::string& owner : reply.gone_owners()) {
-            store_->OnOwnerGone(owner);
-            for (const auto& [job, launch] : pool_.jobs()) {
-              if (!owner.empty() && launch.driver_address == owner) StopJobWorkers(job);
-            }
-          }
-          gone_owners_seen_ = reply.gone_owners_last();
-          cluster_view_.clear();
-          std::map<std::string, std::string> addresses;
-          for (const rpc::NodeInfo& node : reply.nodes()) {
-            if (!node.alive() || node.node_id() == node_id_.Binary() ||
-                node.raylet_address().empty()) {
-              continue;
-            }
-            cluster_view_[node.node_id()] = RemoteNode{
-                node.raylet_address(),
-                ResourceSet::FromMap({node.total().begin(), node.total().end()}),
-                ResourceSet::FromMap({node.available().begin(), node.available().end()})};
-            addresses[node.node_id()] = node.raylet_address();
-          }
-          objects_->SetNodes(std::move(addresses));
-          std::vector<PendingLease> waiting;
-          waiting.swap(awaiting_view_);
-          for (PendingLease& pending : waiting) Admit(std::move(pending), /*view_fresh=*/true);
-          ScheduleLeases();  // parked demands may go where there is room now
+      [this, wait, context](absl::Status status, rpc::GetAllNodesReply&& reply) {
+        loop_.Post([this, wait, status, reply = std::move(reply)] {
+          if (status.ok()) ApplyClusterView(reply);
+          if (!wait) return;
+          view_polling_ = false;
+          if (stopping_) return;
+          if (status.ok()) return RefreshClusterView(/*wait=*/true);
+          LUMEN_LOG_DEBUG("raylet: cluster view poll failed: {}", status.ToString());
+          loop_.RunAfter(std::chrono::milliseconds(500), [this] {
+            if (!stopping_) RefreshClusterView(/*wait=*/true);
+          });
         });
+        MutexLock lock(&view_mutex_);
+        view_calls_.erase(context);
+        if (view_calls_.empty()) view_idle_.SignalAll();
       },
-      2000);
+      wait ? kPollMs + 5000 : 2000, context);
+}
+
+void Raylet::ApplyClusterView(const rpc::GetAllNodesReply& reply) {
+  // Owners gone anywhere: what they owned here goes (their own node freed it), and a gone
+  // driver's job ends here too.
+  if (reply.gone_owners_last() > gone_owners_seen_) {
+    for (const std::string& owner : reply.gone_owners()) {
+      store_->OnOwnerGone(owner);
+      for (const auto& [job, launch] : pool_.jobs()) {
+        if (!owner.empty() && launch.driver_address == owner) StopJobWorkers(job);
+      }
+    }
+    gone_owners_seen_ = reply.gone_owners_last();
+  }
+  // Two answers may cross (the long poll and a refresh): an entry only moves forward.
+  if (reply.whole()) cluster_view_.clear();
+  bool members_changed = reply.whole();
+  for (const rpc::NodeInfo& node : reply.nodes()) {
+    auto it = cluster_view_.find(node.node_id());
+    if (it != cluster_view_.end() && it->second.version >= node.version()) continue;
+    members_changed = true;
+    if (!node.alive() || node.node_id() == node_id_.Binary() ||
+        node.raylet_address().empty()) {
+      if (it != cluster_view_.end()) cluster_view_.erase(it);
+      continue;
+    }
+    RemoteNode& entry = cluster_view_[node.node_id()];
+    entry.address = node.raylet_address();
+    entry.total = ResourceSet::FromMap({node.total().begin(), node.total().end()});
+    entry.reported = ResourceSet::FromMap({node.available().begin(), node.available().end()});
+    entry.available = entry.reported;
+    entry.version = node.version();
+    entry.charged_ms = 0;
+  }
+  for (const rpc::ResourceUpdate& update : reply.resources()) {
+    auto it = cluster_view_.find(update.node_id());
+    if (it == cluster_view_.end() || it->second.version >= update.version()) continue;
+    it->second.reported =
+        ResourceSet::FromMap({update.available().begin(), update.available().end()});
+    it->second.available = it->second.reported;
+    it->second.version = update.version();
+    it->second.charged_ms = 0;
+  }
+  if (reply.whole() || reply.version() > view_version_) view_version_ = reply.version();
+  if (members_changed) {
+    std::map<std::string, std::string> addresses;
+    for (const auto& [id, node] : cluster_view_) addresses[id] = node.address;
+    objects_->SetNodes(std::move(addresses));
+  }
+  std::vector<PendingLease> waiting;
+  waiting.swap(awaiting_view_);
+  for (PendingLease& pending : waiting) Admit(std::move(pending), /*view_fresh=*/true);
+  ScheduleLeases();  // parked demands may go where there is room now
 }
 
 void Raylet::HandleFreeObjects(const rpc::FreeObjectsRequest& request,
@@ -740,6 +817,14 @@ void Raylet::StopJobWorkers(const std::string& job) {
 
 void Raylet::OnTick() {
   bool changed = ReapWorkers();
+  MaybeReport();
+  int64_t now = NowMs();
+  for (auto& [id, node] : cluster_view_) {
+    if (node.charged_ms != 0 && now - node.charged_ms > 1000) {
+      node.available = node.reported;
+      node.charged_ms = 0;
+    }
+  }
   // Jobs whose driver is gone: stop their workers.
   for (const auto& [job, launch] : pool_.jobs()) {
     if (launch.driver_pid > 0 && launch.driver_pid != getpid() &&
@@ -758,7 +843,6 @@ void Raylet::OnTick() {
     }
   }
   // Reap idle workers above the prestarted count.
-  int64_t now = NowMs();
   std::map<std::string, int> alive;
   for (Worker* w : pool_.All()) ++alive[w->job];
   for (Worker* w : pool_.All()) {

@@ -15,6 +15,7 @@
 
 #include "common/event_loop.h"
 #include "common/ids.h"
+#include "common/mutex.h"
 #include "common/resources.h"
 #include "gcs.grpc.pb.h"
 #include "raylet.grpc.pb.h"
@@ -107,7 +108,13 @@ class Raylet {
   struct RemoteNode {
     std::string address;  // its raylet, TCP
     ResourceSet total;
-    ResourceSet available;  // minus what this raylet sent there since
+    ResourceSet reported;   // available, as the node last reported it
+    ResourceSet available;  // reported, minus what this raylet sent there since
+    uint64_t version = 0;   // of the view, when the GCS last changed this entry
+    int64_t charged_ms = 0;  // when `available` was last charged; 0: it is `reported`
+    /// Counts a demand sent there until the node's own report says how it went; a charge
+    /// no report replaced within a second (the lease went elsewhere) is dropped.
+    void Charge(const ResourceSet& demand);
   };
   void ScheduleLeases();
   /// Hybrid policy, for a demand that does not fit here now: the alive node with room
@@ -116,7 +123,15 @@ class Raylet {
   const std::pair<const std::string, RemoteNode>* PickSpillback(const ResourceSet& demand);
   /// Answers `pending` with "ask that node".
   void SpillBack(PendingLease& pending, const std::pair<const std::string, RemoteNode>& node);
-  void RefreshClusterView();
+  /// Asks the GCS for what changed in the cluster view since the version held here.
+  /// `wait`: the long poll that keeps the view current (one at a time; the next starts
+  /// when it is answered); else a refresh now (a node missing from the view may have
+  /// joined since).
+  void RefreshClusterView(bool wait);
+  void ApplyClusterView(const rpc::GetAllNodesReply& reply);
+  /// Reports available resources and waiting demands to the GCS when they changed (at
+  /// most every 100 ms), and liveness once a second.
+  void MaybeReport();
   /// Places a new request by its strategy: spills it back, queues it, or answers it.
   /// `view_fresh`: the view was refreshed after the request came.
   void Admit(PendingLease pending, bool view_fresh);
@@ -149,7 +164,7 @@ class Raylet {
   /// Fetches the job's executable unless a fetch is under way; a failure fails the job's
   /// parked lease requests (the next request tries again).
   void FetchExecutable(const std::string& job, int prestart);
-  void SendHeartbeat();
+  void SendHeartbeat(bool with_resources);
   /// Worker output, from the log monitor's thread: batched for the GCS's log channel.
   void OnWorkerOutput(const std::string& job, pid_t pid, const std::string& text,
                       bool from_stderr);
@@ -186,6 +201,15 @@ class Raylet {
   std::string address_;
   std::map<std::string, RemoteNode> cluster_view_;  // loop-only; by binary node id
   uint64_t gone_owners_seen_ = 0;  // loop-only: the GCS's cursor of owners gone
+  uint64_t view_version_ = 0;      // loop-only: of the cluster view held
+  bool view_polling_ = false;      // loop-only: the long poll is out
+  std::string last_report_;        // loop-only: resources last reported (ToString form)
+  int64_t last_report_ms_ = 0;     // loop-only: when anything was last reported
+  // Calls to the GCS for the view that Stop cancels and waits for.
+  Mutex view_mutex_;
+  CondVar view_idle_;
+  bool view_stopped_ ABSL_GUARDED_BY(view_mutex_) = false;
+  std::set<std::shared_ptr<grpc::ClientContext>> view_calls_ ABSL_GUARDED_BY(view_mutex_);
   uint64_t spread_next_ = 0;  // SpreadStrategy's turn
   // Requests for a node missing from the view: placed again once it is refreshed (the
   // node may have joined since the last refresh).

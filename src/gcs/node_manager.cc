@@ -1,0 +1,176 @@
+#include "gcs/node_manager.h"
+
+#include <algorithm>
+
+#include "common/clock.h"
+#include "common/ids.h"
+#include "common/logging.h"
+
+namespace lumen::gcs {
+namespace {
+
+constexpr size_t kKeptGoneOwners = 10000;
+constexpr int64_t kMaxWaitMs = 30000;
+
+}  // namespace
+
+NodeManager::NodeManager(RunAfter run_after, int64_t node_timeout_ms,
+                         std::chrono::milliseconds publish_interval)
+    : run_after_(std::move(run_after)),
+      node_timeout_ms_(node_timeout_ms),
+      publish_interval_(publish_interval) {}
+
+absl::Status NodeManager::Register(const rpc::NodeInfo& node) {
+  if (node.node_id().size() != NodeId::Size()) {
+    return absl::InvalidArgumentError("node id must be 16 bytes");
+  }
+  Entry& entry = nodes_[node.node_id()];
+  entry.info = node;
+  entry.info.set_alive(true);
+  entry.info.set_last_heartbeat_ms(NowMs());
+  entry.info.set_version(++version_);
+  entry.state_version = version_;
+  Changed();
+  LUMEN_LOG_INFO("gcs: node {} registered at {}", NodeId::FromBinary(node.node_id()).Hex(),
+                 node.raylet_endpoint());
+  return absl::OkStatus();
+}
+
+bool NodeManager::Heartbeat(const rpc::NodeHeartbeatRequest& request) {
+  auto it = nodes_.find(request.node_id());
+  if (it == nodes_.end() || !it->second.info.alive()) return false;
+  rpc::NodeInfo& node = it->second.info;
+  node.set_last_heartbeat_ms(NowMs());
+  if (request.has_resources()) {
+    // What waits there is for `lumen status`, which reads whole entries: no new version.
+    *node.mutable_pending() = request.pending();
+    std::map<std::string, double> before(node.available().begin(), node.available().end());
+    std::map<std::string, double> after(request.available().begin(), request.available().end());
+    if (before != after) {
+      *node.mutable_available() = request.available();
+      node.set_version(++version_);
+      Changed();
+    }
+  }
+  return true;
+}
+
+void NodeManager::CheckHealth() {
+  int64_t now = NowMs();
+  for (auto& [id, entry] : nodes_) {
+    if (entry.info.alive() && now - entry.info.last_heartbeat_ms() > node_timeout_ms_) {
+      entry.info.set_alive(false);
+      entry.info.set_version(++version_);
+      entry.state_version = version_;
+      Changed();
+      LUMEN_LOG_WARN("gcs: node {} missed heartbeats for {} ms; marked dead",
+                     NodeId::FromBinary(id).Hex(), node_timeout_ms_);
+    }
+  }
+}
+
+void NodeManager::OwnerGone(const std::string& address) {
+  gone_owners_.emplace_back(LastGoneOwner() + 1, address);
+  if (gone_owners_.size() > kKeptGoneOwners) gone_owners_.pop_front();
+  Changed();
+}
+
+const rpc::NodeInfo* NodeManager::Find(const std::string& node_id) const {
+  auto it = nodes_.find(node_id);
+  return it == nodes_.end() ? nullptr : &it->second.info;
+}
+
+bool NodeManager::HasNews(uint64_t known_version, uint64_t gone_owners_after) const {
+  // A poller ahead of this view (the GCS restarted) needs all of it again.
+  return known_version != version_ || gone_owners_after < LastGoneOwner();
+}
+
+void NodeManager::Fill(uint64_t known_version, uint64_t gone_owners_after,
+                       rpc::GetAllNodesReply* reply) const {
+  bool whole = known_version == 0 || known_version > version_;
+  for (const auto& [id, entry] : nodes_) {
+    if (whole || entry.state_version > known_version) {
+      *reply->add_nodes() = entry.info;
+    } else if (entry.info.version() > known_version) {
+      rpc::ResourceUpdate* update = reply->add_resources();
+      update->set_node_id(id);
+      update->set_version(entry.info.version());
+      *update->mutable_available() = entry.info.available();
+    }
+  }
+  reply->set_version(version_);
+  reply->set_whole(whole);
+  for (const auto& [seq, address] : gone_owners_) {
+    if (seq > gone_owners_after) reply->add_gone_owners(address);
+  }
+  reply->set_gone_owners_last(LastGoneOwner());
+}
+
+void NodeManager::Poll(const rpc::GetAllNodesRequest& request, rpc::GetAllNodesReply* reply,
+                       rpc::Done done) {
+  uint64_t known = request.known_version(), after = request.gone_owners_after();
+  if (stopped_ || request.wait_ms() <= 0 || known == 0) {
+    Fill(known, after, reply);
+    return done(absl::OkStatus());
+  }
+  // Even with news, a poll waits for the next publish: a raylet that polls again at once
+  // gets the changes of a whole interval in one reply, not one reply per change.
+  uint64_t token = next_token_++;
+  parked_[token] = Parked{known, after, reply, std::move(done)};
+  if (HasNews(known, after)) Changed();
+  run_after_(std::chrono::milliseconds(std::min(request.wait_ms(), kMaxWaitMs)), [this, token] {
+    auto it = parked_.find(token);
+    if (it == parked_.end()) return;
+    Parked parked = std::move(it->second);
+    parked_.erase(it);
+    Fill(parked.known_version, parked.gone_owners_after, parked.reply);
+    parked.done(absl::OkStatus());
+  });
+}
+
+void NodeManager::Changed() {
+  if (publish_scheduled_ || parked_.empty()) return;
+  publish_scheduled_ = true;
+  run_after_(publish_interval_, [this] {
+    publish_scheduled_ = false;
+    Publish();
+  });
+}
+
+void NodeManager::Publish() {
+  std::map<uint64_t, Parked> parked;
+  parked.swap(parked_);
+  // Most pollers hold the same version (the last publish's): one reply is made for each
+  // version held, and copied to the others.
+  std::map<std::pair<uint64_t, uint64_t>, const rpc::GetAllNodesReply*> made;
+  for (auto& [token, poll] : parked) {
+    if (!HasNews(poll.known_version, poll.gone_owners_after)) {
+      parked_.emplace(token, std::move(poll));
+      continue;
+    }
+    auto key = std::make_pair(poll.known_version, poll.gone_owners_after);
+    auto it = made.find(key);
+    if (it != made.end()) {
+      *poll.reply = *it->second;
+    } else {
+      Fill(poll.known_version, poll.gone_owners_after, poll.reply);
+      made.emplace(key, poll.reply);
+    }
+  }
+  // Answered only now: a reply may be gone once its call is done.
+  for (auto& [token, poll] : parked) {
+    if (parked_.count(token) == 0) poll.done(absl::OkStatus());
+  }
+}
+
+void NodeManager::Stop() {
+  stopped_ = true;
+  std::map<uint64_t, Parked> parked;
+  parked.swap(parked_);
+  for (auto& [token, poll] : parked) {
+    Fill(poll.known_version, poll.gone_owners_after, poll.reply);
+    poll.done(absl::OkStatus());
+  }
+}
+
+}  // namespace lumen::gcs

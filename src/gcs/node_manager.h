@@ -1,0 +1,90 @@
+// The GCS's node table and the cluster view it publishes to every raylet.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "absl/status/status.h"
+#include "gcs.pb.h"
+#include "rpc/rpc.h"
+
+namespace lumen::gcs {
+
+/// Nodes register, report liveness and resource changes, and are declared dead when they
+/// stop reporting. The view is versioned: every change that raylets need (a node that
+/// registers or dies, a node's available resources) takes the next version, and so does
+/// an owner that exits (every node frees what it owned). Raylets long-poll the view with
+/// the version they hold and get only what changed since: whole entries for nodes new or
+/// dead to them, just the resources for the rest. Parked polls are answered together,
+/// at most once per `publish_interval`, so a burst of changes costs one round of replies.
+/// Loop-only: every method runs on the GCS event loop.
+class NodeManager {
+ public:
+  using RunAfter = std::function<void(std::chrono::milliseconds, std::function<void()>)>;
+  NodeManager(RunAfter run_after, int64_t node_timeout_ms,
+              std::chrono::milliseconds publish_interval = std::chrono::milliseconds(50));
+
+  /// INVALID_ARGUMENT for a malformed node id. A node that registers again (same id) is
+  /// alive again with its new entry.
+  absl::Status Register(const rpc::NodeInfo& node);
+  /// False when the node is unknown or dead (it must register again).
+  bool Heartbeat(const rpc::NodeHeartbeatRequest& request);
+  /// Nodes silent for longer than node_timeout_ms are dead.
+  void CheckHealth();
+  /// An owner (a core worker's TCP address) exited: published with the view. The last
+  /// 10,000 are kept.
+  void OwnerGone(const std::string& address);
+  /// Answers with what changed after request.known_version (everything for 0) and the
+  /// owners gone after request.gone_owners_after: at once for known_version 0 or
+  /// wait_ms <= 0, else at the next publish with news for it (at most publish_interval
+  /// after the change), or after wait_ms (at most 30 s) with nothing new.
+  void Poll(const rpc::GetAllNodesRequest& request, rpc::GetAllNodesReply* reply,
+            rpc::Done done);
+  /// Answers every parked poll; later polls are answered at once.
+  void Stop();
+
+  /// nullptr when unknown.
+  const rpc::NodeInfo* Find(const std::string& node_id) const;
+  /// Every node, alive or not, by binary node id.
+  template <typename F>
+  void ForEach(F&& f) const {
+    for (const auto& [id, entry] : nodes_) f(entry.info);
+  }
+  uint64_t version() const { return version_; }
+
+ private:
+  struct Entry {
+    rpc::NodeInfo info;         // info.version(): its last change of any kind
+    uint64_t state_version = 0;  // its registration or death
+  };
+  struct Parked {
+    uint64_t known_version;
+    uint64_t gone_owners_after;
+    rpc::GetAllNodesReply* reply;
+    rpc::Done done;
+  };
+  bool HasNews(uint64_t known_version, uint64_t gone_owners_after) const;
+  void Fill(uint64_t known_version, uint64_t gone_owners_after,
+            rpc::GetAllNodesReply* reply) const;
+  /// Something changed: parked polls hear of it at the next publish.
+  void Changed();
+  void Publish();
+  uint64_t LastGoneOwner() const { return gone_owners_.empty() ? 0 : gone_owners_.back().first; }
+
+  RunAfter run_after_;
+  int64_t node_timeout_ms_;
+  std::chrono::milliseconds publish_interval_;
+  std::map<std::string, Entry> nodes_;  // by binary node id
+  uint64_t version_ = 0;
+  std::deque<std::pair<uint64_t, std::string>> gone_owners_;  // (sequence, address)
+  std::map<uint64_t, Parked> parked_;  // by token
+  uint64_t next_token_ = 1;
+  bool publish_scheduled_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace lumen::gcs
