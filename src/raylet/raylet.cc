@@ -125,7 +125,6 @@ absl::StatusOr<std::string> Raylet::Start() {
   loop_.Start();
   loop_started_ = true;
   loop_.RunEvery(std::chrono::milliseconds(20), [this] { OnTick(); });
-
   loop_.RunEvery(std::chrono::milliseconds(20), [this] { FlushLogs(/*blocking=*/false); });
   loop_.Post([this] { RefreshClusterView(/*wait=*/true); });
   return (*endpoints)[0];
@@ -172,7 +171,7 @@ void Raylet::Stop() {
 }
 
 void Raylet::MaybeReport() {
-  // The same shapes in the same order (by_shape is ordered): equal strings, equal reports.
+  // What is free and what waits here, as text: a report goes when it changes.
   std::string report = resources_.available().ToString();
   for (const PendingLease& pending : pending_) report += "|" + pending.demand.ToString();
   for (const auto& [shape, seen] : infeasible_seen_) report += "|!" + shape;
