@@ -119,9 +119,10 @@ absl::StatusOr<bool> ExecutableStore::Upload(const rpc::UploadExecutableRequest&
                                          std::to_string(request.offset()));
   }
   if (request.data().size() > upload.size - upload.written) {
-    Drop(key);
-    return absl::InvalidArgumentError("a chunk goes past the announced size of " +
-                                      std::to_string(upload.size) + " bytes");
+    absl::Status past = absl::InvalidArgumentError(
+        "a chunk goes past the announced size of " + std::to_string(upload.size) + " bytes");
+    Drop(key);  // `upload` is gone with it
+    return past;
   }
   absl::Status wrote = WriteAll(upload.fd, request.data(), upload.part_path);
   if (!wrote.ok()) {
