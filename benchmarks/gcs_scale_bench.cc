@@ -114,7 +114,7 @@ class Cluster {
           [this, i](auto... args) { raylets_[i].stub->async()->RegisterNode(args...); },
           std::move(request),
           [&](absl::Status status, rpc::RegisterNodeReply&&) {
-            if (!status.ok()) failed_ = true;
+            if (!status.ok()) Fail("a registration: " + status.ToString());
             std::lock_guard<std::mutex> lock(mutex);
             if (--left == 0) done.notify_all();
           },
@@ -149,7 +149,9 @@ class Cluster {
         rpc::CallUnary<rpc::NodeHeartbeatRequest, rpc::NodeHeartbeatReply>(
             [&r](auto... args) { r.stub->async()->NodeHeartbeat(args...); }, std::move(request),
             [this](absl::Status status, rpc::NodeHeartbeatReply&& reply) {
-              if (!status.ok() || !reply.known()) failed_ = true;
+              if (!status.ok() || !reply.known()) {
+                Fail("a report: " + (status.ok() ? "node unknown" : status.ToString()));
+              }
             },
             10000);
       }
@@ -180,6 +182,9 @@ class Cluster {
   bool failed() const { return failed_; }
 
  private:
+  void Fail(const std::string& what) {
+    if (!failed_.exchange(true)) std::fprintf(stderr, "gcs_scale_bench: failed: %s\n", what.c_str());
+  }
   void Poll(size_t i, uint64_t known, uint64_t owners) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -210,7 +215,7 @@ class Cluster {
             if (--polls_ == 0) polls_done_.notify_all();
           }
           if (!status.ok()) {
-            if (!stopping_) failed_ = true;
+            if (!stopping_) Fail("a poll: " + status.ToString());
             return;
           }
           Poll(i, reply.version(), reply.gone_owners_last());
