@@ -8,6 +8,7 @@
 #include <cstring>
 #include <vector>
 
+#include "common/ids.h"
 #include "common/status.h"
 
 namespace lumen {
@@ -31,14 +32,7 @@ std::string Sha256::HexDigest() {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
   LUMEN_CHECK(EVP_DigestFinal_ex(state_->ctx, digest, &length) == 1);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(length * 2);
-  for (unsigned int i = 0; i < length; ++i) {
-    out.push_back(kHex[digest[i] >> 4]);
-    out.push_back(kHex[digest[i] & 0xf]);
-  }
-  return out;
+  return HexEncode(std::string_view(reinterpret_cast<const char*>(digest), length));
 }
 
 absl::StatusOr<FileDigest> DigestFile(const std::string& path) {

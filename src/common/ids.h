@@ -14,6 +14,18 @@ namespace lumen {
 /// process, then a counter). Thread-safe.
 void FillUniqueBytes(uint8_t* out, size_t size);
 
+/// Two lowercase hex digits per byte.
+inline std::string HexEncode(std::string_view bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char b : bytes) {
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 15]);
+  }
+  return out;
+}
+
 /// CRTP base of every id: kSize raw bytes, all-zero is Nil.
 template <typename Derived, size_t kSize>
 class BaseId {
@@ -57,14 +69,7 @@ class BaseId {
     return std::string(reinterpret_cast<const char*>(bytes_.data()), kSize);
   }
   std::string Hex() const {
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(kSize * 2);
-    for (uint8_t b : bytes_) {
-      out.push_back(kHex[b >> 4]);
-      out.push_back(kHex[b & 15]);
-    }
-    return out;
+    return HexEncode(std::string_view(reinterpret_cast<const char*>(bytes_.data()), kSize));
   }
   const uint8_t* data() const { return bytes_.data(); }
   bool operator==(const BaseId& o) const { return bytes_ == o.bytes_; }

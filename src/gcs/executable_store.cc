@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "common/clock.h"
+#include "common/ids.h"
 #include "common/logging.h"
 #include "common/status.h"
 
@@ -21,16 +22,6 @@ constexpr int64_t kAbandonedMs = 60000;
 absl::Status CheckDigest(const std::string& digest) {
   if (IsHexDigest(digest)) return absl::OkStatus();
   return absl::InvalidArgumentError("an executable's digest is 64 lowercase hex digits (SHA-256)");
-}
-
-std::string Hex(const std::string& bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : bytes) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 0xf]);
-  }
-  return out;
 }
 
 absl::Status WriteAll(int fd, const std::string& data, const std::string& path) {
@@ -100,7 +91,7 @@ absl::StatusOr<bool> ExecutableStore::Upload(const rpc::UploadExecutableRequest&
       dir_made_ = true;
     }
     auto upload = std::make_unique<PartialUpload>();
-    upload->part_path = final_path + "." + Hex(request.upload_id()) + ".part";
+    upload->part_path = final_path + "." + HexEncode(request.upload_id()) + ".part";
     upload->size = request.size();
     upload->fd = open(upload->part_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (upload->fd < 0) {
