@@ -10,8 +10,6 @@
 namespace lumen::object_manager {
 namespace {
 
-// A peer may ask for at most this much in one chunk (the reply is held in memory).
-constexpr uint64_t kMaxChunkRequestBytes = 64ull << 20;
 constexpr int64_t kFreeTimeoutMs = 5000;
 
 }  // namespace
@@ -26,7 +24,7 @@ struct ObjectManager::Pull {
   size_t next_source = 0;
   std::string tried;                 // what each source said, for the error
   int view_waits = 0;
-  std::string address;               // the source being read (its raylet)
+  std::string address;               // the source being read (its chunk server)
   uint64_t size = 0;
   uint8_t* dest = nullptr;           // the copy, once created
   uint64_t next_offset = 0;          // the next byte to ask for
@@ -39,15 +37,23 @@ struct ObjectManager::Pull {
 };
 
 ObjectManager::ObjectManager(NodeId self, LocalStore* store, ObjectManagerOptions options)
-    : self_(self), store_(store), options_(options) {}
+    : self_(self),
+      store_(store),
+      options_(options),
+      server_(store, options.chunk_timeout_ms),
+      client_(options.max_chunks_in_flight, options.chunk_timeout_ms) {}
 
 ObjectManager::~ObjectManager() { Stop(); }
 
-void ObjectManager::SetNodes(std::map<std::string, std::string> addresses) {
+absl::StatusOr<std::string> ObjectManager::Listen(const std::string& ip) {
+  return server_.Listen(ip);
+}
+
+void ObjectManager::SetNodes(std::map<std::string, NodeAddresses> nodes) {
   std::vector<PullPtr> retry;
   {
     MutexLock lock(&mutex_);
-    nodes_ = std::move(addresses);
+    nodes_ = std::move(nodes);
     retry.swap(awaiting_nodes_);
   }
   for (const PullPtr& pull : retry) StartFromNextSource(pull);
@@ -128,7 +134,7 @@ void ObjectManager::StartFromNextSource(const PullPtr& pull) {
       }
       auto it = nodes_.find(node);
       if (it != nodes_.end()) {
-        address = it->second;
+        address = it->second.objects;
         break;
       }
       if (pull->view_waits++ < options_.max_view_waits) {  // it may have just joined
@@ -144,61 +150,49 @@ void ObjectManager::StartFromNextSource(const PullPtr& pull) {
     }
   }
   if (address.empty()) return MaybeComplete(pull);
-  ReadRemote(address, pull->id, 0, options_.chunk_bytes,
-             [this, pull](absl::Status status, rpc::ReadObjectChunkReply&& reply) {
-               OnFirstChunk(pull, std::move(status), std::move(reply));
-             });
+  client_.Read(address, pull->id, 0, 0, nullptr, [this, pull](absl::StatusOr<ChunkRead> read) {
+    OnSize(pull, std::move(read));
+  });
 }
 
-void ObjectManager::OnFirstChunk(const PullPtr& pull, absl::Status status,
-                                 rpc::ReadObjectChunkReply&& reply) {
-  bool usable = status.ok() && reply.found() &&
-                reply.data().size() == std::min<uint64_t>(options_.chunk_bytes, reply.size());
+void ObjectManager::OnSize(const PullPtr& pull, absl::StatusOr<ChunkRead> read) {
+  bool usable = read.ok();
   {
     MutexLock lock(&mutex_);
     --pull->busy;
     if (!pull->error.empty()) {
       usable = false;  // freed or stopping meanwhile: StartFromNextSource answers
     } else if (!usable) {
-      std::string why = !status.ok()    ? std::string(status.message())
-                        : !reply.found() ? reply.error()
-                                         : "it sent a malformed chunk";
-      pull->tried += "node at " + pull->address + ": " + why + "; ";
+      pull->tried += "node at " + pull->address + ": " + std::string(read.status().message()) +
+                     "; ";
       ++pull->next_source;
     } else {
-      pull->size = reply.size();
+      pull->size = read->object_size;
       ++pull->busy;
+      ++outstanding_;
     }
   }
   if (!usable) return StartFromNextSource(pull);
-  auto first = std::make_shared<std::string>(std::move(*reply.mutable_data()));
-  {
-    MutexLock lock(&mutex_);
-    ++outstanding_;
-  }
-  store_->CreateCopy(pull->id, pull->size, pull->owner,
-                     [this, pull, first](absl::StatusOr<uint8_t*> dest) {
-                       if (dest.ok()) std::memcpy(*dest, first->data(), first->size());
-                       bool there = absl::IsAlreadyExists(dest.status());
-                       {
-                         MutexLock lock(&mutex_);
-                         --pull->busy;
-                         if (dest.ok()) {
-                           pull->dest = *dest;
-                           pull->next_offset = pull->written = first->size();
-                         } else if (!there && pull->error.empty()) {
-                           pull->error = "no room for a copy of object " + pull->id.Hex() +
-                                         " here: " + std::string(dest.status().message());
-                         }
-                       }
-                       if (there) {  // made here meanwhile (a retried task's result)
-                         Finish(pull, "");
-                       } else {
-                         IssueChunks();
-                         MaybeComplete(pull);
-                       }
-                       EndOutstanding();
-                     });
+  store_->CreateCopy(pull->id, pull->size, pull->owner, [this, pull](absl::StatusOr<uint8_t*> dest) {
+    bool there = absl::IsAlreadyExists(dest.status());
+    {
+      MutexLock lock(&mutex_);
+      --pull->busy;
+      if (dest.ok()) {
+        pull->dest = *dest;
+      } else if (!there && pull->error.empty()) {
+        pull->error = "no room for a copy of object " + pull->id.Hex() +
+                      " here: " + std::string(dest.status().message());
+      }
+    }
+    if (there) {  // made here meanwhile (a retried task's result)
+      Finish(pull, "");
+    } else {
+      IssueChunks();
+      MaybeComplete(pull);
+    }
+    EndOutstanding();
+  });
 }
 
 void ObjectManager::IssueChunks() {
@@ -216,21 +210,17 @@ void ObjectManager::IssueChunks() {
       }
     }
   }
+  // The copy stays reserved while a chunk counts in `busy`: its range is the reader's.
   for (Chunk& chunk : start) {
-    ReadRemote(chunk.address, chunk.pull->id, chunk.offset, chunk.length,
-               [this, chunk](absl::Status status, rpc::ReadObjectChunkReply&& reply) {
-                 OnChunk(chunk, std::move(status), std::move(reply));
-               });
+    client_.Read(chunk.address, chunk.pull->id, chunk.offset, chunk.length,
+                 chunk.pull->dest + chunk.offset,
+                 [this, chunk](absl::StatusOr<ChunkRead> read) { OnChunk(chunk, std::move(read)); });
   }
 }
 
-void ObjectManager::OnChunk(const Chunk& chunk, absl::Status status,
-                            rpc::ReadObjectChunkReply&& reply) {
+void ObjectManager::OnChunk(const Chunk& chunk, absl::StatusOr<ChunkRead> read) {
   const PullPtr& pull = chunk.pull;
-  bool ok = status.ok() && reply.found() && reply.size() == pull->size &&
-            reply.data().size() == chunk.length;
-  // The copy stays reserved while this chunk counts in `busy`: the range is ours.
-  if (ok) std::memcpy(pull->dest + chunk.offset, reply.data().data(), chunk.length);
+  bool ok = read.ok() && read->object_size == pull->size && read->bytes == chunk.length;
   {
     MutexLock lock(&mutex_);
     --pull->busy;
@@ -238,11 +228,9 @@ void ObjectManager::OnChunk(const Chunk& chunk, absl::Status status,
     if (ok) {
       pull->written += chunk.length;
     } else if (pull->error.empty()) {
-      pull->error = "reading object " + pull->id.Hex() + " from the node at " + chunk.address +
-                    " failed: " +
-                    (!status.ok()    ? std::string(status.message())
-                     : !reply.found() ? reply.error()
-                                      : std::string("it sent a malformed chunk"));
+      pull->error = !read.ok() ? std::string(read.status().message())
+                               : "reading object " + pull->id.Hex() + " from the node at " +
+                                     chunk.address + " failed: it sent a malformed chunk";
     }
   }
   IssueChunks();
@@ -296,25 +284,6 @@ void ObjectManager::Finish(const PullPtr& pull, const std::string& error) {
   for (auto& waiter : waiters) waiter(error);
 }
 
-void ObjectManager::HandleReadObjectChunk(const rpc::ReadObjectChunkRequest& request,
-                                          rpc::ReadObjectChunkReply* reply, rpc::Done done) {
-  if (request.id().size() != ObjectId::Size()) {
-    return done(absl::InvalidArgumentError("ReadObjectChunk: bad object id"));
-  }
-  uint64_t length = std::min<uint64_t>(request.length(), kMaxChunkRequestBytes);
-  store_->ReadChunk(ObjectId::FromBinary(request.id()), request.offset(), length,
-                    reply->mutable_data(), [reply, done](absl::StatusOr<uint64_t> size) {
-                      if (size.ok()) {
-                        reply->set_found(true);
-                        reply->set_size(*size);
-                      } else {
-                        reply->clear_data();
-                        reply->set_error(std::string(size.status().message()));
-                      }
-                      done(absl::OkStatus());
-                    });
-}
-
 void ObjectManager::Free(const std::vector<ObjectId>& ids,
                          const std::vector<std::string>& nodes) {
   std::vector<PullPtr> stopping;
@@ -331,7 +300,7 @@ void ObjectManager::Free(const std::vector<ObjectId>& ids,
     }
     for (const std::string& node : nodes) {
       auto it = nodes_.find(node);
-      if (node != self_.Binary() && it != nodes_.end()) addresses.push_back(it->second);
+      if (node != self_.Binary() && it != nodes_.end()) addresses.push_back(it->second.raylet);
     }
   }
   for (const PullPtr& pull : stopping) MaybeComplete(pull);
@@ -353,28 +322,6 @@ void ObjectManager::Free(const std::vector<ObjectId>& ids,
         },
         kFreeTimeoutMs, context);
   }
-}
-
-void ObjectManager::ReadRemote(
-    const std::string& address, const ObjectId& id, uint64_t offset, uint64_t length,
-    std::function<void(absl::Status, rpc::ReadObjectChunkReply&&)> done) {
-  auto context = BeginCall();
-  if (context == nullptr) {
-    return done(absl::CancelledError("the raylet is stopping"), rpc::ReadObjectChunkReply());
-  }
-  rpc::ReadObjectChunkRequest request;
-  request.set_id(id.Binary());
-  request.set_offset(offset);
-  request.set_length(length);
-  std::shared_ptr<rpc::RayletService::Stub> stub = StubFor(address);
-  rpc::CallUnary<rpc::ReadObjectChunkRequest, rpc::ReadObjectChunkReply>(
-      [stub](auto... args) { stub->async()->ReadObjectChunk(args...); }, std::move(request),
-      [this, context, done = std::move(done)](absl::Status status,
-                                              rpc::ReadObjectChunkReply&& reply) {
-        done(std::move(status), std::move(reply));
-        EndCall(context);
-      },
-      options_.chunk_timeout_ms, context);
 }
 
 std::shared_ptr<rpc::RayletService::Stub> ObjectManager::StubFor(const std::string& address) {
@@ -420,6 +367,8 @@ void ObjectManager::Stop() {
       for (const auto& context : calls_) context->TryCancel();
     }
   }
+  client_.Stop();  // reads in progress end (their pulls fail), queued ones are cancelled
+  server_.Stop();
   for (const PullPtr& pull : pulls) MaybeComplete(pull);
   MutexLock lock(&mutex_);
   while (outstanding_ > 0) idle_.Wait(&mutex_);

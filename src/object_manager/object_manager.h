@@ -1,9 +1,9 @@
 // The node's object manager (one per raylet): makes objects that live in other nodes'
 // stores local, and serves this node's store to the others.
 //
-//   core worker ──PullObjects──► object manager ──ReadObjectChunk × N──► other node's
-//       ▲                             │  (chunks written straight into a         object
-//       └──── reads its node store ◄──┘   secondary copy, then sealed)           manager
+//   core worker ──PullObjects──► object manager ──chunk reads × N──► other node's
+//       ▲                             │  (TCP, chunk_wire.h: bytes go    object manager
+//       └──── reads its node store ◄──┘   from store to store, no copy)  (its chunk server)
 //
 // One pull per object however many ask (later askers wait on the first); chunks of
 // several pulls in flight at once, at most `max_chunks_in_flight` over all of them, so
@@ -23,37 +23,26 @@
 #include "absl/status/statusor.h"
 #include "common/ids.h"
 #include "common/mutex.h"
+#include "object_manager/chunk_client.h"
+#include "object_manager/chunk_server.h"
+#include "object_manager/local_store.h"
 #include "raylet.grpc.pb.h"
 #include "rpc/rpc.h"
 
 namespace lumen::object_manager {
 
-/// What the object manager needs of its node's store (the raylet's StoreServer).
-/// Callbacks may run on any thread.
-class LocalStore {
- public:
-  virtual ~LocalStore() = default;
-  /// Whether a sealed copy of `id` is here.
-  virtual void HasSealed(const ObjectId& id, std::function<void(bool)> done) = 0;
-  /// Reserves a secondary copy of `size` bytes and gives where to write it (mapped in
-  /// this process until it is sealed or aborted). AlreadyExists when the id is known.
-  virtual void CreateCopy(const ObjectId& id, uint64_t size, const std::string& owner,
-                          std::function<void(absl::StatusOr<uint8_t*>)> done) = 0;
-  /// Seals (or, `abort`, drops) a copy made by CreateCopy.
-  virtual void FinishCopy(const ObjectId& id, bool abort,
-                          std::function<void(absl::Status)> done) = 0;
-  /// Appends bytes [offset, offset + length) of sealed `id` (clipped to its size) to
-  /// `out`, pinning it meanwhile; gives the object's size. NotFound when it is not here.
-  virtual void ReadChunk(const ObjectId& id, uint64_t offset, uint64_t length,
-                         std::string* out, std::function<void(absl::StatusOr<uint64_t>)> done) = 0;
-};
-
 struct ObjectManagerOptions {
   uint64_t chunk_bytes = 8ull << 20;
-  int max_chunks_in_flight = 8;     // over all pulls
+  int max_chunks_in_flight = 4;     // over all pulls (a reader thread each)
   int64_t chunk_timeout_ms = 60000;  // per chunk: a dead peer fails the pull
   /// Cluster-view refreshes to wait for a source node this node has not heard of yet.
   int max_view_waits = 4;
+};
+
+/// Where another node is reached (host:port each).
+struct NodeAddresses {
+  std::string raylet;   // its gRPC service (frees go there)
+  std::string objects;  // its chunk server
 };
 
 class ObjectManager {
@@ -61,14 +50,16 @@ class ObjectManager {
   ObjectManager(NodeId self, LocalStore* store, ObjectManagerOptions options = {});
   ~ObjectManager();  // Stop()
 
-  /// The other nodes' raylet addresses (binary node id → host:port), from the cluster
-  /// view; pulls waiting for a node not known yet look again.
-  void SetNodes(std::map<std::string, std::string> addresses);
+  /// Serves this node's store to the others on `ip`; gives the chunk server's address
+  /// (NodeInfo.object_address).
+  absl::StatusOr<std::string> Listen(const std::string& ip);
+
+  /// The other nodes (binary node id → addresses), from the cluster view; pulls waiting
+  /// for a node not known yet look again.
+  void SetNodes(std::map<std::string, NodeAddresses> nodes);
 
   void HandlePullObjects(const rpc::PullObjectsRequest& request, rpc::PullObjectsReply* reply,
                          rpc::Done done);
-  void HandleReadObjectChunk(const rpc::ReadObjectChunkRequest& request,
-                             rpc::ReadObjectChunkReply* reply, rpc::Done done);
   /// The owner freed these objects: pulls of them stop (their askers hear why), and the
   /// free goes on to the raylets of `nodes` (copies there).
   void Free(const std::vector<ObjectId>& ids, const std::vector<std::string>& nodes);
@@ -83,24 +74,21 @@ class ObjectManager {
     PullPtr pull;
     uint64_t offset;
     uint64_t length;
-    std::string address;  // the source's raylet
+    std::string address;  // the source's chunk server
   };
 
-  /// Asks `pull`'s next source for its first chunk (the size comes with it).
+  /// Asks `pull`'s next source for the object's size.
   void StartFromNextSource(const PullPtr& pull);
-  void OnFirstChunk(const PullPtr& pull, absl::Status status, rpc::ReadObjectChunkReply&& reply);
-  void OnChunk(const Chunk& chunk, absl::Status status, rpc::ReadObjectChunkReply&& reply);
+  void OnSize(const PullPtr& pull, absl::StatusOr<ChunkRead> read);
+  void OnChunk(const Chunk& chunk, absl::StatusOr<ChunkRead> read);
   /// Starts chunk reads while the in-flight bound allows.
   void IssueChunks();
-  void ReadRemote(const std::string& address, const ObjectId& id, uint64_t offset,
-                  uint64_t length,
-                  std::function<void(absl::Status, rpc::ReadObjectChunkReply&&)> done);
   /// Once nothing of `pull` is in flight: seals its copy (all written) or drops it
   /// (failing), then answers its askers.
   void MaybeComplete(const PullPtr& pull);
   void Finish(const PullPtr& pull, const std::string& error);
   std::shared_ptr<rpc::RayletService::Stub> StubFor(const std::string& address);
-  /// A context for an outgoing call that Stop can cancel; nullptr once stopping.
+  /// A context for an outgoing gRPC call that Stop can cancel; nullptr once stopping.
   std::shared_ptr<grpc::ClientContext> BeginCall();
   void EndCall(const std::shared_ptr<grpc::ClientContext>& context);
   /// One asynchronous operation (a call, a store request) has ended.
@@ -112,7 +100,9 @@ class ObjectManager {
   Mutex mutex_;
   CondVar idle_;  // outstanding_ reached 0
   bool stopped_ ABSL_GUARDED_BY(mutex_) = false;
-  std::map<std::string, std::string> nodes_ ABSL_GUARDED_BY(mutex_);
+  ChunkServer server_;
+  ChunkClient client_;
+  std::map<std::string, NodeAddresses> nodes_ ABSL_GUARDED_BY(mutex_);
   std::map<std::string, std::shared_ptr<rpc::RayletService::Stub>> stubs_
       ABSL_GUARDED_BY(mutex_);
   std::map<ObjectId, PullPtr> pulls_ ABSL_GUARDED_BY(mutex_);

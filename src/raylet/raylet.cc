@@ -32,7 +32,6 @@ class RayletGrpcService final : public rpc::RayletService::CallbackService {
   LUMEN_RPC_FORWARD(handler_, FreeObjects)
   LUMEN_RPC_FORWARD(handler_->store(), GetStoreStats)
   LUMEN_RPC_FORWARD(handler_->objects(), PullObjects)
-  LUMEN_RPC_FORWARD(handler_->objects(), ReadObjectChunk)
 
  private:
   Raylet* handler_;
@@ -63,6 +62,7 @@ rpc::RegisterNodeRequest Raylet::NodeRegistration() const {
   node->set_node_id(node_id_.Binary());
   node->set_raylet_endpoint("unix:" + options_.socket_path);
   node->set_raylet_address(address_);
+  node->set_object_address(object_address_);
   char host[256] = {0};
   gethostname(host, sizeof(host) - 1);
   node->set_hostname(host);
@@ -117,6 +117,13 @@ absl::StatusOr<std::string> Raylet::Start() {
       {service_.get()});
   if (!endpoints.ok()) return endpoints.status();
   address_ = (*endpoints)[1];
+  auto object_address = objects_->Listen(options_.node_ip);
+  if (!object_address.ok()) {
+    server_.Shutdown();
+    unlink(options_.socket_path.c_str());
+    return object_address.status();
+  }
+  object_address_ = *object_address;
   if (absl::Status registered = RegisterWithGcs(/*blocking=*/true); !registered.ok()) {
     server_.Shutdown();
     unlink(options_.socket_path.c_str());
@@ -768,6 +775,7 @@ void Raylet::ApplyClusterView(const rpc::GetAllNodesReply& reply) {
     }
     RemoteNode& entry = cluster_view_[node.node_id()];
     entry.address = node.raylet_address();
+    entry.object_address = node.object_address();
     entry.total = ResourceSet::FromMap({node.total().begin(), node.total().end()});
     entry.reported = ResourceSet::FromMap({node.available().begin(), node.available().end()});
     entry.available = entry.reported;
@@ -785,8 +793,10 @@ void Raylet::ApplyClusterView(const rpc::GetAllNodesReply& reply) {
   }
   if (reply.whole() || reply.version() > view_version_) view_version_ = reply.version();
   if (members_changed) {
-    std::map<std::string, std::string> addresses;
-    for (const auto& [id, node] : cluster_view_) addresses[id] = node.address;
+    std::map<std::string, object_manager::NodeAddresses> addresses;
+    for (const auto& [id, node] : cluster_view_) {
+      addresses[id] = object_manager::NodeAddresses{node.address, node.object_address};
+    }
     objects_->SetNodes(std::move(addresses));
   }
   std::vector<PendingLease> waiting;

@@ -106,7 +106,8 @@ class Raylet {
   };
   /// Another node, as of the last GetAllNodes.
   struct RemoteNode {
-    std::string address;  // its raylet, TCP
+    std::string address;         // its raylet, TCP
+    std::string object_address;  // its object manager's chunk server, TCP
     ResourceSet total;
     ResourceSet reported;   // available, as the node last reported it
     ResourceSet available;  // reported, minus what this raylet sent there since
@@ -199,6 +200,7 @@ class Raylet {
   std::unique_ptr<ExecutableCache> executables_;  // reads from gcs_
   std::set<std::string> fetching_for_;  // loop-only: jobs whose executable is on its way
   std::string address_;
+  std::string object_address_;  // the object manager's chunk server
   std::map<std::string, RemoteNode> cluster_view_;  // loop-only; by binary node id
   uint64_t gone_owners_seen_ = 0;  // loop-only: the GCS's cursor of owners gone
   uint64_t view_version_ = 0;      // loop-only: of the cluster view held

@@ -186,21 +186,20 @@ void StoreServer::FinishCopy(const ObjectId& id, bool abort,
   });
 }
 
-void StoreServer::ReadChunk(const ObjectId& id, uint64_t offset, uint64_t length,
-                            std::string* out, std::function<void(absl::StatusOr<uint64_t>)> done) {
-  loop_.Post([this, id, offset, length, out, done = std::move(done)] {
+void StoreServer::Pin(const ObjectId& id,
+                      std::function<void(absl::StatusOr<object_manager::PinnedObject>)> done) {
+  loop_.Post([this, id, done = std::move(done)] {
     if (!store_->IsReadable(id)) {
       return done(absl::NotFoundError("object " + id.Hex() + " is not in this node's store"));
     }
     auto location = store_->Get(id, kObjectManagerClient);
     if (!location.ok()) return done(location.status());
-    if (offset < location->size) {
-      uint64_t n = std::min(length, location->size - offset);
-      out->append(reinterpret_cast<const char*>(store_->base() + location->offset + offset), n);
-    }
-    store_->Release(id, kObjectManagerClient);
-    done(location->size);
+    done(object_manager::PinnedObject{store_->base() + location->offset, location->size});
   });
+}
+
+void StoreServer::Unpin(const ObjectId& id) {
+  loop_.Post([this, id] { store_->Release(id, kObjectManagerClient); });
 }
 
 void StoreServer::OnOwnerGone(const std::string& owner) {

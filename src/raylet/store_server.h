@@ -50,8 +50,9 @@ class StoreServer : public object_manager::LocalStore {
   void CreateCopy(const ObjectId& id, uint64_t size, const std::string& owner,
                   std::function<void(absl::StatusOr<uint8_t*>)> done) override;
   void FinishCopy(const ObjectId& id, bool abort, std::function<void(absl::Status)> done) override;
-  void ReadChunk(const ObjectId& id, uint64_t offset, uint64_t length, std::string* out,
-                 std::function<void(absl::StatusOr<uint64_t>)> done) override;
+  void Pin(const ObjectId& id,
+           std::function<void(absl::StatusOr<object_manager::PinnedObject>)> done) override;
+  void Unpin(const ObjectId& id) override;
 
   /// An owner on another node exited: what it owned here is freed.
   void OnOwnerGone(const std::string& owner);

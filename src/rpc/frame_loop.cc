@@ -18,23 +18,13 @@
 
 #include "common/logging.h"
 #include "rpc/rpc.h"
+#include "rpc/socket.h"
 
 namespace lumen::rpc {
 namespace {
 
 // Per wake-up and connection, so that one busy peer cannot starve the others.
 constexpr size_t kReadBudget = 1 << 20;
-
-// poll()'s timeout for `deadline`: -1 (none) for time_point::max(), else the milliseconds
-// left, rounded up (a wait never ends before its deadline), at least 0.
-int PollTimeoutMs(std::chrono::steady_clock::time_point deadline) {
-  if (deadline == std::chrono::steady_clock::time_point::max()) return -1;
-  auto left =
-      std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-  return int(std::clamp<int64_t>(left.count(), 0, 1 << 30));
-}
-
-std::string ErrnoText(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
 
 absl::StatusOr<sockaddr_un> UnixAddress(const std::string& path) {
   sockaddr_un address{};
@@ -45,28 +35,6 @@ absl::StatusOr<sockaddr_un> UnixAddress(const std::string& path) {
   }
   std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
   return address;
-}
-
-absl::StatusOr<sockaddr_in> TcpAddress(const std::string& ip, int port) {
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(uint16_t(port));
-  if (port < 0 || port > 65535 || ::inet_pton(AF_INET, ip.c_str(), &address.sin_addr) != 1) {
-    return absl::InvalidArgumentError("'" + ip + ":" + std::to_string(port) +
-                                      "' is not an IPv4 address and port");
-  }
-  return address;
-}
-
-// Small frames go out at once; a peer host that vanishes is noticed (~10 s idle, then
-// 4 probes 5 s apart) instead of leaving calls waiting forever.
-void TuneTcp(int fd) {
-  int one = 1, idle = 10, interval = 5, count = 4;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
-  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
-  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
-  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
 }
 
 }  // namespace
@@ -444,18 +412,9 @@ absl::StatusOr<std::string> FrameLoop::ListenTcp(const std::string& ip) {
       return absl::FailedPreconditionError("ListenTcp: call once, after Listen");
     }
   }
-  auto address = TcpAddress(ip, 0);
-  if (!address.ok()) return address.status();
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return absl::InternalError(ErrnoText("socket"));
-  socklen_t length = sizeof *address;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&*address), sizeof *address) != 0 ||
-      ::listen(fd, 128) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&*address), &length) != 0) {
-    absl::Status error = absl::UnavailableError(ErrnoText(("cannot listen on " + ip).c_str()));
-    ::close(fd);
-    return error;
-  }
+  auto listener = rpc::ListenTcp(ip);
+  if (!listener.ok()) return listener.status();
+  int fd = listener->fd;
   epoll_event event{};
   event.events = EPOLLIN;
   event.data.u64 = kTcpListenKey;
@@ -464,45 +423,14 @@ absl::StatusOr<std::string> FrameLoop::ListenTcp(const std::string& ip) {
   if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event) != 0) {
     return absl::InternalError(ErrnoText("frame loop: epoll_ctl"));
   }
-  return ip + ":" + std::to_string(ntohs(address->sin_port));
+  return listener->address;
 }
 
 absl::StatusOr<std::shared_ptr<FrameConnection>> FrameLoop::ConnectTcp(
     const std::string& address, std::chrono::milliseconds timeout) {
-  size_t colon = address.rfind(':');
-  int port = -1;
-  if (colon != std::string::npos && colon + 1 < address.size() && colon + 6 >= address.size() &&
-      address.find_first_not_of("0123456789", colon + 1) == std::string::npos) {
-    port = std::stoi(address.substr(colon + 1));
-  }
-  auto peer = TcpAddress(colon == std::string::npos ? address : address.substr(0, colon), port);
-  if (!peer.ok()) return peer.status();
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return absl::InternalError(ErrnoText("socket"));
-  int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&*peer), sizeof *peer);
-  if (rc != 0 && errno == EINPROGRESS) {
-    pollfd p{fd, POLLOUT, 0};
-    int error = 0;
-    socklen_t length = sizeof error;
-    do {
-      rc = ::poll(&p, 1, int(timeout.count()));
-    } while (rc < 0 && errno == EINTR);
-    if (rc == 0) {
-      errno = ETIMEDOUT;
-      rc = -1;
-    } else if (rc > 0) {
-      ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length);
-      errno = error;
-      rc = error == 0 ? 0 : -1;
-    }
-  }
-  if (rc != 0) {
-    absl::Status error = absl::UnavailableError(ErrnoText(("cannot connect to " + address).c_str()));
-    ::close(fd);
-    return error;
-  }
-  TuneTcp(fd);
-  return Register(fd, /*server=*/false);
+  auto fd = rpc::ConnectTcp(address, timeout);
+  if (!fd.ok()) return fd.status();
+  return Register(*fd, /*server=*/false);
 }
 
 absl::StatusOr<std::shared_ptr<FrameConnection>> FrameLoop::Register(int fd, bool server) {

@@ -1,8 +1,12 @@
-// The object manager alone: two managers over real gRPC on loopback, each over an
-// in-memory store, pulling from each other in small chunks.
+// The object manager alone: two managers on loopback (chunks over their TCP channel,
+// frees over real gRPC), each over an in-memory store, pulling from each other in small
+// chunks.
 #include "object_manager/object_manager.h"
 
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <future>
@@ -10,6 +14,7 @@
 
 #include "common/mutex.h"
 #include "rpc/rpc.h"
+#include "rpc/socket.h"
 
 namespace lumen::object_manager {
 namespace {
@@ -32,8 +37,11 @@ class FakeStore : public LocalStore {
     MutexLock lock(&mutex_);
     return objects_.contains(id);
   }
+  /// Requests served (each pins the object once): a pull's size inquiry and its chunks.
   int chunks_served() const { return chunks_served_.load(); }
-  /// Chunk reads wait until Release (a slow or hung peer).
+  /// Pins not given back yet.
+  int pinned() const { return pinned_.load(); }
+  /// Pins (so chunk requests) wait until Release (a slow or hung peer).
   void HoldChunks() { hold_.store(true); }
   void ReleaseChunks() {
     hold_.store(false);
@@ -76,22 +84,26 @@ class FakeStore : public LocalStore {
     }
     done(absl::OkStatus());
   }
-  void ReadChunk(const ObjectId& id, uint64_t offset, uint64_t length, std::string* out,
-                 std::function<void(absl::StatusOr<uint64_t>)> done) override {
-    auto read = [this, id, offset, length, out, done] {
+  void Pin(const ObjectId& id, std::function<void(absl::StatusOr<PinnedObject>)> done) override {
+    auto pin = [this, id, done] {
       ++chunks_served_;
-      std::optional<std::string> bytes = Sealed(id);
-      if (!bytes) return done(absl::NotFoundError("not in this fake store"));
-      if (offset < bytes->size()) out->append(bytes->substr(offset, length));
-      done(uint64_t(bytes->size()));
+      MutexLock lock(&mutex_);
+      auto it = objects_.find(id);
+      if (it == objects_.end() || !it->second.sealed) {
+        return done(absl::NotFoundError("not in this fake store"));
+      }
+      ++pinned_;
+      const std::string& bytes = it->second.bytes;  // stays put: pinned objects are not erased
+      done(PinnedObject{reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()});
     };
     if (hold_.load()) {
       MutexLock lock(&mutex_);
-      held_.push_back(read);
+      held_.push_back(pin);
       return;
     }
-    read();
+    pin();
   }
+  void Unpin(const ObjectId&) override { --pinned_; }
 
  private:
   struct Object {
@@ -102,6 +114,7 @@ class FakeStore : public LocalStore {
   std::map<ObjectId, Object> objects_ ABSL_GUARDED_BY(mutex_);
   std::vector<std::function<void()>> held_ ABSL_GUARDED_BY(mutex_);
   std::atomic<int> chunks_served_{0};
+  std::atomic<int> pinned_{0};
   std::atomic<bool> hold_{false};
 };
 
@@ -109,7 +122,6 @@ class ObjectManagerService final : public rpc::RayletService::CallbackService {
  public:
   explicit ObjectManagerService(ObjectManager* handler) : handler_(handler) {}
   LUMEN_RPC_FORWARD(handler_, PullObjects)
-  LUMEN_RPC_FORWARD(handler_, ReadObjectChunk)
   LUMEN_RPC_FORWARD(this, FreeObjects)
   void HandleFreeObjects(const rpc::FreeObjectsRequest& request, rpc::FreeObjectsReply*,
                          rpc::Done done) {
@@ -128,7 +140,9 @@ struct TestNode {
       : manager(std::make_unique<ObjectManager>(id, &store, options)), service(manager.get()) {
     auto endpoint = server.Start("127.0.0.1:0", {&service});
     EXPECT_TRUE(endpoint.ok()) << endpoint.status();
-    address = endpoint.value_or("");
+    auto chunks = manager->Listen("127.0.0.1");
+    EXPECT_TRUE(chunks.ok()) << chunks.status();
+    addresses = NodeAddresses{endpoint.value_or(""), chunks.value_or("")};
   }
   ~TestNode() {
     manager->Stop();
@@ -139,7 +153,7 @@ struct TestNode {
   std::unique_ptr<ObjectManager> manager;
   ObjectManagerService service;
   rpc::Server server;
-  std::string address;
+  NodeAddresses addresses;
 };
 
 ObjectManagerOptions SmallChunks() {
@@ -166,8 +180,8 @@ std::string Pattern(size_t size) {
 class ObjectManagerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    a_.manager->SetNodes({{b_.id.Binary(), b_.address}});
-    b_.manager->SetNodes({{a_.id.Binary(), a_.address}});
+    a_.manager->SetNodes({{b_.id.Binary(), b_.addresses}});
+    b_.manager->SetNodes({{a_.id.Binary(), a_.addresses}});
   }
   /// Asks `node`'s manager to pull `id` from `sources`; the error (empty: done).
   std::future<std::string> Pull(TestNode& node, const ObjectId& id,
@@ -202,10 +216,11 @@ TEST_F(ObjectManagerTest, PullsAnObjectInChunksByteForByte) {
   a_.store.Add(id, bytes);
   EXPECT_EQ(Await(Pull(b_, id, {a_.id.Binary()})), "");
   EXPECT_EQ(b_.store.Sealed(id), bytes);
-  EXPECT_EQ(a_.store.chunks_served(), 26);
+  EXPECT_EQ(a_.store.chunks_served(), 1 + 26);  // the size, then the chunks
+  EXPECT_EQ(a_.store.pinned(), 0);
   // Already here: no transfer.
   EXPECT_EQ(Await(Pull(b_, id, {a_.id.Binary()})), "");
-  EXPECT_EQ(a_.store.chunks_served(), 26);
+  EXPECT_EQ(a_.store.chunks_served(), 1 + 26);
 }
 
 TEST_F(ObjectManagerTest, EmptyObjectsArriveToo) {
@@ -227,7 +242,7 @@ TEST_F(ObjectManagerTest, ManyAskersShareOnePull) {
   // Later chunks are held again only if asked while holding; let them all through.
   for (auto& asker : askers) EXPECT_EQ(Await(std::move(asker)), "");
   EXPECT_EQ(b_.store.Sealed(id), bytes);
-  EXPECT_EQ(a_.store.chunks_served(), 10);  // one pull's worth, not five
+  EXPECT_EQ(a_.store.chunks_served(), 1 + 10);  // one pull's worth, not five
 }
 
 TEST_F(ObjectManagerTest, ASourceWithoutTheObjectOrAnUnknownNodeIsAClearError) {
@@ -239,15 +254,64 @@ TEST_F(ObjectManagerTest, ASourceWithoutTheObjectOrAnUnknownNodeIsAClearError) {
   // A node nobody told this manager of: it waits for a view refresh, then gives up.
   NodeId stranger = NodeId::FromRandom();
   auto pending = Pull(b_, id, {stranger.Binary()});
-  b_.manager->SetNodes({{a_.id.Binary(), a_.address}});
+  b_.manager->SetNodes({{a_.id.Binary(), a_.addresses}});
   error = Await(std::move(pending));
   EXPECT_NE(error.find(stranger.Hex() + ": not in the cluster"), std::string::npos) << error;
   // The next source is tried when the first fails.
   a_.store.Add(id, "abc");
   pending = Pull(b_, id, {NodeId::FromRandom().Binary(), a_.id.Binary()});
-  b_.manager->SetNodes({{a_.id.Binary(), a_.address}});
+  b_.manager->SetNodes({{a_.id.Binary(), a_.addresses}});
   EXPECT_EQ(Await(std::move(pending)), "") << "a second source";
   EXPECT_EQ(b_.store.Sealed(id), "abc");
+}
+
+// Something else on the chunk port (or a peer of another version): a clear error at the
+// reader, and the server drops such a peer and goes on serving the others.
+TEST_F(ObjectManagerTest, APeerThatIsNotAnObjectManagerIsAClearError) {
+  // An impostor: answers every connection with an HTTP error, then closes it.
+  auto listener = rpc::ListenTcp("127.0.0.1");
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  std::atomic<bool> done{false};
+  std::thread impostor([fd = listener->fd, &done] {
+    while (!done.load()) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 50) != 1) continue;
+      int peer = ::accept(fd, nullptr, nullptr);
+      if (peer < 0) continue;
+      std::string junk = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
+      rpc::SendAll(peer, junk.data(), junk.size(), rpc::Deadline::max()).IgnoreError();
+      ::close(peer);
+    }
+  });
+  NodeId other = NodeId::FromRandom();
+  b_.manager->SetNodes({{a_.id.Binary(), a_.addresses},
+                        {other.Binary(), NodeAddresses{"", listener->address}}});
+  ObjectId id = ObjectId::FromRandom();
+  a_.store.Add(id, "xyz");
+  std::string error = Await(Pull(b_, id, {other.Binary()}));
+  EXPECT_NE(error.find("not a lumen object manager"), std::string::npos) << error;
+  EXPECT_FALSE(b_.store.Knows(id));
+  // With a real holder after it, the pull goes on there.
+  EXPECT_EQ(Await(Pull(b_, id, {other.Binary(), a_.id.Binary()})), "");
+  EXPECT_EQ(b_.store.Sealed(id), "xyz");
+  done.store(true);
+  impostor.join();
+  ::close(listener->fd);
+
+  // Junk sent to A's chunk server: it closes that connection and serves on.
+  auto fd = rpc::ConnectTcp(a_.addresses.objects, std::chrono::seconds(5));
+  ASSERT_TRUE(fd.ok()) << fd.status();
+  std::string junk(200, 'j');
+  ASSERT_TRUE(rpc::SendAll(*fd, junk.data(), junk.size(), rpc::Deadline::max()).ok());
+  char byte;
+  EXPECT_FALSE(
+      rpc::RecvAll(*fd, &byte, 1, rpc::Deadline::clock::now() + std::chrono::seconds(10)).ok())
+      << "the server closes on a request it cannot read";
+  ::close(*fd);
+  ObjectId later = ObjectId::FromRandom();
+  a_.store.Add(later, "still served");
+  EXPECT_EQ(Await(Pull(b_, later, {a_.id.Binary()})), "");
+  EXPECT_EQ(b_.store.Sealed(later), "still served");
 }
 
 TEST_F(ObjectManagerTest, AFreeStopsAPullAndIsPassedOn) {
