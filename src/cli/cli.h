@@ -21,6 +21,8 @@ struct StartOptions {
   bool block = false;
   int ready_fd = -1;              // internal: where a daemon reports that it is up
   std::string log_level = "info";
+  int64_t health_check_period_ms = 1000;  // head: how often nodes report liveness
+  int health_check_failure_threshold = 5; // head: missed reports before a node is dead
 };
 
 /// `lumen start`: without --block, starts the node as a daemon and returns once it is

@@ -33,6 +33,11 @@ int main(int argc, char** argv) {
                       "Stay in the foreground as the node until SIGINT or SIGTERM");
   start_cmd->add_option("--log-level", start.log_level,
                         "trace, debug, info (default), warn, error, off");
+  start_cmd->add_option("--health-check-period-ms", start.health_check_period_ms,
+                        "Head: how often each node reports that it is alive (1000)");
+  start_cmd->add_option("--health-check-failure-threshold",
+                        start.health_check_failure_threshold,
+                        "Head: reports a node may miss before it is declared dead (5)");
   start_cmd->add_option("--ready-fd", start.ready_fd)->group("");  // internal
   auto* mode = start_cmd->get_option("--head");
   start_cmd->get_option("--address")->excludes(mode);

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -70,6 +71,11 @@ std::string Validate(const StartOptions& options, node::NodeOptions* node) {
       return "--address takes HOST:PORT of the head node, got '" + options.address + "'";
     }
   }
+  if (options.health_check_period_ms <= 0 || options.health_check_failure_threshold < 1) {
+    return "--health-check-period-ms must be > 0 and --health-check-failure-threshold >= 1";
+  }
+  node->health_check_period_ms = options.health_check_period_ms;
+  node->health_check_failure_threshold = options.health_check_failure_threshold;
   node->head = options.head;
   node->gcs_address = options.address;
   node->node_ip = options.node_ip;
@@ -123,6 +129,12 @@ int RunBlocking(const StartOptions& options) {
   }
   node::NodeOptions node_options;
   std::string error = Validate(options, &node_options);
+  // Declared dead by the GCS: this process stops as on SIGTERM, and exits with 1.
+  static std::atomic<bool> declared_dead{false};
+  node_options.on_declared_dead = [](const std::string&) {
+    declared_dead = true;
+    kill(getpid(), SIGTERM);
+  };
   if (error.empty() && !options.head) error = CheckHead(options.address);
   if (!error.empty()) {
     Report(options.ready_fd, "error " + error);
@@ -166,13 +178,17 @@ int RunBlocking(const StartOptions& options) {
   int signo = 0;
   while (sigwait(&stop_signals, &signo) != 0) {
   }
-  LUMEN_LOG_INFO("raylet: stopping on signal {}", signo);
+  if (declared_dead) {
+    LUMEN_LOG_ERROR("raylet: stopping: the GCS declared this node dead");
+  } else {
+    LUMEN_LOG_INFO("raylet: stopping on signal {}", signo);
+  }
   (*node)->Stop();
   if (options.head) RemoveIfOurs(Session::CurrentClusterFile(), gcs);
   std::error_code ec;
   fs::path latest = fs::path(session_dir).parent_path() / "session_latest";
   if (fs::read_symlink(latest, ec) == fs::path(session_dir).filename()) fs::remove(latest, ec);
-  return 0;
+  return declared_dead ? 1 : 0;
 }
 
 // Starts `lumen start ... --block` detached (its own session, no terminal) and waits

@@ -13,6 +13,11 @@
 namespace lumen::core {
 namespace {
 
+// ", node <hex>" for a lease's node, to name it in errors; empty when unknown.
+std::string WorkerNode(const std::string& node_id) {
+  return node_id.size() == NodeId::Size() ? ", node " + NodeId::FromBinary(node_id).Hex() : "";
+}
+
 // Tasks share leases when they demand the same resources under the same strategy.
 std::string KeyOf(const rpc::TaskSpec& spec) {
   std::map<std::string, double> sorted(spec.resources().begin(), spec.resources().end());
@@ -249,6 +254,7 @@ void TaskSubmitter::OnLeaseReply(const std::string& key, absl::Status status,
       lease->id = LeaseId::FromBinary(reply.lease_id());
       lease->raylet = remote;
       lease->pid = reply.worker_pid();
+      lease->node_id = reply.node_id();
       // This node's workers over their Unix sockets, another's over TCP (frames both).
       bool local = remote == nullptr || reply.worker_address().empty();
       lease->client = local ? deps_.connect_worker(reply.worker_endpoint(), "")
@@ -354,7 +360,8 @@ void TaskSubmitter::OnPushReply(const std::string& key, const LeasePtr& lease, u
       if (!finished.empty()) {
         batch_error = StoredObject::MakeError(
             ErrorKind::kWorkerCrashed,
-            "the worker (pid " + std::to_string(lease->pid) + ") running task '" +
+            "the worker (pid " + std::to_string(lease->pid) + WorkerNode(lease->node_id) +
+                ") running task '" +
                 TaskLabel(finished.front().first->spec) +
                 "' died: " + std::string(status.message()) + "; no retries left (attempts: " +
                 std::to_string(finished.front().first->spec.attempt() + 1) + ")");

@@ -84,6 +84,7 @@ class TaskSubmitter {
     LeaseId id;
     std::shared_ptr<RayletClient> raylet;  // who granted it; nullptr: the local raylet
     int pid = 0;
+    std::string node_id;  // binary: the node the worker runs on
     std::shared_ptr<WorkerClient> client;
     std::vector<int> gpu_ids;
     int in_flight = 0;

@@ -344,6 +344,18 @@ void ActorManager::OnWorkerDeath(const std::string& worker_id, int pid, const st
   }
 }
 
+void ActorManager::OnNodeDeath(const std::string& node_id, const std::string& cause) {
+  for (auto& [id, actor] : actors_) {
+    if (actor.info.state() == rpc::ActorInfo::DEAD || !actor.lease ||
+        actor.lease->node_id != node_id) {
+      continue;
+    }
+    actor.lease.reset();  // nothing there to stop or give back
+    actor.pending_kill_cause.clear();
+    RestartOrDie(actor, cause);
+  }
+}
+
 void ActorManager::Stop() {
   stopped_ = true;
   for (auto& [id, actor] : actors_) AnswerPolls(actor);

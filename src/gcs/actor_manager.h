@@ -97,6 +97,9 @@ class ActorManager {
   /// A raylet reaped a worker: actors running on it crash (3)/(4); non-detached actors
   /// it owned die (4).
   void OnWorkerDeath(const std::string& worker_id, int pid, const std::string& how);
+  /// A node was declared dead: actors on it restart elsewhere or die with `cause` (their
+  /// workers went with the node).
+  void OnNodeDeath(const std::string& node_id, const std::string& cause);
   /// Answers every parked long poll (the server is stopping).
   void Stop();
 

@@ -52,7 +52,7 @@ GcsServer::GcsServer(GcsOptions options)
       }),
       nodes_([this](std::chrono::milliseconds delay,
                     std::function<void()> fn) { loop_.RunAfter(delay, std::move(fn)); },
-             options_.node_timeout_ms),
+             options_.health_check_period_ms * options_.health_check_failure_threshold),
       executables_(options_.storage_dir.empty() ? ""
                                                 : options_.storage_dir + "/executables") {}
 
@@ -158,8 +158,18 @@ const rpc::NodeInfo* GcsServer::PickNode(const rpc::ActorSpec& spec) {
 GcsServer::~GcsServer() { Stop(); }
 
 absl::StatusOr<std::string> GcsServer::Start() {
+  if (options_.health_check_period_ms <= 0 || options_.health_check_failure_threshold < 1) {
+    return absl::InvalidArgumentError(
+        "the health check period must be > 0 ms and the failure threshold >= 1");
+  }
+  nodes_.SetOnDeath([this](const rpc::NodeInfo& node) {
+    actors_.OnNodeDeath(node.node_id(), "its node " + NodeId::FromBinary(node.node_id()).Hex() +
+                                            " at " + node.node_ip() + " died (" +
+                                            node.death_cause() + ")");
+  });
   loop_.Start();
-  loop_.RunEvery(std::chrono::milliseconds(1000), [this] { nodes_.CheckHealth(); });
+  loop_.RunEvery(std::chrono::milliseconds(options_.health_check_period_ms),
+                 [this] { nodes_.CheckHealth(); });
   return server_.Start(options_.listen_address, {service_.get()});
 }
 
@@ -175,14 +185,23 @@ void GcsServer::Stop() {
 }
 
 void GcsServer::HandleRegisterNode(const rpc::RegisterNodeRequest& request,
-                                   rpc::RegisterNodeReply*, rpc::Done done) {
-  loop_.Post([this, request, done] { done(nodes_.Register(request.node())); });
+                                   rpc::RegisterNodeReply* reply, rpc::Done done) {
+  loop_.Post([this, request, reply, done] {
+    reply->set_heartbeat_period_ms(options_.health_check_period_ms);
+    done(nodes_.Register(request.node()));
+  });
 }
 
 void GcsServer::HandleNodeHeartbeat(const rpc::NodeHeartbeatRequest& request,
                                     rpc::NodeHeartbeatReply* reply, rpc::Done done) {
   loop_.Post([this, request, reply, done] {
-    reply->set_known(nodes_.Heartbeat(request));
+    NodeManager::Liveness liveness = nodes_.Heartbeat(request);
+    reply->set_known(liveness != NodeManager::Liveness::kUnknown);
+    reply->set_dead(liveness == NodeManager::Liveness::kDead);
+    if (reply->dead()) {
+      reply->set_why("the GCS declared node " + NodeId::FromBinary(request.node_id()).Hex() +
+                     " dead (" + nodes_.Find(request.node_id())->death_cause() + ")");
+    }
     done(absl::OkStatus());
   });
 }

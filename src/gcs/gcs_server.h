@@ -21,8 +21,10 @@ namespace lumen::gcs {
 struct GcsOptions {
   /// Listening address; port 0 picks a free port. Loopback unless told otherwise.
   std::string listen_address = "127.0.0.1:0";
-  /// A node missing heartbeats this long is marked dead.
-  int64_t node_timeout_ms = 10000;
+  /// Nodes report that they are alive every period; one silent for `failure_threshold`
+  /// periods is declared dead (its actors restart elsewhere or die).
+  int64_t health_check_period_ms = 1000;
+  int health_check_failure_threshold = 5;
   /// Where the GCS keeps files (the jobs' executables, under executables/); empty: it
   /// keeps none, and drivers cannot register their executable.
   std::string storage_dir;

@@ -24,6 +24,12 @@ absl::Status NodeManager::Register(const rpc::NodeInfo& node) {
   if (node.node_id().size() != NodeId::Size()) {
     return absl::InvalidArgumentError("node id must be 16 bytes");
   }
+  auto known = nodes_.find(node.node_id());
+  if (known != nodes_.end() && !known->second.info.alive()) {
+    return absl::FailedPreconditionError(
+        "node " + NodeId::FromBinary(node.node_id()).Hex() + " was declared dead (" +
+        known->second.info.death_cause() + "); start it again, as a new node");
+  }
   Entry& entry = nodes_[node.node_id()];
   entry.info = node;
   entry.info.set_alive(true);
@@ -36,9 +42,10 @@ absl::Status NodeManager::Register(const rpc::NodeInfo& node) {
   return absl::OkStatus();
 }
 
-bool NodeManager::Heartbeat(const rpc::NodeHeartbeatRequest& request) {
+NodeManager::Liveness NodeManager::Heartbeat(const rpc::NodeHeartbeatRequest& request) {
   auto it = nodes_.find(request.node_id());
-  if (it == nodes_.end() || !it->second.info.alive()) return false;
+  if (it == nodes_.end()) return Liveness::kUnknown;
+  if (!it->second.info.alive()) return Liveness::kDead;
   rpc::NodeInfo& node = it->second.info;
   node.set_last_heartbeat_ms(NowMs());
   if (request.has_resources()) {
@@ -52,20 +59,27 @@ bool NodeManager::Heartbeat(const rpc::NodeHeartbeatRequest& request) {
       Changed();
     }
   }
-  return true;
+  return Liveness::kAlive;
 }
 
 void NodeManager::CheckHealth() {
   int64_t now = NowMs();
+  std::vector<std::string> died;
   for (auto& [id, entry] : nodes_) {
-    if (entry.info.alive() && now - entry.info.last_heartbeat_ms() > node_timeout_ms_) {
+    int64_t silent = now - entry.info.last_heartbeat_ms();
+    if (entry.info.alive() && !entry.info.is_head() && silent > node_timeout_ms_) {
       entry.info.set_alive(false);
+      entry.info.set_death_cause("no heartbeat for " + std::to_string(silent) + " ms");
       entry.info.set_version(++version_);
       entry.state_version = version_;
       Changed();
-      LUMEN_LOG_WARN("gcs: node {} missed heartbeats for {} ms; marked dead",
-                     NodeId::FromBinary(id).Hex(), node_timeout_ms_);
+      LUMEN_LOG_WARN("gcs: node {} at {} sent no heartbeat for {} ms; declared dead",
+                     NodeId::FromBinary(id).Hex(), entry.info.node_ip(), silent);
+      died.push_back(id);
     }
+  }
+  for (const std::string& id : died) {
+    if (on_death_) on_death_(nodes_.at(id).info);
   }
 }
 

@@ -15,7 +15,9 @@
 namespace lumen::gcs {
 
 /// Nodes register, report liveness and resource changes, and are declared dead when they
-/// stop reporting. The view is versioned: every change that raylets need (a node that
+/// stop reporting (except the head node: it hosts the GCS itself). A dead node stays dead:
+/// its id cannot register again, and its heartbeats are told so (it must start again as a
+/// new node). The view is versioned: every change that raylets need (a node that
 /// registers or dies, a node's available resources) takes the next version, and so does
 /// an owner that exits (every node frees what it owned). Raylets long-poll the view with
 /// the version they hold and get only what changed since: whole entries for nodes new or
@@ -28,12 +30,18 @@ class NodeManager {
   NodeManager(RunAfter run_after, int64_t node_timeout_ms,
               std::chrono::milliseconds publish_interval = std::chrono::milliseconds(50));
 
-  /// INVALID_ARGUMENT for a malformed node id. A node that registers again (same id) is
-  /// alive again with its new entry.
+  /// Called on the loop with a node's entry just after it was declared dead.
+  void SetOnDeath(std::function<void(const rpc::NodeInfo&)> on_death) {
+    on_death_ = std::move(on_death);
+  }
+
+  /// INVALID_ARGUMENT for a malformed node id; FAILED_PRECONDITION for the id of a node
+  /// declared dead. A node that registers again (same id, alive) gets its new entry.
   absl::Status Register(const rpc::NodeInfo& node);
-  /// False when the node is unknown or dead (it must register again).
-  bool Heartbeat(const rpc::NodeHeartbeatRequest& request);
-  /// Nodes silent for longer than node_timeout_ms are dead.
+  enum class Liveness { kAlive, kUnknown, kDead };
+  /// kUnknown: the node must register again; kDead: it must stop.
+  Liveness Heartbeat(const rpc::NodeHeartbeatRequest& request);
+  /// Nodes (but the head) silent for longer than node_timeout_ms are dead.
   void CheckHealth();
   /// An owner (a core worker's TCP address) exited: published with the view. The last
   /// 10,000 are kept.
@@ -77,6 +85,7 @@ class NodeManager {
 
   RunAfter run_after_;
   int64_t node_timeout_ms_;
+  std::function<void(const rpc::NodeInfo&)> on_death_;
   std::chrono::milliseconds publish_interval_;
   std::map<std::string, Entry> nodes_;  // by binary node id
   uint64_t version_ = 0;

@@ -48,6 +48,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
     gcs::GcsOptions gcs_options;
     gcs_options.listen_address = options.node_ip + ":" + std::to_string(options.gcs_port);
     gcs_options.storage_dir = node->session_.dir() + "/gcs";
+    gcs_options.health_check_period_ms = options.health_check_period_ms;
+    gcs_options.health_check_failure_threshold = options.health_check_failure_threshold;
     node->gcs_ = std::make_unique<gcs::GcsServer>(gcs_options);
     auto endpoint = node->gcs_->Start();
     if (!endpoint.ok()) return fail("cannot start the GCS", endpoint.status());
@@ -71,6 +73,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   raylet_options.store.spill_dir =
       options.spill_dir.empty() ? node->session_.dir() + "/spill" : options.spill_dir;
   raylet_options.store.max_inline_bytes = options.max_inline_bytes;
+  raylet_options.on_declared_dead = options.on_declared_dead;
   node->raylet_ = std::make_unique<raylet::Raylet>(raylet_options);
   auto raylet_endpoint = node->raylet_->Start();
   if (!raylet_endpoint.ok()) return fail("cannot start the raylet", raylet_endpoint.status());

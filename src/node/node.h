@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -49,6 +50,12 @@ struct NodeOptions {
   /// any of the node's threads starts logging.
   bool log_to_files = false;
   std::string log_level = "warn";
+  /// On a head: nodes report liveness every period; one silent for `threshold` periods
+  /// is declared dead.
+  int64_t health_check_period_ms = 1000;
+  int health_check_failure_threshold = 5;
+  /// The GCS declared this node dead (see RayletOptions::on_declared_dead).
+  std::function<void(const std::string& why)> on_declared_dead;
 };
 
 /// A running node. Start it, use its endpoints, Stop it (also on destruction). Not

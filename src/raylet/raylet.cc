@@ -78,7 +78,15 @@ absl::Status Raylet::RegisterWithGcs(bool blocking) {
   if (!blocking) {
     rpc::CallUnary<rpc::RegisterNodeRequest, rpc::RegisterNodeReply>(
         [this](auto... args) { gcs_->async()->RegisterNode(args...); }, NodeRegistration(),
-        [](absl::Status, rpc::RegisterNodeReply&&) {}, 2000);
+        [this](absl::Status status, rpc::RegisterNodeReply&& reply) {
+          if (absl::IsFailedPrecondition(status)) {
+            return OnDeclaredDead(std::string(status.message()));
+          }
+          if (status.ok() && reply.heartbeat_period_ms() > 0) {
+            heartbeat_period_ms_ = reply.heartbeat_period_ms();
+          }
+        },
+        2000);
     return absl::OkStatus();
   }
   auto registered = rpc::CallBlocking<rpc::RegisterNodeRequest, rpc::RegisterNodeReply>(
@@ -90,6 +98,9 @@ absl::Status Raylet::RegisterWithGcs(bool blocking) {
     return absl::UnavailableError("raylet cannot register with the GCS at " +
                                   options_.gcs_endpoint + ": " +
                                   std::string(registered.status().message()));
+  }
+  if (registered->heartbeat_period_ms() > 0) {
+    heartbeat_period_ms_ = registered->heartbeat_period_ms();
   }
   return absl::OkStatus();
 }
@@ -188,7 +199,7 @@ void Raylet::MaybeReport() {
     last_report_ = std::move(report);
     last_report_ms_ = now;
     SendHeartbeat(/*with_resources=*/true);
-  } else if (now - last_report_ms_ >= 1000) {
+  } else if (now - last_report_ms_ >= heartbeat_period_ms_.load()) {
     last_report_ms_ = now;
     SendHeartbeat(/*with_resources=*/false);
   }
@@ -224,6 +235,8 @@ void Raylet::SendHeartbeat(bool with_resources) {
       [this](absl::Status status, rpc::NodeHeartbeatReply&& reply) {
         if (!status.ok()) {
           LUMEN_LOG_DEBUG("raylet: heartbeat failed: {}", status.ToString());
+        } else if (reply.dead()) {
+          OnDeclaredDead(reply.why());
         } else if (!reply.known()) {
           // The GCS marked this node dead (missed heartbeats) or restarted: rejoin.
           LUMEN_LOG_WARN("raylet: the GCS does not know this node; registering again");
@@ -231,6 +244,12 @@ void Raylet::SendHeartbeat(bool with_resources) {
         }
       },
       2000);
+}
+
+void Raylet::OnDeclaredDead(const std::string& why) {
+  if (declared_dead_.exchange(true)) return;
+  LUMEN_LOG_ERROR("raylet: {}; this node stops: start it again (it joins as a new node)", why);
+  if (options_.on_declared_dead) options_.on_declared_dead(why);
 }
 
 void Raylet::OnWorkerOutput(const std::string& job, pid_t pid, const std::string& text,

@@ -44,6 +44,10 @@ struct RayletOptions {
   int max_startup_failures = 3;
   std::string log_level = "warn";
   StoreOptions store;                 // the node's object store
+  /// The GCS declared this node dead (it was silent too long): the node must stop and
+  /// start again as a new one. Called once, on any thread, with the reason; the host
+  /// (the `lumen` daemon) stops the node. Null: the raylet only logs it.
+  std::function<void(const std::string& why)> on_declared_dead;
 };
 
 /// Lease protocol, on the raylet's event loop:
@@ -207,6 +211,11 @@ class Raylet {
   bool view_polling_ = false;      // loop-only: the long poll is out
   std::string last_report_;        // loop-only: resources last reported (ToString form)
   int64_t last_report_ms_ = 0;     // loop-only: when anything was last reported
+  /// How often to report liveness (the GCS says, when this node registers).
+  std::atomic<int64_t> heartbeat_period_ms_{1000};
+  std::atomic<bool> declared_dead_{false};
+  /// The GCS declared this node dead: tells the host once.
+  void OnDeclaredDead(const std::string& why);
   // Calls to the GCS for the view that Stop cancels and waits for.
   Mutex view_mutex_;
   CondVar view_idle_;

@@ -61,7 +61,7 @@ class NodeManagerTest : public ::testing::Test {
     request.set_node_id(id);
     request.set_has_resources(has_resources);
     (*request.mutable_available())["CPU"] = cpus;
-    return nodes_.Heartbeat(request);
+    return nodes_.Heartbeat(request) == NodeManager::Liveness::kAlive;
   }
   void Ask(Poll& poll, uint64_t known, int64_t wait_ms = 5000, uint64_t owners_after = 0) {
     rpc::GetAllNodesRequest request;
@@ -124,6 +124,9 @@ TEST_F(NodeManagerTest, OnlyChangesMakeVersions) {
   EXPECT_TRUE(poll.reply.nodes().empty());
   EXPECT_TRUE(poll.reply.resources().empty());
   EXPECT_FALSE(Report(NodeId::FromRandom().Binary(), 1));  // unknown: register again
+  rpc::NodeHeartbeatRequest stranger;
+  stranger.set_node_id(NodeId::FromRandom().Binary());
+  EXPECT_EQ(nodes_.Heartbeat(stranger), NodeManager::Liveness::kUnknown);
 }
 
 TEST_F(NodeManagerTest, ABurstOfChangesIsOneReply) {
@@ -165,6 +168,37 @@ TEST_F(NodeManagerTest, NewAndDeadNodesComeWhole) {
   EXPECT_FALSE(reply.nodes(0).alive());
   EXPECT_EQ(reply.version(), 2u);
   EXPECT_FALSE(strict.Register(rpc::NodeInfo()).ok());  // no node id
+}
+
+// A dead node is told so, cannot come back under its id, and is reported once; the head
+// (it hosts the GCS) is never declared dead.
+TEST_F(NodeManagerTest, ADeadNodeStaysDeadAndTheHeadNeverDies) {
+  NodeManager strict([this](milliseconds d, std::function<void()> f) { timers_.push_back({d, f}); },
+                     /*node_timeout_ms=*/-1);
+  std::vector<std::string> died;
+  strict.SetOnDeath([&died](const rpc::NodeInfo& node) {
+    EXPECT_FALSE(node.alive());
+    EXPECT_NE(node.death_cause().find("no heartbeat for"), std::string::npos)
+        << node.death_cause();
+    died.push_back(node.node_id());
+  });
+  rpc::NodeInfo head, worker;
+  head.set_node_id(NodeId::FromRandom().Binary());
+  head.set_is_head(true);
+  worker.set_node_id(NodeId::FromRandom().Binary());
+  ASSERT_TRUE(strict.Register(head).ok());
+  ASSERT_TRUE(strict.Register(worker).ok());
+  strict.CheckHealth();
+  strict.CheckHealth();
+  EXPECT_EQ(died, std::vector<std::string>{worker.node_id()});
+  EXPECT_TRUE(strict.Find(head.node_id())->alive());
+  EXPECT_FALSE(strict.Find(worker.node_id())->alive());
+  rpc::NodeHeartbeatRequest late;
+  late.set_node_id(worker.node_id());
+  EXPECT_EQ(strict.Heartbeat(late), NodeManager::Liveness::kDead);
+  absl::Status again = strict.Register(worker);
+  EXPECT_EQ(again.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(again.message().find("as a new node"), std::string::npos) << again;
 }
 
 TEST_F(NodeManagerTest, OwnersGoneArePublishedWithTheView) {
