@@ -19,11 +19,26 @@ std::string SleepThenWhere(int ms) {
   std::this_thread::sleep_for(std::chrono::milliseconds(ms));
   return lumen::GetRuntimeContext().NodeId();
 }
+// 1 MiB (so in the node store, not inline) that depends on `seed`.
+std::vector<uint8_t> MakeBlock(int seed) {
+  std::vector<uint8_t> block(1 << 20);
+  for (size_t i = 0; i < block.size(); ++i) block[i] = uint8_t(seed * 31 + i * 7);
+  return block;
+}
+// Reads `in` (by reference: the worker fetches it) and makes a new block from it.
+std::vector<uint8_t> Shift(std::vector<lumen::ObjectRef<std::vector<uint8_t>>> in, int by) {
+  std::vector<uint8_t> out(*lumen::Get(in.at(0)));
+  for (uint8_t& byte : out) byte = uint8_t(byte + by);
+  return out;
+}
+// A value this worker puts and owns: it dies with the worker.
+lumen::ObjectRef<std::vector<uint8_t>> PutHere(int seed) { return lumen::Put(MakeBlock(seed)); }
 using lumen::test::Tally;
 
 }  // namespace
 
-LUMEN_REMOTE(SleepThenWhere, Tally::Create, &Tally::Add, &Tally::Where);
+LUMEN_REMOTE(SleepThenWhere, MakeBlock, Shift, PutHere, Tally::Create, &Tally::Add,
+             &Tally::Where);
 
 namespace lumen::test {
 namespace {
@@ -107,6 +122,41 @@ TEST_F(NodeFailureTest, AKilledNodeIsDeclaredDeadAndItsWorkGoesOnElsewhere) {
   std::string status;
   ASSERT_EQ(RunCommand(LumenCli() + " status --address=" + cluster_.address(), &status), 0);
   EXPECT_NE(status.find("1 dead"), std::string::npos) << status;
+}
+
+// Results whose only copy was on the dead node are made again by running their tasks
+// once more, an argument lost too first (the chain a -> b, both made there); a result
+// whose task has no retries left, and a value owned by a worker of the dead node, are
+// clear errors.
+TEST_F(NodeFailureTest, ObjectsLostWithTheirNodeAreMadeAgainFromTheirLineage) {
+  const std::string doomed = cluster_.node_ids().at(1);
+  auto there = lumen::NodeAffinityStrategy{.node_id = doomed, .soft = true};
+  auto a = lumen::Task(MakeBlock).SetSchedulingStrategy(there).Remote(7);
+  auto b = lumen::Task(Shift).SetSchedulingStrategy(there).Remote(
+      std::vector<lumen::ObjectRef<std::vector<uint8_t>>>{a}, 1);
+  auto spent = lumen::Task(MakeBlock).SetSchedulingStrategy(there).SetMaxRetries(0).Remote(9);
+  auto orphan = lumen::Task(PutHere).SetSchedulingStrategy(there).Remote(5);
+  ASSERT_EQ(lumen::Wait(std::vector<lumen::ObjectRef<std::vector<uint8_t>>>{a, b, spent}, 3,
+                        std::chrono::seconds(60))
+                .ready.size(),
+            3u);
+  auto inner = *lumen::Get(orphan, std::chrono::seconds(60));
+
+  ASSERT_EQ(kill(cluster_.pids().at(1), SIGKILL), 0);
+  ASSERT_TRUE(WaitProcessGone(cluster_.pids().at(1), 30));
+
+  std::vector<uint8_t> expected = MakeBlock(7);
+  for (uint8_t& byte : expected) byte = uint8_t(byte + 1);
+  auto rebuilt = lumen::Get(b, std::chrono::seconds(90));
+  EXPECT_TRUE(*rebuilt == expected) << "b, made again from a made again";
+  EXPECT_TRUE(*lumen::Get(a, std::chrono::seconds(60)) == MakeBlock(7));
+  try {
+    lumen::Get(spent, std::chrono::seconds(60));
+    ADD_FAILURE() << "a lost result whose task has no retries left came back";
+  } catch (const lumen::ObjectLostError& e) {
+    EXPECT_NE(std::string(e.what()).find("no retries left"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(lumen::Get(inner, std::chrono::seconds(60)), lumen::OwnerDiedError);
 }
 
 TEST_F(NodeFailureTest, ANodeSilentTooLongIsDeclaredDeadAndStops) {

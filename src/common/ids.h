@@ -117,6 +117,12 @@ class ObjectId : public BaseId<ObjectId, 20> {
     return TaskId::FromBinary(
         std::string_view(reinterpret_cast<const char*>(bytes_.data()), 16));
   }
+  /// Made by Put (not a task's return).
+  bool IsPut() const {
+    uint32_t index;
+    std::memcpy(&index, bytes_.data() + 16, 4);
+    return (index & kPutBit) != 0;
+  }
 
  private:
   static ObjectId Make(const TaskId& task, uint32_t index) {

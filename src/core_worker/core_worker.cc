@@ -112,7 +112,7 @@ absl::Status CoreWorker::Start() {
   submitter_ = std::make_unique<TaskSubmitter>(SubmitterDeps{
       endpoint_, options_.job_id.Binary(), options_.worker_id, &store_, &refs_, &timers_,
       raylet_client_.get(), push_clients, [this] { return ClusterCapacity(); },
-      free_stored, MakeGrpcRayletFactory(), JobLaunch()});
+      free_stored, MakeGrpcRayletFactory(), JobLaunch(), &lineage_});
   gcs_actor_client_ = MakeGrpcGcsActorClient(options_.gcs_endpoint);
   actor_submitter_ = std::make_unique<ActorSubmitter>(
       ActorSubmitterDeps{endpoint_, options_.worker_id.Binary(), &store_, &refs_, &timers_,
@@ -257,7 +257,8 @@ rpc::ObjectRefProto CoreWorker::AddPut(const ObjectId& id, ObjectPtr object) {
   return ref;
 }
 
-void CoreWorker::FetchFromOwner(const ObjectId& id, const std::string& owner) {
+void CoreWorker::FetchFromOwner(const ObjectId& id, const std::string& owner,
+                                const std::string& lost_node) {
   {
     MutexLock lock(&fetch_mutex_);
     if (!fetching_.emplace(id, true).second) return;
@@ -266,6 +267,7 @@ void CoreWorker::FetchFromOwner(const ObjectId& id, const std::string& owner) {
   request.set_id(id.Binary());
   request.set_timeout_ms(-1);
   request.set_requester_node_id(options_.node_id.Binary());
+  request.set_lost_node_id(lost_node);
   auto stub = PeerStub(owner);
   rpcs_.Begin();
   rpc::CallUnary<rpc::GetObjectRequest, rpc::GetObjectReply>(
@@ -295,6 +297,12 @@ void CoreWorker::FetchFromOwner(const ObjectId& id, const std::string& owner) {
 
 absl::StatusOr<std::vector<ObjectPtr>> CoreWorker::Get(
     const std::vector<rpc::ObjectRefProto>& refs, std::chrono::milliseconds timeout) {
+  return GetRounds(refs, timeout, /*rebuilds=*/3);
+}
+
+absl::StatusOr<std::vector<ObjectPtr>> CoreWorker::GetRounds(
+    const std::vector<rpc::ObjectRefProto>& refs, std::chrono::milliseconds timeout,
+    int rebuilds) {
   std::vector<ObjectId> ids;
   ids.reserve(refs.size());
   for (const auto& ref : refs) {
@@ -338,13 +346,39 @@ absl::StatusOr<std::vector<ObjectPtr>> CoreWorker::Get(
   for (size_t i = 0; i < ids.size(); ++i) {
     if (refs[i].owner() != endpoint_ && refs_.OwnerOf(ids[i]).empty()) store_.Erase(ids[i]);
   }
-  ResolveStored(&out, ids, refs);
+  std::vector<LostCopy> lost;
+  ResolveStored(&out, ids, refs, &lost);
+  // Copies lost with their nodes: made again (or the owner is asked to), then waited for.
+  std::vector<rpc::ObjectRefProto> again;
+  std::vector<size_t> where;
+  for (const LostCopy& copy : lost) {
+    if (rebuilds <= 0) break;
+    absl::Status recovered = Recover(refs[copy.index], copy.node);
+    if (recovered.ok()) {
+      again.push_back(refs[copy.index]);
+      where.push_back(copy.index);
+    } else {
+      out[copy.index] = StoredObject::MakeError(
+          ErrorKind::kObjectLost, "object " + ids[copy.index].Hex() + " was lost with node " +
+                                      NodeId::FromBinary(copy.node).Hex() +
+                                      " and cannot be made again: " +
+                                      std::string(recovered.message()));
+    }
+  }
+  if (again.empty()) return out;
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  auto rebuilt = GetRounds(again, timeout.count() < 0 ? timeout : std::max(left, std::chrono::milliseconds(0)),
+                           rebuilds - 1);
+  if (!rebuilt.ok()) return rebuilt.status();
+  for (size_t k = 0; k < where.size(); ++k) out[where[k]] = (*rebuilt)[k];
   return out;
 }
 
 void CoreWorker::ResolveStored(std::vector<ObjectPtr>* objects,
                                const std::vector<ObjectId>& ids,
-                               const std::vector<rpc::ObjectRefProto>& refs) {
+                               const std::vector<rpc::ObjectRefProto>& refs,
+                               std::vector<LostCopy>* lost) {
   std::vector<size_t> wanted;  // indexes of store markers still to resolve
   for (size_t i = 0; i < objects->size(); ++i) {
     if ((*objects)[i] && (*objects)[i]->in_store) wanted.push_back(i);
@@ -375,6 +409,16 @@ void CoreWorker::ResolveStored(std::vector<ObjectPtr>* objects,
             attempt < 3) {
           missing.push_back(wanted[k]);
           remote.push_back({id, refs[wanted[k]].owner(), {slot->store_node}});
+          // Copies pulled to other nodes may still be there when the primary is not.
+          if (refs[wanted[k]].owner() == endpoint_) {
+            MutexLock lock(&copies_mutex_);
+            auto copies = copies_.find(id);
+            if (copies != copies_.end()) {
+              for (const std::string& node : copies->second) {
+                if (node != slot->store_node) remote.back().nodes.push_back(node);
+              }
+            }
+          }
           continue;
         }
         slot = StoredObject::MakeError(
@@ -399,6 +443,7 @@ void CoreWorker::ResolveStored(std::vector<ObjectPtr>* objects,
         continue;
       }
       bool full = error.find("object store full") != std::string::npos;
+      if (!full) lost->push_back(LostCopy{missing[k], remote[k].nodes.front()});
       (*objects)[missing[k]] = StoredObject::MakeError(
           full ? ErrorKind::kObjectStoreFull : ErrorKind::kObjectLost,
           "cannot copy object " + remote[k].id.Hex() + " to this node: " + error);
@@ -407,6 +452,7 @@ void CoreWorker::ResolveStored(std::vector<ObjectPtr>* objects,
 }
 
 void CoreWorker::FreeInStore(const ObjectId& id, const std::string& store_node) {
+  lineage_.Forget(id);
   std::vector<std::string> elsewhere;
   {
     MutexLock lock(&copies_mutex_);
@@ -561,7 +607,22 @@ void CoreWorker::HandleGetObject(const rpc::GetObjectRequest& request,
     }
     done(absl::OkStatus());
   };
-  if (ObjectPtr object = store_.GetIfReady(id)) return answer(object);
+  ObjectPtr object = store_.GetIfReady(id);
+  if (object && object->in_store && !request.lost_node_id().empty() &&
+      object->store_node == request.lost_node_id()) {
+    // The borrower found the copy gone with its node (it waited for the GCS to declare
+    // the node dead): made again, the answer waits for the new one.
+    absl::Status rebuilt = Rebuild(id);
+    if (!rebuilt.ok()) {
+      return answer(StoredObject::MakeError(
+          ErrorKind::kObjectLost, "object " + id.Hex() + " was lost with node " +
+                                      NodeId::FromBinary(object->store_node).Hex() +
+                                      " and cannot be made again: " +
+                                      std::string(rebuilt.message())));
+    }
+    object = store_.GetIfReady(id);
+  }
+  if (object) return answer(object);
   if (!refs_.IsOwnedAndLive(id)) return answer(nullptr);
   store_.OnReady(id, answer);
 }

@@ -15,6 +15,7 @@
 #include "core_worker.grpc.pb.h"
 #include "core_worker/actor_submitter.h"
 #include "core_worker/clients.h"
+#include "core_worker/lineage.h"
 #include "core_worker/memory_store.h"
 #include "core_worker/reference_counter.h"
 #include "core_worker/store_client.h"
@@ -158,8 +159,14 @@ class CoreWorker {
  private:
   explicit CoreWorker(CoreWorkerOptions options);
   absl::Status Start();
-  /// Starts fetching a borrowed object from its owner into the local store.
-  void FetchFromOwner(const ObjectId& id, const std::string& owner);
+  /// Starts fetching a borrowed object from its owner into the local store; with
+  /// `lost_node`, tells the owner that its copy there was lost with that (dead) node.
+  void FetchFromOwner(const ObjectId& id, const std::string& owner,
+                      const std::string& lost_node = "");
+  /// Get, with up to `rebuilds` rounds of recovering objects lost with their nodes.
+  absl::StatusOr<std::vector<ObjectPtr>> GetRounds(const std::vector<rpc::ObjectRefProto>& refs,
+                                                   std::chrono::milliseconds timeout,
+                                                   int rebuilds);
   std::string ClusterCapacity();
   void NotifyBlocked(bool blocked);
   TaskId NextPutTaskId();
@@ -177,8 +184,24 @@ class CoreWorker {
   void ReleasePromoted(const std::vector<ObjectId>& promoted);
   /// Replaces node-store markers by pinned views (or errors) in place; objects of other
   /// nodes' stores are pulled to this node's first.
+  /// A copy that could not be read: the object's index, and the node that held it.
+  struct LostCopy {
+    size_t index;
+    std::string node;
+  };
   void ResolveStored(std::vector<ObjectPtr>* objects, const std::vector<ObjectId>& ids,
-                     const std::vector<rpc::ObjectRefProto>& refs);
+                     const std::vector<rpc::ObjectRefProto>& refs, std::vector<LostCopy>* lost);
+
+  // Objects lost with their nodes (core_worker_recovery.cc).
+  /// Waits (bounded) for the GCS to declare `node` dead; false when it stays alive (the
+  /// copy failed for another reason) or the GCS does not answer.
+  bool AwaitNodeDeath(const std::string& node);
+  /// Owned `id`'s stored copy is gone: runs the task that made it again (its lineage),
+  /// unless a rebuild is under way. Then Get waits for it anew.
+  absl::Status Rebuild(const ObjectId& id);
+  /// `ref`'s copy on dead `node` is gone: rebuilds it (owned) or asks its owner to
+  /// (borrowed). OK: a Get may wait for it again.
+  absl::Status Recover(const rpc::ObjectRefProto& ref, const std::string& node);
   void OnFree(const ReferenceCounter::Freed& freed);
   /// A stub to the core worker at `endpoint` (cached).
   std::shared_ptr<rpc::CoreWorkerService::Stub> PeerStub(const std::string& endpoint);
@@ -205,6 +228,7 @@ class CoreWorker {
   std::string frame_address_;   // workers: TCP "ip:port" where other nodes push (frames)
   MemoryStore store_;
   ReferenceCounter refs_;
+  Lineage lineage_;  // how owned results in node stores were made
   EventLoop timers_{"lumen-cw-timers"};
   std::unique_ptr<rpc::RayletService::Stub> raylet_;
   std::unique_ptr<RayletClient> raylet_client_;

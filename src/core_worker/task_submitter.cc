@@ -428,6 +428,16 @@ void TaskSubmitter::FailQueue(KeyState& state, ObjectPtr error, Actions* actions
 
 void TaskSubmitter::Finish(const TaskPtr& task, const rpc::TaskResult* result,
                            ObjectPtr error) {
+  if (deps_.lineage != nullptr) {
+    // Kept before the results are stored: a free right after finds the entry.
+    int stored = 0;
+    for (int i = 0; !error && result != nullptr && i < result->returns_size(); ++i) {
+      const rpc::ReturnObject& ret = result->returns(i);
+      ObjectId id = ObjectId::ForTaskReturn(TaskId::FromBinary(task->spec.task_id()), i + 1);
+      if (ret.in_store() && !ret.is_error() && deps_.refs->IsOwnedAndLive(id)) ++stored;
+    }
+    deps_.lineage->Keep(task->spec, task->retries_left, task->retry_exceptions, stored);
+  }
   StoreTaskReturns(task->spec, result, std::move(error), task->task_uses, deps_.store,
                    deps_.refs, deps_.free_stored);
 }

@@ -17,6 +17,7 @@
 #include "common/event_loop.h"
 #include "common/ids.h"
 #include "core_worker/clients.h"
+#include "core_worker/lineage.h"
 #include "core_worker/memory_store.h"
 #include "core_worker/reference_counter.h"
 #include "core_worker/rpc_tracker.h"
@@ -40,6 +41,8 @@ struct SubmitterDeps {
   RayletFactory connect_raylet;
   /// How a raylet that has not seen the job starts its workers.
   rpc::JobLaunchInfo launch;
+  /// Where finished tasks with results in node stores are kept (null: nowhere).
+  Lineage* lineage = nullptr;
 };
 
 /// Tasks with the same resource demand share a scheduling key; each key keeps a queue

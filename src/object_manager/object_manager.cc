@@ -49,11 +49,13 @@ absl::StatusOr<std::string> ObjectManager::Listen(const std::string& ip) {
   return server_.Listen(ip);
 }
 
-void ObjectManager::SetNodes(std::map<std::string, NodeAddresses> nodes) {
+void ObjectManager::SetNodes(std::map<std::string, NodeAddresses> nodes,
+                             std::set<std::string> dead) {
   std::vector<PullPtr> retry;
   {
     MutexLock lock(&mutex_);
     nodes_ = std::move(nodes);
+    dead_ = std::move(dead);
     retry.swap(awaiting_nodes_);
   }
   for (const PullPtr& pull : retry) StartFromNextSource(pull);
@@ -136,6 +138,11 @@ void ObjectManager::StartFromNextSource(const PullPtr& pull) {
       if (it != nodes_.end()) {
         address = it->second.objects;
         break;
+      }
+      if (dead_.contains(node)) {
+        pull->tried += "node " + NodeId::FromBinary(node).Hex() + ": declared dead; ";
+        ++pull->next_source;
+        continue;
       }
       if (pull->view_waits++ < options_.max_view_waits) {  // it may have just joined
         awaiting_nodes_.push_back(pull);

@@ -54,9 +54,10 @@ class ObjectManager {
   /// (NodeInfo.object_address).
   absl::StatusOr<std::string> Listen(const std::string& ip);
 
-  /// The other nodes (binary node id → addresses), from the cluster view; pulls waiting
-  /// for a node not known yet look again.
-  void SetNodes(std::map<std::string, NodeAddresses> nodes);
+  /// The other nodes (binary node id → addresses), from the cluster view, and those
+  /// declared dead (a pull goes on to its next source at once); pulls waiting for a node
+  /// not known yet look again.
+  void SetNodes(std::map<std::string, NodeAddresses> nodes, std::set<std::string> dead = {});
 
   void HandlePullObjects(const rpc::PullObjectsRequest& request, rpc::PullObjectsReply* reply,
                          rpc::Done done);
@@ -103,6 +104,7 @@ class ObjectManager {
   ChunkServer server_;
   ChunkClient client_;
   std::map<std::string, NodeAddresses> nodes_ ABSL_GUARDED_BY(mutex_);
+  std::set<std::string> dead_ ABSL_GUARDED_BY(mutex_);
   std::map<std::string, std::shared_ptr<rpc::RayletService::Stub>> stubs_
       ABSL_GUARDED_BY(mutex_);
   std::map<ObjectId, PullPtr> pulls_ ABSL_GUARDED_BY(mutex_);

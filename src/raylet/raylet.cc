@@ -787,6 +787,7 @@ void Raylet::ApplyClusterView(const rpc::GetAllNodesReply& reply) {
     auto it = cluster_view_.find(node.node_id());
     if (it != cluster_view_.end() && it->second.version >= node.version()) continue;
     members_changed = true;
+    if (!node.alive()) dead_nodes_.insert(node.node_id());
     if (!node.alive() || node.node_id() == node_id_.Binary() ||
         node.raylet_address().empty()) {
       if (it != cluster_view_.end()) cluster_view_.erase(it);
@@ -816,7 +817,7 @@ void Raylet::ApplyClusterView(const rpc::GetAllNodesReply& reply) {
     for (const auto& [id, node] : cluster_view_) {
       addresses[id] = object_manager::NodeAddresses{node.address, node.object_address};
     }
-    objects_->SetNodes(std::move(addresses));
+    objects_->SetNodes(std::move(addresses), dead_nodes_);
   }
   std::vector<PendingLease> waiting;
   waiting.swap(awaiting_view_);

@@ -206,6 +206,7 @@ class Raylet {
   std::string address_;
   std::string object_address_;  // the object manager's chunk server
   std::map<std::string, RemoteNode> cluster_view_;  // loop-only; by binary node id
+  std::set<std::string> dead_nodes_;  // loop-only: nodes the GCS declared dead
   uint64_t gone_owners_seen_ = 0;  // loop-only: the GCS's cursor of owners gone
   uint64_t view_version_ = 0;      // loop-only: of the cluster view held
   bool view_polling_ = false;      // loop-only: the long poll is out

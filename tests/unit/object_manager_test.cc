@@ -257,6 +257,11 @@ TEST_F(ObjectManagerTest, ASourceWithoutTheObjectOrAnUnknownNodeIsAClearError) {
   b_.manager->SetNodes({{a_.id.Binary(), a_.addresses}});
   error = Await(std::move(pending));
   EXPECT_NE(error.find(stranger.Hex() + ": not in the cluster"), std::string::npos) << error;
+  // A node declared dead: no wait for the view, the pull goes on (here: fails) at once.
+  NodeId dead = NodeId::FromRandom();
+  b_.manager->SetNodes({{a_.id.Binary(), a_.addresses}}, {dead.Binary()});
+  error = Await(Pull(b_, id, {dead.Binary()}));
+  EXPECT_NE(error.find(dead.Hex() + ": declared dead"), std::string::npos) << error;
   // The next source is tried when the first fails.
   a_.store.Add(id, "abc");
   pending = Pull(b_, id, {NodeId::FromRandom().Binary(), a_.id.Binary()});
