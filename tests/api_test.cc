@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 
 #include "lumen/lumen.h"
@@ -37,6 +38,39 @@ TEST(ApiTest, InitShutdownInitAgain) {
     EXPECT_FALSE(lumen::IsInitialized());
     lumen::Shutdown();  // idempotent
   }
+}
+
+// A ref kept past Shutdown names the session it came from, at once, after the next Init
+// (it used to hang in the next session).
+TEST(ApiTest, AnObjectRefKeptPastShutdownIsAClearErrorAtOnce) {
+  lumen::Init(SmallConfig());
+  auto small = lumen::Put(7);
+  auto large = lumen::Put(std::vector<uint8_t>(1 << 20, 1));
+  auto result = lumen::Task(Twice).Remote(4);
+  ASSERT_EQ(*lumen::Get(result), 8);
+  lumen::Shutdown();
+  auto expect_stale = [](const std::function<void()>& use) {
+    auto start = std::chrono::steady_clock::now();
+    try {
+      use();
+      ADD_FAILURE() << "a ref from a shut-down session was accepted";
+    } catch (const lumen::ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("was shut down"), std::string::npos) << e.what();
+    }
+    EXPECT_LT(lumen::test::SecondsSince(start), 5.0) << "at once, not after a wait";
+  };
+  EXPECT_THROW(lumen::Get(small), lumen::ConfigError);  // "called before lumen::Init()"
+  lumen::Init(SmallConfig());
+  expect_stale([&] { lumen::Get(small); });
+  expect_stale([&] { lumen::Get(large, std::chrono::milliseconds(100)); });
+  expect_stale([&] { lumen::Get(result); });
+  expect_stale([&] { lumen::Task(Twice).Remote(result); });
+  expect_stale([&] { lumen::Wait(std::vector<lumen::ObjectRef<int>>{small}, 1,
+                                 std::chrono::seconds(1)); });
+  // The new session works, and the old refs go away without touching it.
+  EXPECT_EQ(*lumen::Get(lumen::Task(Twice).Remote(lumen::Put(5))), 10);
+  { auto copy = small; }
+  lumen::Shutdown();
 }
 
 TEST(ApiTest, AllThreeInitForms) {

@@ -41,8 +41,9 @@ struct Fixture {
   std::set<int> workers;
 };
 
-// Starts driver_fixture with `session_dir`, reads its worker pids until "ready".
-Fixture StartFixture(const std::string& session_dir) {
+// Starts driver_fixture with `session_dir` (and `mode`), reads its worker pids until
+// "ready".
+Fixture StartFixture(const std::string& session_dir, const std::string& mode = "") {
   const char* path = std::getenv("LUMEN_DRIVER_FIXTURE");
   EXPECT_NE(path, nullptr) << "LUMEN_DRIVER_FIXTURE is set by ctest";
   Fixture fixture;
@@ -53,7 +54,11 @@ Fixture StartFixture(const std::string& session_dir) {
   if (fixture.pid == 0) {
     dup2(out[1], 1);
     close(out[0]);
-    execl(path, path, session_dir.c_str(), nullptr);
+    if (mode.empty()) {
+      execl(path, path, session_dir.c_str(), nullptr);
+    } else {
+      execl(path, path, session_dir.c_str(), mode.c_str(), nullptr);
+    }
     _exit(127);
   }
   close(out[1]);
@@ -112,6 +117,28 @@ TEST_P(SignalTest, SignalledDriverCleansUp) {
   EXPECT_EQ(WTERMSIG(status), signo);
   EXPECT_TRUE(AllGone(fixture.workers));
   EXPECT_FALSE(std::filesystem::exists(dir));
+}
+
+// Ctrl-C while main is blocked in Get: the program ends by the signal (130 in a shell),
+// not by std::terminate on an exception thrown into main, and leaves nothing behind.
+TEST_P(SignalTest, ASignalWhileBlockedInGetEndsTheProgramCleanly) {
+  int signo = GetParam();
+  std::string dir = "/tmp/lumen/session_signal_get_test_" + std::to_string(getpid());
+  Fixture fixture = StartFixture(dir, "get");
+  ASSERT_GT(fixture.pid, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // into the Get
+  kill(fixture.pid, signo);
+  int status = WaitExit(fixture.pid);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "exit status " << WEXITSTATUS(status);
+  EXPECT_EQ(WTERMSIG(status), signo) << "SIGABRT means std::terminate";
+  EXPECT_TRUE(AllGone(fixture.workers));
+  EXPECT_FALSE(std::filesystem::exists(dir));
+  std::string segments;
+  for (const auto& entry : std::filesystem::directory_iterator("/dev/shm")) {
+    std::string name = entry.path().filename();
+    if (name.starts_with("lumen_" + std::to_string(fixture.pid) + "_")) segments += name + " ";
+  }
+  EXPECT_EQ(segments, "") << "the store's segment outlived the program";
 }
 
 INSTANTIATE_TEST_SUITE_P(TermAndInt, SignalTest, ::testing::Values(SIGTERM, SIGINT));

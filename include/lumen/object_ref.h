@@ -79,17 +79,23 @@ class ObjectRef {
   static ObjectRef FromData(detail::RefData data) {
     ObjectRef ref;
     ref.data_ = std::move(data);
+    ref.data_.session = detail::CurrentSession();
     ref.Acquire();
     return ref;
   }
   const detail::RefData& Data() const { return data_; }
 
  private:
+  // A ref kept past Shutdown counts nothing in a later session.
   void Acquire() {
-    if (!data_.id.empty()) detail::AddLocalRef(data_.id, data_.owner);
+    if (!data_.id.empty() && data_.session == detail::CurrentSession()) {
+      detail::AddLocalRef(data_.id, data_.owner);
+    }
   }
   void Release() {
-    if (!data_.id.empty()) detail::RemoveLocalRef(data_.id);
+    if (!data_.id.empty() && data_.session == detail::CurrentSession()) {
+      detail::RemoveLocalRef(data_.id);
+    }
   }
 
   detail::RefData data_;

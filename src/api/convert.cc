@@ -1,7 +1,9 @@
 #include "api/convert.h"
 
+#include "api/runtime.h"
 #include "common/ids.h"
 #include "lumen/errors.h"
+#include "lumen/object_ref.h"
 
 namespace lumen::detail {
 
@@ -40,7 +42,19 @@ rpc::ObjectRefProto ToProto(const RefData& ref) {
   return proto;
 }
 
-RefData FromProto(const rpc::ObjectRefProto& proto) { return RefData{proto.id(), proto.owner()}; }
+RefData FromProto(const rpc::ObjectRefProto& proto) {
+  return RefData{proto.id(), proto.owner(), CurrentSession()};
+}
+
+void CheckSession(const RefData& ref, const char* call) {
+  uint64_t now = CurrentSession();
+  if (ref.id.empty() || ref.session == now) return;
+  throw ConfigError(std::string("lumen: ") + call + ": ObjectRef " + HexOf(ref.id) +
+                    " was made in lumen session " + std::to_string(ref.session) +
+                    ", which was shut down" +
+                    (now == 0 ? "" : " (this is session " + std::to_string(now) + ")") +
+                    "; its value went with it. Keep ObjectRefs only until Shutdown.");
+}
 
 std::vector<rpc::ObjectRefProto> ToProtos(const std::vector<RefData>& refs) {
   std::vector<rpc::ObjectRefProto> out;
@@ -49,7 +63,15 @@ std::vector<rpc::ObjectRefProto> ToProtos(const std::vector<RefData>& refs) {
   return out;
 }
 
+void CheckSession(const std::vector<RefData>& refs, const char* call) {
+  for (const RefData& ref : refs) CheckSession(ref, call);
+}
+
 std::vector<rpc::TaskArg> ToTaskArgs(std::vector<SerializedArg> args) {
+  for (const SerializedArg& arg : args) {
+    if (arg.by_ref) CheckSession(arg.ref, "Remote");
+    CheckSession(arg.nested, "Remote");
+  }
   std::vector<rpc::TaskArg> protos;
   protos.reserve(args.size());
   for (auto& arg : args) {
@@ -66,6 +88,7 @@ std::vector<rpc::TaskArg> ToTaskArgs(std::vector<SerializedArg> args) {
 }
 
 [[noreturn]] void ThrowObjectError(const core::StoredObject& object) {
+  api::ParkIfDyingBySignal();
   const std::string& message = object.error_message;
   switch (object.error) {
     case core::ErrorKind::kTaskError:
@@ -89,6 +112,7 @@ std::vector<rpc::TaskArg> ToTaskArgs(std::vector<SerializedArg> args) {
 }
 
 [[noreturn]] void ThrowStatus(const absl::Status& status) {
+  api::ParkIfDyingBySignal();
   std::string message = "lumen: " + std::string(status.message());
   switch (status.code()) {
     case absl::StatusCode::kDeadlineExceeded:

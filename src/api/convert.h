@@ -15,6 +15,10 @@ namespace lumen::detail {
 rpc::ObjectRefProto ToProto(const RefData& ref);
 RefData FromProto(const rpc::ObjectRefProto& proto);
 std::vector<rpc::ObjectRefProto> ToProtos(const std::vector<RefData>& refs);
+/// Throws ConfigError, naming `call` and the session, for a ref kept from an earlier
+/// session (Init, Shutdown, Init again).
+void CheckSession(const RefData& ref, const char* call);
+void CheckSession(const std::vector<RefData>& refs, const char* call);
 /// Task arguments as the core worker takes them (moves the serialized bytes).
 std::vector<rpc::TaskArg> ToTaskArgs(std::vector<SerializedArg> args);
 

@@ -37,6 +37,7 @@ RefData PutWith(size_t size, const std::function<void(char*)>& write) {
 }
 
 std::vector<Buffer> Get(const std::vector<RefData>& refs, std::chrono::milliseconds timeout) {
+  CheckSession(refs, "Get");
   auto runtime = api::Require("Get");
   std::vector<rpc::ObjectRefProto> protos;
   protos.reserve(refs.size());
@@ -58,6 +59,7 @@ std::vector<Buffer> Get(const std::vector<RefData>& refs, std::chrono::milliseco
 
 std::vector<bool> Wait(const std::vector<RefData>& refs, int num_returns,
                        std::chrono::milliseconds timeout) {
+  CheckSession(refs, "Wait");
   auto runtime = api::Require("Wait");
   if (num_returns < 0 || size_t(num_returns) > refs.size() ||
       (num_returns == 0 && !refs.empty())) {

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -31,6 +32,10 @@ std::mutex g_shutdown_mutex;        // serializes Shutdown bodies
 // shuts lumen down, then re-raises the signal with its default action.
 int g_signal_pipe[2] = {-1, -1};
 std::thread* g_signal_thread = nullptr;
+std::atomic<bool> g_dying_by_signal{false};
+
+std::atomic<uint64_t> g_session{0};   // CurrentSession()
+uint64_t g_sessions_started = 0;      // under g_shutdown_mutex
 
 void OnSignal(int signo) {
   char c = char(signo);
@@ -57,6 +62,9 @@ void InstallExitHooks() {
     while (read(g_signal_pipe[0], &c, 1) < 0) {
     }
     int signo = c;
+    // Threads blocked in lumen (a Get in main) see the runtime go; they park instead of
+    // throwing into the program (ParkIfDyingBySignal), and the signal ends the process.
+    g_dying_by_signal = true;
     lumen::Shutdown();
     signal(signo, SIG_DFL);
     raise(signo);
@@ -320,6 +328,7 @@ std::map<std::string, std::string> TakeWorkerEnvironment() {
     std::lock_guard<std::mutex> lock(g_mutex);
     g_runtime = runtime;
   }
+  g_session = ++g_sessions_started;
   worker->RunTaskLoop();
   // Lets replies already given (an ExitActor call's, an Exit's) reach their callers; a
   // call still running on another thread (a threaded actor) must not keep the process.
@@ -338,6 +347,11 @@ std::map<std::string, std::string> TakeWorkerEnvironment() {
 std::shared_ptr<Runtime> Current() {
   std::lock_guard<std::mutex> lock(g_mutex);
   return g_runtime;
+}
+
+void ParkIfDyingBySignal() {
+  if (!g_dying_by_signal.load()) return;
+  while (true) pause();  // until the watcher re-raises the signal
 }
 
 std::shared_ptr<Runtime> Require(const char* call) {
@@ -376,10 +390,15 @@ void Init(const Config& config_in, int argc, char** argv) {
     std::lock_guard<std::mutex> lock(api::g_mutex);
     api::g_runtime = runtime;
   }
+  api::g_session = ++api::g_sessions_started;
   api::InstallExitHooks();
 }
 
 bool IsInitialized() { return api::Current() != nullptr; }
+
+namespace detail {
+uint64_t CurrentSession() noexcept { return api::g_session.load(std::memory_order_relaxed); }
+}  // namespace detail
 
 void Shutdown() {
   std::lock_guard<std::mutex> shutdown_lock(api::g_shutdown_mutex);
@@ -389,6 +408,7 @@ void Shutdown() {
     runtime.swap(api::g_runtime);
   }
   if (!runtime || runtime->is_worker) return;
+  api::g_session = 0;
   api::StopDriver(*runtime);
   if (runtime->node) runtime->node->Stop(/*keep_session=*/runtime->config.keep_session_dir);
 }

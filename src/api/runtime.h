@@ -27,6 +27,10 @@ struct Runtime {
 
 /// The runtime, or nullptr before Init / after Shutdown. Thread-safe.
 std::shared_ptr<Runtime> Current();
+/// When lumen is being shut down by SIGINT/SIGTERM (its own handler), blocks the calling
+/// thread for good: the signal, re-raised once the runtime is down, ends the process.
+/// Called before an error is thrown into the program.
+void ParkIfDyingBySignal();
 /// Like Current, but throws ConfigError naming `call` when lumen is not initialized.
 std::shared_ptr<Runtime> Require(const char* call);
 

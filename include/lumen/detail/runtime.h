@@ -18,7 +18,11 @@ namespace lumen::detail {
 struct RefData {
   std::string id;
   std::string owner;
+  uint64_t session = 0;  // the Init it was made or received in (CurrentSession())
 };
+
+/// Numbers the Inits of this process from 1; 0 while lumen is not initialized.
+uint64_t CurrentSession() noexcept;
 
 /// A read-only view of a serialized value. `keep_alive` owns the bytes; the view is
 /// valid as long as any copy of the Buffer exists.
