@@ -294,10 +294,7 @@ TEST_F(JoinedDriverTest, NodesAndResourcesShowTheCluster) {
   }
   EXPECT_EQ(alive, 2);
   EXPECT_EQ(lumen::ClusterResources().at("CPU"), 5);
-  EXPECT_TRUE(lumen::test::WaitUntil([] {
-    auto available = lumen::AvailableResources();
-    return available.count("CPU") && available.at("CPU") == 5;
-  }));
+  EXPECT_TRUE(lumen::test::WaitForFreeCpus(5));
   std::string status;
   ASSERT_EQ(RunCommand(lumen::test::LumenCli() + " status --address=" + cluster_.address(), &status), 0);
   EXPECT_NE(status.find("2 nodes alive"), std::string::npos) << status;

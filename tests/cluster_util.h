@@ -91,6 +91,24 @@ class LocalCluster {
     return StartNode("--address=" + address_ + " --node-ip-address=" + ip + " " + flags,
                      isolated);
   }
+  /// SIGKILLs node `i`'s daemon and every process below it, waits for them, then starts
+  /// a node in its place (same address and flags; it joins with a new id).
+  bool ReplaceNode(size_t i) {
+    std::vector<int> tree = ProcessTree(pids_.at(i));
+    for (int pid : tree) kill(pid, SIGKILL);
+    for (int pid : tree) {
+      if (!WaitProcessGone(pid, 30)) return false;
+    }
+    auto [flags, isolated] = starts_.at(i);
+    if (!StartNode(flags, isolated)) return false;
+    // StartNode appended the new node: it takes slot i.
+    pids_[i] = pids_.back();
+    node_ids_[i] = node_ids_.back();
+    pids_.pop_back();
+    node_ids_.pop_back();
+    starts_.pop_back();
+    return true;
+  }
   void Stop() {
     for (int pid : pids_) kill(pid, SIGTERM);
     for (int pid : pids_) {
@@ -131,6 +149,7 @@ class LocalCluster {
     }
     node_ids_.push_back(match[1]);
     pids_.push_back(std::stoi(match[2]));
+    starts_.emplace_back(flags, isolated);
     return true;
   }
 
@@ -141,6 +160,7 @@ class LocalCluster {
   std::string output_;
   std::vector<int> pids_;
   std::vector<std::string> node_ids_;
+  std::vector<std::pair<std::string, bool>> starts_;  // each node's flags and isolation
 };
 
 /// Large values for tasks to make and read: 0, 0.5, 1, ... (n of them), and their sum.
@@ -153,6 +173,15 @@ inline double Total(const std::vector<double>& values) {
   double sum = 0;
   for (double v : values) sum += v;
   return sum;
+}
+
+/// Waits (bounded) until the cluster has `cpus` CPUs free: the head's view of the other
+/// nodes' free resources comes with their reports.
+inline bool WaitForFreeCpus(double cpus) {
+  return WaitUntil([cpus] {
+    auto available = lumen::AvailableResources();
+    return available.count("CPU") && available.at("CPU") == cpus;
+  });
 }
 
 /// Three nodes, five CPUs, and a driver joined at the head: node 0 (the head, 1 CPU),
@@ -168,11 +197,7 @@ class ThreeNodeTest : public ::testing::Test {
         << cluster_.last_output();
     ASSERT_TRUE(cluster_.AddNode("127.0.0.4", "--num-cpus=2", false)) << cluster_.last_output();
     cluster_.Join();
-    // The head's view of the other nodes' free resources comes with their reports.
-    ASSERT_TRUE(WaitUntil([] {
-      auto available = lumen::AvailableResources();
-      return available.count("CPU") && available.at("CPU") == 5;
-    }));
+    ASSERT_TRUE(WaitForFreeCpus(5));
   }
   void TearDown() override {
     lumen::Shutdown();

@@ -35,10 +35,24 @@ std::vector<uint8_t> Shift(std::vector<lumen::ObjectRef<std::vector<uint8_t>>> i
 lumen::ObjectRef<std::vector<uint8_t>> PutHere(int seed) { return lumen::Put(MakeBlock(seed)); }
 using lumen::test::Tally;
 
+// An actor that naps on request, and keeps the refs it is given (its process borrows them).
+class Holder {
+ public:
+  static Holder* Create() { return new Holder(); }
+  std::string Nap(int ms) { return SleepThenWhere(ms); }
+  size_t Keep(std::vector<lumen::ObjectRef<std::vector<uint8_t>>> refs) {
+    kept_.insert(kept_.end(), refs.begin(), refs.end());
+    return kept_.size();
+  }
+
+ private:
+  std::vector<lumen::ObjectRef<std::vector<uint8_t>>> kept_;
+};
+
 }  // namespace
 
 LUMEN_REMOTE(SleepThenWhere, MakeBlock, Shift, PutHere, Tally::Create, &Tally::Add,
-             &Tally::Where);
+             &Tally::Where, Holder::Create, &Holder::Nap, &Holder::Keep);
 
 namespace lumen::test {
 namespace {
@@ -60,10 +74,7 @@ class NodeFailureTest : public ::testing::Test {
     ASSERT_TRUE(cluster_.AddNode("127.0.0.4", "--num-cpus=4", /*isolated=*/false))
         << cluster_.last_output();
     cluster_.Join();
-    ASSERT_TRUE(WaitUntil([] {
-      auto available = lumen::AvailableResources();
-      return available.count("CPU") && available.at("CPU") == 9;
-    }));
+    ASSERT_TRUE(WaitForFreeCpus(9));
   }
   void TearDown() override {
     lumen::Shutdown();
@@ -157,6 +168,65 @@ TEST_F(NodeFailureTest, ObjectsLostWithTheirNodeAreMadeAgainFromTheirLineage) {
     EXPECT_NE(std::string(e.what()).find("no retries left"), std::string::npos) << e.what();
   }
   EXPECT_THROW(lumen::Get(inner, std::chrono::seconds(60)), lumen::OwnerDiedError);
+}
+
+// A whole node frozen (its daemon and its workers stopped, as when a machine hangs):
+// nothing breaks a connection, yet once the GCS declares the node dead, a task and an
+// actor call running there run again elsewhere, and what its processes borrowed is
+// freed. Then the node wakes up, hears it is dead, and stops with its workers.
+TEST_F(NodeFailureTest, WorkOnAFrozenNodeGoesOnElsewhereOnceItIsDeclaredDead) {
+  const std::string doomed = cluster_.node_ids().at(1);
+  auto there = lumen::NodeAffinityStrategy{.node_id = doomed, .soft = true};
+  auto napper = lumen::Actor(Holder::Create)
+                    .SetSchedulingStrategy(there)
+                    .SetMaxRestarts(1)
+                    .SetMaxTaskRetries(1)
+                    .Remote();
+  auto keeper = lumen::Actor(Holder::Create).SetSchedulingStrategy(there).Remote();
+  ASSERT_EQ(*lumen::Get(napper.Task(&Holder::Nap).Remote(0), std::chrono::seconds(60)), doomed);
+  std::string kept;
+  {
+    auto block = lumen::Put(MakeBlock(3));
+    kept = block.ID();
+    std::vector<lumen::ObjectRef<std::vector<uint8_t>>> refs{block};
+    ASSERT_EQ(*lumen::Get(keeper.Task(&Holder::Keep).Remote(refs), std::chrono::seconds(60)), 1u);
+  }  // the driver's handle is gone: the keeper's borrow alone holds the block
+  auto in_store = [&kept] {
+    for (const lumen::StoredObjectInfo& object : lumen::GetMemoryInfo().objects) {
+      if (object.id == kept) return true;
+    }
+    return false;
+  };
+  ASSERT_TRUE(in_store());
+  auto task = lumen::Task(SleepThenWhere).SetSchedulingStrategy(there).Remote(4000);
+  auto call = napper.Task(&Holder::Nap).Remote(4000);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // both started there
+
+  std::vector<int> frozen = ProcessTree(cluster_.pids().at(1));
+  ASSERT_GE(frozen.size(), 3u) << "the node's daemon and its workers";
+  for (int pid : frozen) kill(pid, SIGSTOP);
+  auto frozen_at = std::chrono::steady_clock::now();
+  bool dead = WaitUntil([&] { return !Entry(doomed).alive; }, 30);
+  std::string task_node, call_node;
+  bool freed = false;
+  if (dead) {
+    try {
+      task_node = *lumen::Get(task, std::chrono::seconds(60));
+      call_node = *lumen::Get(call, std::chrono::seconds(60));
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << e.what();
+    }
+    freed = WaitUntil([&] { return !in_store(); }, 30);
+    std::printf("work went on %.1f s after the freeze\n", SecondsSince(frozen_at));
+  }
+  for (int pid : frozen) kill(pid, SIGCONT);
+  ASSERT_TRUE(dead) << "the GCS never declared the frozen node dead";
+  EXPECT_FALSE(task_node.empty() || task_node == doomed) << task_node;
+  EXPECT_FALSE(call_node.empty() || call_node == doomed) << call_node;
+  EXPECT_TRUE(freed) << "an object borrowed only by a process of the dead node was kept";
+  for (int pid : frozen) {
+    EXPECT_TRUE(WaitProcessGone(pid, 30)) << "pid " << pid << " of the dead node kept running";
+  }
 }
 
 TEST_F(NodeFailureTest, ANodeSilentTooLongIsDeclaredDeadAndStops) {

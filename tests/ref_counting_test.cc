@@ -3,6 +3,8 @@
 // arguments and results, actors that keep them — and is freed everywhere (the node store
 // included) when the last one goes. Real driver, raylet and worker processes.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdint>
@@ -65,13 +67,14 @@ class Keeper {
     kept_.clear();
     return 0;
   }
+  int Pid() { return int(getpid()); }
 
  private:
   std::vector<BlobRef> kept_;
 };
 
 LUMEN_REMOTE(Rebox, PutInWorker, DescribeFirst, DescribeViaSubtask, Noop, Keeper::Create,
-             &Keeper::Keep, &Keeper::DescribeKept, &Keeper::Drop);
+             &Keeper::Keep, &Keeper::DescribeKept, &Keeper::Drop, &Keeper::Pid);
 
 namespace {
 
@@ -124,6 +127,18 @@ TEST_F(RefCountingTest, ActorKeepsABorrowedRefUntilItDropsIt) {
             Expected(kBlobSize, 4));
   EXPECT_FALSE(StoreEmpty()) << "the actor still holds the blob's ref";
   EXPECT_EQ(*Value(keeper.Task(&Keeper::Drop).Remote()), 0);
+  EXPECT_TRUE(StoreBecomesEmpty());
+}
+
+// A borrower that dies without giving its registration back (SIGKILL) holds nothing any
+// more: its raylet reports it gone, and the owner forgets it.
+TEST_F(RefCountingTest, ABorrowerThatIsKilledNoLongerKeepsTheObject) {
+  auto keeper = lumen::Actor(Keeper::Create).Remote();
+  BlobRef blob = lumen::Put(MakePattern(kBlobSize, 5));
+  EXPECT_EQ(*Value(keeper.Task(&Keeper::Keep).Remote(std::vector<BlobRef>{blob})), 1);
+  blob = BlobRef();
+  EXPECT_FALSE(StoreEmpty()) << "the actor holds the blob's ref";
+  ASSERT_EQ(kill(*Value(keeper.Task(&Keeper::Pid).Remote()), SIGKILL), 0);
   EXPECT_TRUE(StoreBecomesEmpty());
 }
 

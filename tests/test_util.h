@@ -71,9 +71,9 @@ inline bool WaitProcessGone(int pid, double seconds = 30) {
   return WaitUntil([pid] { return ProcessGone(pid); }, seconds);
 }
 
-/// Pids of this process's child processes (zombies included). The embedded raylet starts
+/// Pids of the child processes of `parent` (zombies included). The embedded raylet starts
 /// every worker, actors' workers included, as a child of the driver.
-inline std::vector<int> ChildPids() {
+inline std::vector<int> ChildPids(int parent = getpid()) {
   std::vector<int> children;
   std::error_code error;
   for (const auto& entry : std::filesystem::directory_iterator("/proc", error)) {
@@ -81,11 +81,20 @@ inline std::vector<int> ChildPids() {
     if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
     char state = 0;
     int ppid = 0;
-    if (ReadProcStat(std::stoi(name), &state, &ppid) && ppid == getpid()) {
+    if (ReadProcStat(std::stoi(name), &state, &ppid) && ppid == parent) {
       children.push_back(std::stoi(name));
     }
   }
   return children;
+}
+
+/// `root` and every process below it (a node's daemon and its workers).
+inline std::vector<int> ProcessTree(int root) {
+  std::vector<int> tree{root};
+  for (size_t i = 0; i < tree.size(); ++i) {
+    for (int child : ChildPids(tree[i])) tree.push_back(child);
+  }
+  return tree;
 }
 
 /// After Shutdown: waits (bounded) until this process has no children left and returns

@@ -64,7 +64,9 @@ absl::StatusOr<rpc::JobLaunchInfo> UploadExecutable(rpc::GcsService::Stub& gcs) 
   if (!stored.ok()) return stored.status();
   if (*stored) return launch;
   int fd = open(kSelf, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return absl::InternalError(std::string("cannot read ") + kSelf + ": " + strerror(errno));
+  if (fd < 0) {
+    return absl::InternalError(std::string("cannot read ") + kSelf + ": " + strerror(errno));
+  }
   std::string* data = request.mutable_data();
   for (uint64_t offset = 0; offset < digest->size && !*stored;) {
     data->resize(std::min(kChunkBytes, digest->size - offset));

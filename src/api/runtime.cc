@@ -35,6 +35,7 @@ std::thread* g_signal_thread = nullptr;
 std::atomic<bool> g_dying_by_signal{false};
 
 std::atomic<uint64_t> g_session{0};   // CurrentSession()
+std::atomic<bool> g_ever_started{false};  // a session ran in this process
 uint64_t g_sessions_started = 0;      // under g_shutdown_mutex
 
 void OnSignal(int signo) {
@@ -329,6 +330,7 @@ std::map<std::string, std::string> TakeWorkerEnvironment() {
     g_runtime = runtime;
   }
   g_session = ++g_sessions_started;
+  g_ever_started = true;
   worker->RunTaskLoop();
   // Lets replies already given (an ExitActor call's, an Exit's) reach their callers; a
   // call still running on another thread (a threaded actor) must not keep the process.
@@ -357,7 +359,10 @@ void ParkIfDyingBySignal() {
 std::shared_ptr<Runtime> Require(const char* call) {
   auto runtime = Current();
   if (!runtime) {
-    throw ConfigError(std::string("lumen: ") + call + " called before lumen::Init()");
+    bool after_shutdown = g_ever_started.load(std::memory_order_relaxed);
+    throw ConfigError(std::string("lumen: ") + call +
+                      (after_shutdown ? " called after lumen::Shutdown() (lumen::Init() again first)"
+                                      : " called before lumen::Init()"));
   }
   return runtime;
 }
@@ -391,6 +396,7 @@ void Init(const Config& config_in, int argc, char** argv) {
     api::g_runtime = runtime;
   }
   api::g_session = ++api::g_sessions_started;
+  api::g_ever_started = true;
   api::InstallExitHooks();
 }
 

@@ -252,7 +252,9 @@ int RunDaemon(const StartOptions& options) {
   while (!why.empty() && why.back() == '\n') why.pop_back();
   int status = 0;
   if (waitpid(pid, &status, WNOHANG) == 0) {
-    if (why.empty()) why = "the node did not come up within " + std::to_string(kReadyTimeoutS) + " s";
+    if (why.empty()) {
+      why = "the node did not come up within " + std::to_string(kReadyTimeoutS) + " s";
+    }
     kill(pid, SIGKILL);
     waitpid(pid, &status, 0);
   } else if (why.empty()) {

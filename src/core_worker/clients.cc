@@ -27,16 +27,18 @@ class GrpcRayletClient final : public RayletClient {
                          ReplyCallback<rpc::ReturnWorkerLeaseReply> callback) override {
     rpc::CallUnary<rpc::ReturnWorkerLeaseRequest, rpc::ReturnWorkerLeaseReply>(
         [this](auto... args) { stub_->async()->ReturnWorkerLease(args...); },
-        std::move(request), std::move(callback));
+        std::move(request), std::move(callback), kQuickCallMs);
   }
   void CancelWorkerLeases(rpc::CancelWorkerLeasesRequest request,
                           ReplyCallback<rpc::CancelWorkerLeasesReply> callback) override {
     rpc::CallUnary<rpc::CancelWorkerLeasesRequest, rpc::CancelWorkerLeasesReply>(
         [this](auto... args) { stub_->async()->CancelWorkerLeases(args...); },
-        std::move(request), std::move(callback));
+        std::move(request), std::move(callback), kQuickCallMs);
   }
 
  private:
+  // Calls a raylet answers at once: bounded, in case its node froze.
+  static constexpr int64_t kQuickCallMs = 10000;
   std::unique_ptr<rpc::RayletService::Stub> stub_;
 };
 
@@ -96,6 +98,7 @@ class FrameWorkerClient final : public WorkerClient {
                     std::shared_ptr<PushRoutes> routes)
       : connection_(std::move(connection)), routes_(std::move(routes)) {}
   ~FrameWorkerClient() override { connection_->Close(); }
+  void Abort() override { connection_->Close(); }
 
   void PushTasks(rpc::PushTasksRequest request,
                  ReplyCallback<rpc::PushTasksReply> callback) override {
@@ -177,6 +180,39 @@ WorkerClientFactory MakeFrameWorkerClientFactory(rpc::FrameLoop* loop,
     }
     return fallback(endpoint, frame_address);
   };
+}
+
+WorkerClientFactory WorkerClientRegistry::Wrap(WorkerClientFactory factory) {
+  return [clients = clients_, factory = std::move(factory)](
+             const std::string& endpoint,
+             const std::string& frame_address) -> std::shared_ptr<WorkerClient> {
+    std::shared_ptr<WorkerClient> client = factory(endpoint, frame_address);
+    MutexLock lock(&clients->mutex);
+    std::vector<std::weak_ptr<WorkerClient>>& list = clients->by_endpoint[endpoint];
+    std::erase_if(list, [](const auto& weak) { return weak.expired(); });
+    list.push_back(client);
+    if (++clients->made % 1024 == 0) {  // now and then, forget endpoints with none alive
+      absl::erase_if(clients->by_endpoint, [](auto& entry) {
+        std::erase_if(entry.second, [](const auto& weak) { return weak.expired(); });
+        return entry.second.empty();
+      });
+    }
+    return client;
+  };
+}
+
+void WorkerClientRegistry::Abort(const std::string& endpoint) {
+  std::vector<std::weak_ptr<WorkerClient>> list;
+  {
+    MutexLock lock(&clients_->mutex);
+    auto it = clients_->by_endpoint.find(endpoint);
+    if (it == clients_->by_endpoint.end()) return;
+    list = std::move(it->second);
+    clients_->by_endpoint.erase(it);
+  }
+  for (const auto& weak : list) {
+    if (std::shared_ptr<WorkerClient> client = weak.lock()) client->Abort();
+  }
 }
 
 std::unique_ptr<GcsActorClient> MakeGrpcGcsActorClient(const std::string& endpoint) {

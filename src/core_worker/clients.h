@@ -42,6 +42,10 @@ class WorkerClient {
   virtual ~WorkerClient() = default;
   virtual void PushTasks(rpc::PushTasksRequest request,
                          ReplyCallback<rpc::PushTasksReply> callback) = 0;
+  /// The worker's process is gone (say, its node was declared dead while it is frozen):
+  /// pushes in flight fail at once, as if the connection broke. By default nothing: the
+  /// connection breaks by itself when a process on this node exits.
+  virtual void Abort() {}
 };
 
 /// The GCS's actor directory, as the actor submitter uses it.
@@ -95,6 +99,25 @@ class PushRoutes {
 WorkerClientFactory MakeFrameWorkerClientFactory(rpc::FrameLoop* loop,
                                                  WorkerClientFactory fallback,
                                                  std::shared_ptr<PushRoutes> routes = nullptr);
+
+/// Remembers the clients a factory makes, by endpoint, so that those to a process
+/// announced gone can be aborted. Thread-safe; the factory Wrap returns may outlive it.
+class WorkerClientRegistry {
+ public:
+  /// A factory that makes clients with `factory` and remembers them.
+  WorkerClientFactory Wrap(WorkerClientFactory factory);
+  /// Aborts the live clients to `endpoint`, and forgets them.
+  void Abort(const std::string& endpoint);
+
+ private:
+  struct Clients {
+    Mutex mutex;
+    absl::flat_hash_map<std::string, std::vector<std::weak_ptr<WorkerClient>>> by_endpoint
+        ABSL_GUARDED_BY(mutex);
+    uint64_t made ABSL_GUARDED_BY(mutex) = 0;
+  };
+  std::shared_ptr<Clients> clients_ = std::make_shared<Clients>();
+};
 
 /// gRPC implementations, over lumen's channels.
 std::unique_ptr<RayletClient> MakeGrpcRayletClient(const std::string& endpoint);

@@ -32,6 +32,20 @@ std::chrono::steady_clock::time_point DeadlineFor(std::chrono::milliseconds time
   return std::chrono::steady_clock::now() + timeout;
 }
 
+// The copy of `id` on dead `node` is gone, and `why` it cannot be made again.
+ObjectPtr LostForGood(const ObjectId& id, const std::string& node, const absl::Status& why) {
+  return StoredObject::MakeError(ErrorKind::kObjectLost,
+                                 "object " + id.Hex() + " was lost with node " +
+                                     NodeId::FromBinary(node).Hex() +
+                                     " and cannot be made again: " + std::string(why.message()));
+}
+
+ObjectPtr OwnerGoneError(const ObjectId& id, const std::string& owner) {
+  return StoredObject::MakeError(ErrorKind::kOwnerDied,
+                                 "the owner of object " + id.Hex() + " (" + owner +
+                                     ") died: its process exited or its node was declared dead");
+}
+
 }  // namespace
 
 CoreWorker::CoreWorker(CoreWorkerOptions options)
@@ -104,8 +118,8 @@ absl::Status CoreWorker::Start() {
     frame_address_ = *frame_address;
   }
   // Pushes (tasks and actor calls) go over frames; gRPC where a worker takes none.
-  WorkerClientFactory push_clients =
-      MakeFrameWorkerClientFactory(&frames_, MakeGrpcWorkerClientFactory(), push_routes_);
+  WorkerClientFactory push_clients = worker_clients_.Wrap(
+      MakeFrameWorkerClientFactory(&frames_, MakeGrpcWorkerClientFactory(), push_routes_));
   FreeStored free_stored = [this](const ObjectId& id, const std::string& node) {
     FreeInStore(id, node);
   };
@@ -151,6 +165,10 @@ absl::Status CoreWorker::Start() {
     options_.node_id = NodeId::FromBinary(reply->node_id());
     LUMEN_RETURN_IF_ERROR(ConnectStore(reply->store()));
   }
+  peer_watch_ = std::make_unique<PeerWatch>(
+      gcs_.get(), &timers_,
+      [this](const std::vector<std::string>& addresses) { OnPeersGone(addresses); });
+  peer_watch_->Start();
   return absl::OkStatus();
 }
 
@@ -185,6 +203,7 @@ CoreWorker::~CoreWorker() {
 
 void CoreWorker::Shutdown() {
   if (shutdown_.exchange(true)) return;
+  if (peer_watch_) peer_watch_->Stop();
   if (executor_) executor_->Stop();
   // Owners that outlive this process may free what it borrowed.
   SendRemoveBorrowers(refs_.TakeAllRegistered(), /*wait=*/true);
@@ -259,9 +278,14 @@ rpc::ObjectRefProto CoreWorker::AddPut(const ObjectId& id, ObjectPtr object) {
 
 void CoreWorker::FetchFromOwner(const ObjectId& id, const std::string& owner,
                                 const std::string& lost_node) {
+  if (peer_watch_ && peer_watch_->IsGone(owner)) {
+    store_.Put(id, OwnerGoneError(id, owner));
+    return;
+  }
+  auto call = std::make_shared<grpc::ClientContext>();
   {
     MutexLock lock(&fetch_mutex_);
-    if (!fetching_.emplace(id, true).second) return;
+    if (!fetching_.emplace(id, Fetch{owner, call}).second) return;
   }
   rpc::GetObjectRequest request;
   request.set_id(id.Binary());
@@ -274,7 +298,16 @@ void CoreWorker::FetchFromOwner(const ObjectId& id, const std::string& owner,
       [stub](auto... args) { stub->async()->GetObject(args...); }, std::move(request),
       [this, id, owner, stub](absl::Status status, rpc::GetObjectReply&& reply) {
         ObjectPtr object;
-        if (!status.ok()) {
+        bool owner_gone = false;
+        {
+          MutexLock lock(&fetch_mutex_);
+          auto it = fetching_.find(id);
+          if (it != fetching_.end()) owner_gone = it->second.owner_gone;
+          fetching_.erase(id);
+        }
+        if (owner_gone) {
+          object = OwnerGoneError(id, owner);
+        } else if (!status.ok()) {
           object = StoredObject::MakeError(
               ErrorKind::kOwnerDied, "the owner of object " + id.Hex() + " (" + owner +
                                          ") is unreachable: " + std::string(status.message()));
@@ -286,13 +319,10 @@ void CoreWorker::FetchFromOwner(const ObjectId& id, const std::string& owner,
           object = StoredObject::FromProto(reply.data(), reply.is_error(), reply.error(),
                                            reply.in_store(), reply.store_node_id());
         }
-        {
-          MutexLock lock(&fetch_mutex_);
-          fetching_.erase(id);
-        }
         store_.Put(id, object);
         rpcs_.End();
-      });
+      },
+      /*timeout_ms=*/-1, std::move(call));
 }
 
 absl::StatusOr<std::vector<ObjectPtr>> CoreWorker::Get(
@@ -358,18 +388,14 @@ absl::StatusOr<std::vector<ObjectPtr>> CoreWorker::GetRounds(
       again.push_back(refs[copy.index]);
       where.push_back(copy.index);
     } else {
-      out[copy.index] = StoredObject::MakeError(
-          ErrorKind::kObjectLost, "object " + ids[copy.index].Hex() + " was lost with node " +
-                                      NodeId::FromBinary(copy.node).Hex() +
-                                      " and cannot be made again: " +
-                                      std::string(recovered.message()));
+      out[copy.index] = LostForGood(ids[copy.index], copy.node, recovered);
     }
   }
   if (again.empty()) return out;
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
       deadline - std::chrono::steady_clock::now());
-  auto rebuilt = GetRounds(again, timeout.count() < 0 ? timeout : std::max(left, std::chrono::milliseconds(0)),
-                           rebuilds - 1);
+  auto rest = timeout.count() < 0 ? timeout : std::max(left, std::chrono::milliseconds(0));
+  auto rebuilt = GetRounds(again, rest, rebuilds - 1);
   if (!rebuilt.ok()) return rebuilt.status();
   for (size_t k = 0; k < where.size(); ++k) out[where[k]] = (*rebuilt)[k];
   return out;
@@ -614,11 +640,7 @@ void CoreWorker::HandleGetObject(const rpc::GetObjectRequest& request,
     // the node dead): made again, the answer waits for the new one.
     absl::Status rebuilt = Rebuild(id);
     if (!rebuilt.ok()) {
-      return answer(StoredObject::MakeError(
-          ErrorKind::kObjectLost, "object " + id.Hex() + " was lost with node " +
-                                      NodeId::FromBinary(object->store_node).Hex() +
-                                      " and cannot be made again: " +
-                                      std::string(rebuilt.message())));
+      return answer(LostForGood(id, object->store_node, rebuilt));
     }
     object = store_.GetIfReady(id);
   }

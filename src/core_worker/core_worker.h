@@ -17,6 +17,7 @@
 #include "core_worker/clients.h"
 #include "core_worker/lineage.h"
 #include "core_worker/memory_store.h"
+#include "core_worker/peer_watch.h"
 #include "core_worker/reference_counter.h"
 #include "core_worker/store_client.h"
 #include "core_worker/task_executor.h"
@@ -203,6 +204,10 @@ class CoreWorker {
   /// (borrowed). OK: a Get may wait for it again.
   absl::Status Recover(const rpc::ObjectRefProto& ref, const std::string& node);
   void OnFree(const ReferenceCounter::Freed& freed);
+  /// The GCS says these processes are gone (exited, or their node was declared dead):
+  /// they borrow nothing any more, pushes to them fail (and retry by the usual rules),
+  /// fetches from them as owners fail with OwnerDied.
+  void OnPeersGone(const std::vector<std::string>& addresses);
   /// A stub to the core worker at `endpoint` (cached).
   std::shared_ptr<rpc::CoreWorkerService::Stub> PeerStub(const std::string& endpoint);
   /// Blocking AddBorrowers at `owner`; per id, whether the owner counted it.
@@ -252,8 +257,15 @@ class CoreWorker {
   Mutex peers_mutex_;
   absl::flat_hash_map<std::string, std::shared_ptr<rpc::CoreWorkerService::Stub>> peers_
       ABSL_GUARDED_BY(peers_mutex_);
+  WorkerClientRegistry worker_clients_;  // pushes to other processes, by endpoint
+  std::unique_ptr<PeerWatch> peer_watch_;
+  struct Fetch {  // a borrowed object asked of its owner
+    std::string owner;
+    std::shared_ptr<grpc::ClientContext> call;
+    bool owner_gone = false;  // OnPeersGone cancelled the call
+  };
   Mutex fetch_mutex_;
-  absl::flat_hash_map<ObjectId, bool> fetching_ ABSL_GUARDED_BY(fetch_mutex_);
+  absl::flat_hash_map<ObjectId, Fetch> fetching_ ABSL_GUARDED_BY(fetch_mutex_);
   // Owned objects in the store: the other nodes that pulled a copy (freed with them).
   Mutex copies_mutex_;
   absl::flat_hash_map<ObjectId, std::vector<std::string>> copies_

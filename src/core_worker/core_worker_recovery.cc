@@ -1,7 +1,8 @@
-// Objects lost with their nodes: an owner runs the task that made one again (its
-// lineage, core_worker/lineage.h); a borrower asks the owner to. Only once the GCS has
-// declared the node that held the copy dead: a copy that failed to arrive from a live
-// node is an error as before.
+// Processes and nodes that fail. Peers gone (PeerWatch): forgotten as borrowers, pushes
+// to them and fetches from them fail at once. Objects lost with their nodes: an owner
+// runs the task that made one again (its lineage, core_worker/lineage.h); a borrower asks
+// the owner to. Only once the GCS has declared the node that held the copy dead: a copy
+// that failed to arrive from a live node is an error as before.
 #include <thread>
 
 #include "common/logging.h"
@@ -17,6 +18,30 @@ constexpr auto kNodeDeathWait = std::chrono::seconds(15);
 constexpr auto kNodeDeathPoll = std::chrono::milliseconds(250);
 
 }  // namespace
+
+void CoreWorker::OnPeersGone(const std::vector<std::string>& addresses) {
+  absl::flat_hash_set<std::string> gone;
+  for (const std::string& address : addresses) {
+    // This process, declared gone with its node while it was frozen: its raylet stops it.
+    if (address == endpoint_) continue;
+    gone.insert(address);
+    refs_.RemoveBorrowerEverywhere(address);
+    worker_clients_.Abort(address);
+    MutexLock lock(&peers_mutex_);
+    peers_.erase(address);
+  }
+  std::vector<std::shared_ptr<grpc::ClientContext>> calls;
+  {
+    MutexLock lock(&fetch_mutex_);
+    for (auto& [id, fetch] : fetching_) {
+      if (gone.contains(fetch.owner)) {
+        fetch.owner_gone = true;
+        calls.push_back(fetch.call);
+      }
+    }
+  }
+  for (const auto& call : calls) call->TryCancel();
+}
 
 bool CoreWorker::AwaitNodeDeath(const std::string& node) {
   auto deadline = std::chrono::steady_clock::now() + kNodeDeathWait;

@@ -75,7 +75,9 @@ ActorManagerDeps GcsServer::MakeActorDeps() {
     rpc::RequestWorkerLeaseRequest request;
     request.set_job_id(spec.job_id());
     *request.mutable_resources() = spec.resources();
-    if (const JobEntry* job = FindJob(spec.job_id())) *request.mutable_launch() = job->info.launch();
+    if (const JobEntry* job = FindJob(spec.job_id())) {
+      *request.mutable_launch() = job->info.launch();
+    }
     request.set_detached_actor(spec.detached());
     // No requester: the lease belongs to the GCS, not to a worker whose exit ends it.
     rpc::CallUnary<rpc::RequestWorkerLeaseRequest, rpc::RequestWorkerLeaseReply>(

@@ -48,6 +48,9 @@ NodeManager::Liveness NodeManager::Heartbeat(const rpc::NodeHeartbeatRequest& re
   if (!it->second.info.alive()) return Liveness::kDead;
   rpc::NodeInfo& node = it->second.info;
   node.set_last_heartbeat_ms(NowMs());
+  if (request.has_processes()) {
+    it->second.processes.assign(request.processes().begin(), request.processes().end());
+  }
   if (request.has_resources()) {
     // What waits there is for `lumen status`, which reads whole entries: no new version.
     *node.mutable_pending() = request.pending();
@@ -79,6 +82,9 @@ void NodeManager::CheckHealth() {
     }
   }
   for (const std::string& id : died) {
+    // Its processes are gone too, as far as the cluster is concerned: even if they still
+    // run (a frozen machine), nothing waits for them or keeps their objects any more.
+    for (const std::string& address : nodes_.at(id).processes) OwnerGone(address);
     if (on_death_) on_death_(nodes_.at(id).info);
   }
 }
@@ -94,13 +100,19 @@ const rpc::NodeInfo* NodeManager::Find(const std::string& node_id) const {
   return it == nodes_.end() ? nullptr : &it->second.info;
 }
 
-bool NodeManager::HasNews(uint64_t known_version, uint64_t gone_owners_after) const {
+bool NodeManager::HasNews(const Cursor& cursor) const {
   // A poller ahead of this view (the GCS restarted) needs all of it again.
-  return known_version != version_ || gone_owners_after < LastGoneOwner();
+  bool owners = cursor.gone_owners_after < LastGoneOwner();
+  return owners || (!cursor.owners_only && cursor.known_version != version_);
 }
 
-void NodeManager::Fill(uint64_t known_version, uint64_t gone_owners_after,
-                       rpc::GetAllNodesReply* reply) const {
+void NodeManager::Fill(const Cursor& cursor, rpc::GetAllNodesReply* reply) const {
+  for (const auto& [seq, address] : gone_owners_) {
+    if (seq > cursor.gone_owners_after) reply->add_gone_owners(address);
+  }
+  reply->set_gone_owners_last(LastGoneOwner());
+  if (cursor.owners_only) return;
+  uint64_t known_version = cursor.known_version;
   bool whole = known_version == 0 || known_version > version_;
   for (const auto& [id, entry] : nodes_) {
     if (whole || entry.state_version > known_version) {
@@ -114,30 +126,31 @@ void NodeManager::Fill(uint64_t known_version, uint64_t gone_owners_after,
   }
   reply->set_version(version_);
   reply->set_whole(whole);
-  for (const auto& [seq, address] : gone_owners_) {
-    if (seq > gone_owners_after) reply->add_gone_owners(address);
-  }
-  reply->set_gone_owners_last(LastGoneOwner());
 }
 
 void NodeManager::Poll(const rpc::GetAllNodesRequest& request, rpc::GetAllNodesReply* reply,
                        rpc::Done done) {
-  uint64_t known = request.known_version(), after = request.gone_owners_after();
-  if (stopped_ || request.wait_ms() <= 0 || known == 0) {
-    Fill(known, after, reply);
+  Cursor cursor{request.known_version(), request.gone_owners_after(),
+                request.gone_owners_only()};
+  if (cursor.owners_only && request.wait_ms() <= 0) {  // a new watcher: from now on
+    reply->set_gone_owners_last(LastGoneOwner());
+    return done(absl::OkStatus());
+  }
+  if (stopped_ || request.wait_ms() <= 0 || (cursor.known_version == 0 && !cursor.owners_only)) {
+    Fill(cursor, reply);
     return done(absl::OkStatus());
   }
   // Even with news, a poll waits for the next publish: a raylet that polls again at once
   // gets the changes of a whole interval in one reply, not one reply per change.
   uint64_t token = next_token_++;
-  parked_[token] = Parked{known, after, reply, std::move(done)};
-  if (HasNews(known, after)) Changed();
+  parked_[token] = Parked{cursor, reply, std::move(done)};
+  if (HasNews(cursor)) Changed();
   run_after_(std::chrono::milliseconds(std::min(request.wait_ms(), kMaxWaitMs)), [this, token] {
     auto it = parked_.find(token);
     if (it == parked_.end()) return;
     Parked parked = std::move(it->second);
     parked_.erase(it);
-    Fill(parked.known_version, parked.gone_owners_after, parked.reply);
+    Fill(parked.cursor, parked.reply);
     parked.done(absl::OkStatus());
   });
 }
@@ -156,19 +169,18 @@ void NodeManager::Publish() {
   parked.swap(parked_);
   // Most pollers hold the same version (the last publish's): one reply is made for each
   // version held, and copied to the others.
-  std::map<std::pair<uint64_t, uint64_t>, const rpc::GetAllNodesReply*> made;
+  std::map<Cursor, const rpc::GetAllNodesReply*> made;
   for (auto& [token, poll] : parked) {
-    if (!HasNews(poll.known_version, poll.gone_owners_after)) {
+    if (!HasNews(poll.cursor)) {
       parked_.emplace(token, std::move(poll));
       continue;
     }
-    auto key = std::make_pair(poll.known_version, poll.gone_owners_after);
-    auto it = made.find(key);
+    auto it = made.find(poll.cursor);
     if (it != made.end()) {
       *poll.reply = *it->second;
     } else {
-      Fill(poll.known_version, poll.gone_owners_after, poll.reply);
-      made.emplace(key, poll.reply);
+      Fill(poll.cursor, poll.reply);
+      made.emplace(poll.cursor, poll.reply);
     }
   }
   // Answered only now: a reply may be gone once its call is done.
@@ -182,7 +194,7 @@ void NodeManager::Stop() {
   std::map<uint64_t, Parked> parked;
   parked.swap(parked_);
   for (auto& [token, poll] : parked) {
-    Fill(poll.known_version, poll.gone_owners_after, poll.reply);
+    Fill(poll.cursor, poll.reply);
     poll.done(absl::OkStatus());
   }
 }

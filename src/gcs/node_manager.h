@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "gcs.pb.h"
@@ -44,12 +45,13 @@ class NodeManager {
   /// Nodes (but the head) silent for longer than node_timeout_ms are dead.
   void CheckHealth();
   /// An owner (a core worker's TCP address) exited: published with the view. The last
-  /// 10,000 are kept.
+  /// 10,000 are kept. A node declared dead takes every process it reported with it.
   void OwnerGone(const std::string& address);
   /// Answers with what changed after request.known_version (everything for 0) and the
   /// owners gone after request.gone_owners_after: at once for known_version 0 or
   /// wait_ms <= 0, else at the next publish with news for it (at most publish_interval
-  /// after the change), or after wait_ms (at most 30 s) with nothing new.
+  /// after the change), or after wait_ms (at most 30 s) with nothing new. With
+  /// gone_owners_only, just the owners gone (and only they are news).
   void Poll(const rpc::GetAllNodesRequest& request, rpc::GetAllNodesReply* reply,
             rpc::Done done);
   /// Answers every parked poll; later polls are answered at once.
@@ -68,16 +70,22 @@ class NodeManager {
   struct Entry {
     rpc::NodeInfo info;         // info.version(): its last change of any kind
     uint64_t state_version = 0;  // its registration or death
+    std::vector<std::string> processes;  // its drivers' and workers' TCP addresses
   };
-  struct Parked {
+  /// What a poll asks for.
+  struct Cursor {
     uint64_t known_version;
     uint64_t gone_owners_after;
+    bool owners_only;
+    auto operator<=>(const Cursor&) const = default;
+  };
+  struct Parked {
+    Cursor cursor;
     rpc::GetAllNodesReply* reply;
     rpc::Done done;
   };
-  bool HasNews(uint64_t known_version, uint64_t gone_owners_after) const;
-  void Fill(uint64_t known_version, uint64_t gone_owners_after,
-            rpc::GetAllNodesReply* reply) const;
+  bool HasNews(const Cursor& cursor) const;
+  void Fill(const Cursor& cursor, rpc::GetAllNodesReply* reply) const;
   /// Something changed: parked polls hear of it at the next publish.
   void Changed();
   void Publish();

@@ -180,7 +180,7 @@ void ObjectManager::OnSize(const PullPtr& pull, absl::StatusOr<ChunkRead> read) 
     }
   }
   if (!usable) return StartFromNextSource(pull);
-  store_->CreateCopy(pull->id, pull->size, pull->owner, [this, pull](absl::StatusOr<uint8_t*> dest) {
+  auto on_created = [this, pull](absl::StatusOr<uint8_t*> dest) {
     bool there = absl::IsAlreadyExists(dest.status());
     {
       MutexLock lock(&mutex_);
@@ -199,7 +199,8 @@ void ObjectManager::OnSize(const PullPtr& pull, absl::StatusOr<ChunkRead> read) 
       MaybeComplete(pull);
     }
     EndOutstanding();
-  });
+  };
+  store_->CreateCopy(pull->id, pull->size, pull->owner, std::move(on_created));
 }
 
 void ObjectManager::IssueChunks() {
@@ -221,7 +222,9 @@ void ObjectManager::IssueChunks() {
   for (Chunk& chunk : start) {
     client_.Read(chunk.address, chunk.pull->id, chunk.offset, chunk.length,
                  chunk.pull->dest + chunk.offset,
-                 [this, chunk](absl::StatusOr<ChunkRead> read) { OnChunk(chunk, std::move(read)); });
+                 [this, chunk](absl::StatusOr<ChunkRead> read) {
+                   OnChunk(chunk, std::move(read));
+                 });
   }
 }
 

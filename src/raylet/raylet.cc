@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <future>
 #include <thread>
@@ -194,21 +195,42 @@ void Raylet::MaybeReport() {
   for (const PendingLease& pending : pending_) report += "|" + pending.demand.ToString();
   for (const auto& [shape, seen] : infeasible_seen_) report += "|!" + shape;
   int64_t now = NowMs();
-  bool changed = report != last_report_;
+  std::vector<std::string> processes = ProcessAddresses();
+  bool processes_changed = processes != processes_reported_;
+  bool changed = report != last_report_ || processes_changed;
   if (changed && now - last_report_ms_ >= 100) {
     last_report_ = std::move(report);
     last_report_ms_ = now;
-    SendHeartbeat(/*with_resources=*/true);
+    if (processes_changed) processes_reported_ = processes;
+    SendHeartbeat(/*with_resources=*/true, processes_changed ? &processes : nullptr);
   } else if (now - last_report_ms_ >= heartbeat_period_ms_.load()) {
     last_report_ms_ = now;
     SendHeartbeat(/*with_resources=*/false);
   }
 }
 
-void Raylet::SendHeartbeat(bool with_resources) {
+std::vector<std::string> Raylet::ProcessAddresses() {
+  std::vector<std::string> addresses;
+  for (Worker* worker : pool_.All()) {
+    if (!worker->address.empty()) addresses.push_back(worker->address);
+  }
+  for (const auto& [job, launch] : pool_.jobs()) {
+    if (launch.driver_pid > 0 && !launch.driver_address.empty() && !drivers_gone_.count(job)) {
+      addresses.push_back(launch.driver_address);
+    }
+  }
+  std::sort(addresses.begin(), addresses.end());
+  return addresses;
+}
+
+void Raylet::SendHeartbeat(bool with_resources, const std::vector<std::string>* processes) {
   rpc::NodeHeartbeatRequest request;
   request.set_node_id(node_id_.Binary());
   request.set_has_resources(with_resources);
+  if (processes != nullptr) {
+    request.set_has_processes(true);
+    request.mutable_processes()->Assign(processes->begin(), processes->end());
+  }
   ToProtoMap(resources_.available(), request.mutable_available());
   // What waits here, by shape: `lumen status` shows it.
   std::map<std::string, rpc::ResourceDemand> by_shape;
@@ -232,15 +254,21 @@ void Raylet::SendHeartbeat(bool with_resources) {
   }
   rpc::CallUnary<rpc::NodeHeartbeatRequest, rpc::NodeHeartbeatReply>(
       [this](auto... args) { gcs_->async()->NodeHeartbeat(args...); }, std::move(request),
-      [this](absl::Status status, rpc::NodeHeartbeatReply&& reply) {
+      [this, sent_processes = processes != nullptr](absl::Status status,
+                                                    rpc::NodeHeartbeatReply&& reply) {
         if (!status.ok()) {
           LUMEN_LOG_DEBUG("raylet: heartbeat failed: {}", status.ToString());
+          // The GCS may not have the node's processes: the next report sends them again.
+          if (sent_processes) loop_.Post([this] { processes_reported_.clear(); });
         } else if (reply.dead()) {
           OnDeclaredDead(reply.why());
         } else if (!reply.known()) {
           // The GCS marked this node dead (missed heartbeats) or restarted: rejoin.
           LUMEN_LOG_WARN("raylet: the GCS does not know this node; registering again");
-          loop_.Post([this] { RegisterWithGcs(/*blocking=*/false).IgnoreError(); });
+          loop_.Post([this] {
+            processes_reported_.clear();
+            RegisterWithGcs(/*blocking=*/false).IgnoreError();
+          });
         }
       },
       2000);
@@ -282,7 +310,9 @@ void Raylet::FlushLogs(bool blocking) {
     auto sent = rpc::CallBlocking<rpc::PublishLogsRequest, rpc::PublishLogsReply>(
         [this](auto* ctx, const auto& req, auto* rep) { return gcs_->PublishLogs(ctx, req, rep); },
         batch, 1000);
-    if (!sent.ok()) LUMEN_LOG_DEBUG("raylet: last worker output not published: {}", sent.status().ToString());
+    if (!sent.ok()) {
+      LUMEN_LOG_DEBUG("raylet: last worker output not published: {}", sent.status().ToString());
+    }
     return;
   }
   publishing_->store(true);
@@ -696,7 +726,8 @@ const std::pair<const std::string, Raylet::RemoteNode>* Raylet::Place(
     case rpc::SchedulingStrategy::NODE_AFFINITY: {
       if (strategy.node_id() == node_id_.Binary()) return nullptr;  // here
       auto it = cluster_view_.find(strategy.node_id());
-      if (it != cluster_view_.end() && (!strategy.soft() || it->second.available.Contains(demand))) {
+      if (it != cluster_view_.end() &&
+          (!strategy.soft() || it->second.available.Contains(demand))) {
         it->second.Charge(demand);
         return &*it;
       }

@@ -169,7 +169,10 @@ class Raylet {
   /// Fetches the job's executable unless a fetch is under way; a failure fails the job's
   /// parked lease requests (the next request tries again).
   void FetchExecutable(const std::string& job, int prestart);
-  void SendHeartbeat(bool with_resources);
+  /// `processes`: the node's processes changed since the last report; they go with it.
+  void SendHeartbeat(bool with_resources, const std::vector<std::string>* processes = nullptr);
+  /// The TCP addresses of this node's live drivers and workers, sorted.
+  std::vector<std::string> ProcessAddresses();
   /// Worker output, from the log monitor's thread: batched for the GCS's log channel.
   void OnWorkerOutput(const std::string& job, pid_t pid, const std::string& text,
                       bool from_stderr);
@@ -212,6 +215,7 @@ class Raylet {
   bool view_polling_ = false;      // loop-only: the long poll is out
   std::string last_report_;        // loop-only: resources last reported (ToString form)
   int64_t last_report_ms_ = 0;     // loop-only: when anything was last reported
+  std::vector<std::string> processes_reported_;  // loop-only: ProcessAddresses last sent
   /// How often to report liveness (the GCS says, when this node registers).
   std::atomic<int64_t> heartbeat_period_ms_{1000};
   std::atomic<bool> declared_dead_{false};

@@ -217,6 +217,50 @@ TEST_F(NodeManagerTest, OwnersGoneArePublishedWithTheView) {
   EXPECT_FALSE(next.answered);  // seen already
 }
 
+// Core workers watch only for processes gone: a new watcher starts from now, resource
+// changes do not wake it, and a node declared dead takes the processes it reported.
+TEST_F(NodeManagerTest, WatchersOfOwnersGoneHearOfEveryProcessOfADeadNode) {
+  NodeManager strict([this](milliseconds d, std::function<void()> f) { timers_.push_back({d, f}); },
+                     /*node_timeout_ms=*/-1, milliseconds(50));
+  rpc::NodeInfo node;
+  node.set_node_id(NodeId::FromRandom().Binary());
+  ASSERT_TRUE(strict.Register(node).ok());
+  strict.OwnerGone("127.0.0.9:1");  // before the watcher: not its news
+  rpc::NodeHeartbeatRequest report;
+  report.set_node_id(node.node_id());
+  report.set_has_processes(true);
+  report.add_processes("127.0.0.3:4000");
+  report.add_processes("127.0.0.3:4001");
+  ASSERT_EQ(strict.Heartbeat(report), NodeManager::Liveness::kAlive);
+  auto ask = [&strict](Poll& poll, uint64_t after, int64_t wait_ms) {
+    rpc::GetAllNodesRequest request;
+    request.set_gone_owners_only(true);
+    request.set_gone_owners_after(after);
+    request.set_wait_ms(wait_ms);
+    strict.Poll(request, &poll.reply, [&poll](absl::Status) { poll.answered = true; });
+  };
+  Poll first;
+  ask(first, 0, 0);
+  ASSERT_TRUE(first.answered);
+  EXPECT_EQ(first.reply.gone_owners_size(), 0) << "a new watcher starts from now";
+  EXPECT_EQ(first.reply.nodes_size(), 0);
+  Poll watch;
+  ask(watch, first.reply.gone_owners_last(), 5000);
+  report.set_has_processes(false);
+  report.set_has_resources(true);
+  (*report.mutable_available())["CPU"] = 3;
+  ASSERT_EQ(strict.Heartbeat(report), NodeManager::Liveness::kAlive);  // a resource change
+  Fire(milliseconds(50));
+  EXPECT_FALSE(watch.answered) << "resource changes are not a watcher's news";
+  strict.CheckHealth();  // silent past the timeout: dead
+  Fire(milliseconds(50));
+  ASSERT_TRUE(watch.answered);
+  EXPECT_EQ(std::vector<std::string>(watch.reply.gone_owners().begin(),
+                                     watch.reply.gone_owners().end()),
+            (std::vector<std::string>{"127.0.0.3:4000", "127.0.0.3:4001"}));
+  EXPECT_EQ(watch.reply.nodes_size(), 0);
+}
+
 TEST_F(NodeManagerTest, APollerAheadOfTheViewGetsItWholeAndStopAnswersParkedPolls) {
   Add(1);
   Poll ahead;
