@@ -77,6 +77,13 @@ class ObjectStoreFullError : public Error {
   ~ObjectStoreFullError() override;
 };
 
+/// Thrown by Get: the task was cancelled with lumen::Cancel before it finished.
+class TaskCancelledError : public Error {
+ public:
+  using Error::Error;
+  ~TaskCancelledError() override;
+};
+
 /// Thrown by Init and option setters: an invalid option (bad resource amount, unknown
 /// address, ...), and by calls made before Init.
 class ConfigError : public Error {

@@ -49,8 +49,9 @@ std::shared_ptr<const T> Decode(const Buffer& buffer) {
 /// comes back as a `const T`. Large strings and vectors of trivially copyable elements in
 /// the node's shared memory come back as views of it, without a copy; the `const` is what
 /// keeps user code from writing or resizing shared bytes. Copy a value to change it
-/// (`auto v = *lumen::Get(ref);`). A negative timeout waits forever. Throws the error of the first failed object (TaskError, WorkerCrashedError,
-/// ...), or GetTimeoutError. For ObjectRef<void> the pointers are empty.
+/// (`auto v = *lumen::Get(ref);`). A negative timeout waits forever. Throws the error of
+/// the first failed object (TaskError, WorkerCrashedError, TaskCancelledError, ...), or
+/// GetTimeoutError. For ObjectRef<void> the pointers are empty.
 template <typename T>
 std::vector<std::shared_ptr<const T>> Get(const std::vector<ObjectRef<T>>& refs,
                                     std::chrono::milliseconds timeout) {
@@ -118,6 +119,18 @@ WaitResult<T> Wait(const std::vector<ObjectRef<T>>& refs, int num_returns,
     }
   }
   return result;
+}
+
+/// Cancels the task that makes `ref`. A task still queued, or waiting for its arguments,
+/// is dropped: Get throws TaskCancelledError. A task already sent to its worker is left
+/// to run, unless `force`: then its worker is killed (the task is not retried; other
+/// tasks sent to that worker run again elsewhere) and Get throws TaskCancelledError. A
+/// finished task: nothing happens. Throws ConfigError when `ref` is not the result of a
+/// task this process submitted (a Put, an actor call, a ref owned by another process).
+template <typename T>
+void Cancel(const ObjectRef<T>& ref, bool force = false) {
+  detail::CheckInitialized("Cancel");
+  detail::Cancel(ref.Data(), force);
 }
 
 }  // namespace lumen

@@ -106,6 +106,8 @@ std::vector<rpc::TaskArg> ToTaskArgs(std::vector<SerializedArg> args) {
       throw ActorDiedError("lumen: " + message);
     case core::ErrorKind::kObjectStoreFull:
       throw ObjectStoreFullError("lumen: " + message);
+    case core::ErrorKind::kTaskCancelled:
+      throw TaskCancelledError("lumen: " + message);
     default:
       throw Error("lumen: " + message);
   }

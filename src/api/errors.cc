@@ -13,6 +13,7 @@ OwnerDiedError::~OwnerDiedError() = default;
 GetTimeoutError::~GetTimeoutError() = default;
 FunctionNotFoundError::~FunctionNotFoundError() = default;
 ObjectStoreFullError::~ObjectStoreFullError() = default;
+TaskCancelledError::~TaskCancelledError() = default;
 ConfigError::~ConfigError() = default;
 
 }  // namespace lumen

@@ -70,6 +70,13 @@ std::vector<bool> Wait(const std::vector<RefData>& refs, int num_returns,
   return runtime->core->Wait(ToProtos(refs), num_returns, timeout);
 }
 
+void Cancel(const RefData& ref, bool force) {
+  CheckSession(ref, "Cancel");
+  auto runtime = api::Require("Cancel");
+  absl::Status status = runtime->core->Cancel(ToProto(ref), force);
+  if (!status.ok()) throw ConfigError("lumen: " + std::string(status.message()));
+}
+
 RefData SubmitTask(const std::string& function_name, std::vector<SerializedArg> args,
                    const TaskOptions& options) {
   auto runtime = api::Require("Task(...).Remote");

@@ -361,7 +361,7 @@ std::shared_ptr<Runtime> Require(const char* call) {
   if (!runtime) {
     bool after_shutdown = g_ever_started.load(std::memory_order_relaxed);
     throw ConfigError(std::string("lumen: ") + call +
-                      (after_shutdown ? " called after lumen::Shutdown() (lumen::Init() again first)"
+                      (after_shutdown ? " called after lumen::Shutdown() (Init again first)"
                                       : " called before lumen::Init()"));
   }
   return runtime;

@@ -22,6 +22,7 @@ class CoreWorkerGrpcService final : public rpc::CoreWorkerService::CallbackServi
   LUMEN_RPC_FORWARD(handler_, AddBorrowers)
   LUMEN_RPC_FORWARD(handler_, RemoveBorrowers)
   LUMEN_RPC_FORWARD(handler_, Exit)
+  LUMEN_RPC_FORWARD(handler_, CancelTask)
 
  private:
   CoreWorker* handler_;
@@ -126,7 +127,10 @@ absl::Status CoreWorker::Start() {
   submitter_ = std::make_unique<TaskSubmitter>(SubmitterDeps{
       endpoint_, options_.job_id.Binary(), options_.worker_id, &store_, &refs_, &timers_,
       raylet_client_.get(), push_clients, [this] { return ClusterCapacity(); },
-      free_stored, MakeGrpcRayletFactory(), JobLaunch(), &lineage_});
+      free_stored, MakeGrpcRayletFactory(), JobLaunch(), &lineage_,
+      [this](const std::string& endpoint, const TaskId& task, std::function<void()> will_skip) {
+        CancelOnWorker(endpoint, task, std::move(will_skip));
+      }});
   gcs_actor_client_ = MakeGrpcGcsActorClient(options_.gcs_endpoint);
   actor_submitter_ = std::make_unique<ActorSubmitter>(
       ActorSubmitterDeps{endpoint_, options_.worker_id.Binary(), &store_, &refs_, &timers_,
@@ -582,6 +586,49 @@ absl::StatusOr<rpc::ObjectRefProto> CoreWorker::SubmitTask(const std::string& fu
   ref.set_id(return_id.Binary());
   ref.set_owner(endpoint_);
   return ref;
+}
+
+absl::Status CoreWorker::Cancel(const rpc::ObjectRefProto& ref, bool force) {
+  ObjectId id = ObjectId::FromBinary(ref.id());
+  if (id.IsNil()) return absl::InvalidArgumentError("Cancel of a nil ObjectRef");
+  std::string what = "Cancel: object " + id.Hex();
+  if (ref.owner() != endpoint_) {
+    return absl::InvalidArgumentError(what + " is owned by another process (" + ref.owner() +
+                                      "); only its owner can cancel its task");
+  }
+  if (id.IsPut()) return absl::InvalidArgumentError(what + " was made by Put, not by a task");
+  if (store_.GetIfReady(id) != nullptr) return absl::OkStatus();  // finished: nothing to do
+  absl::Status cancelled = submitter_->Cancel(id.Task(), force);
+  if (!absl::IsNotFound(cancelled) || store_.GetIfReady(id) != nullptr) return cancelled;
+  return absl::InvalidArgumentError(what +
+                                    " is not the result of a task (actor calls cannot be "
+                                    "cancelled)");
+}
+
+void CoreWorker::CancelOnWorker(const std::string& endpoint, const TaskId& task,
+                                std::function<void()> will_skip) {
+  rpc::CancelTaskRequest request;
+  request.set_task_id(task.Binary());
+  auto stub = PeerStub(endpoint);
+  rpcs_.Begin();
+  rpc::CallUnary<rpc::CancelTaskRequest, rpc::CancelTaskReply>(
+      [stub](auto... args) { stub->async()->CancelTask(args...); }, std::move(request),
+      [this, stub, will_skip = std::move(will_skip)](absl::Status status,
+                                                     rpc::CancelTaskReply&& reply) {
+        // A worker gone meanwhile runs nothing more: its tasks are retried or cancelled.
+        if (!status.ok()) LUMEN_LOG_DEBUG("core worker: CancelTask: {}", status.ToString());
+        if (status.ok() && reply.will_skip()) will_skip();
+        rpcs_.End();
+      },
+      10000);
+}
+
+void CoreWorker::HandleCancelTask(const rpc::CancelTaskRequest& request,
+                                  rpc::CancelTaskReply* reply, rpc::Done done) {
+  if (!options_.is_worker) return done(absl::FailedPreconditionError("a driver runs no tasks"));
+  reply->set_will_skip(executor_->Cancel(request.task_id()) ==
+                       TaskExecutor::CancelOutcome::kWillSkip);
+  done(absl::OkStatus());
 }
 
 void CoreWorker::RunTaskLoop() { executor_->Run(); }

@@ -103,6 +103,11 @@ class CoreWorker {
   /// The number of objects this process owns or borrows (for tests and memory reports).
   size_t NumTrackedRefs() { return refs_.NumTracked(); }
 
+  /// lumen::Cancel: drops the task that makes `ref` if it has not been sent to a worker
+  /// yet; with `force`, kills the worker of one that has. OK for a finished task;
+  /// InvalidArgument for a ref that is not a task result owned here (a Put, an actor
+  /// call, a borrowed ref).
+  absl::Status Cancel(const rpc::ObjectRefProto& ref, bool force);
   /// Submits a task; returns the ref of its return object (counted once for the caller).
   absl::StatusOr<rpc::ObjectRefProto> SubmitTask(const std::string& function_name,
                                                  std::vector<rpc::TaskArg> args,
@@ -152,6 +157,8 @@ class CoreWorker {
   void HandleRemoveBorrowers(const rpc::RemoveBorrowersRequest& request,
                              rpc::RemoveBorrowersReply* reply, rpc::Done done);
   void HandleExit(const rpc::ExitRequest& request, rpc::ExitReply* reply, rpc::Done done);
+  void HandleCancelTask(const rpc::CancelTaskRequest& request, rpc::CancelTaskReply* reply,
+                        rpc::Done done);
   /// A PushTasks request that came over the frame loop (tasks and actor calls from this
   /// node's processes).
   void HandleFramePush(const std::shared_ptr<rpc::FrameConnection>& connection, uint64_t id,
@@ -204,6 +211,10 @@ class CoreWorker {
   /// (borrowed). OK: a Get may wait for it again.
   absl::Status Recover(const rpc::ObjectRefProto& ref, const std::string& node);
   void OnFree(const ReferenceCounter::Freed& freed);
+  /// Tells the worker at `endpoint` that `task`, pushed to it, is cancelled; `will_skip`
+  /// runs when the worker says it will not run it.
+  void CancelOnWorker(const std::string& endpoint, const TaskId& task,
+                      std::function<void()> will_skip);
   /// The GCS says these processes are gone (exited, or their node was declared dead):
   /// they borrow nothing any more, pushes to them fail (and retry by the usual rules),
   /// fetches from them as owners fail with OwnerDied.

@@ -21,6 +21,7 @@ enum class ErrorKind : int {
   kActorDied = 6,
   kObjectStoreFull = 7,
   kInternal = 8,
+  kTaskCancelled = 9,
 };
 
 /// Immutable once stored; shared by every reader. The value is one of: inline bytes in

@@ -183,8 +183,16 @@ void TaskExecutor::RunLoop(bool main) {
       if (stopped_) return;
       item = std::move(queue_.front());
       queue_.pop_front();
+      if (main) {
+        current_ = item.request;
+        current_index_ = -1;
+      }
     }
     RunItem(item, context);
+    if (main) {
+      MutexLock lock(&mutex_);
+      current_ = nullptr;
+    }
   }
 }
 
@@ -202,6 +210,43 @@ void TaskExecutor::WaitForWork() {
   if (!waited && !stopped_ && queue_.empty()) work_.Wait(&mutex_);
 }
 
+TaskExecutor::CancelOutcome TaskExecutor::Cancel(const std::string& task_id) {
+  MutexLock lock(&mutex_);
+  auto index_in = [&task_id](const rpc::PushTasksRequest& push) {
+    for (int i = 0; i < push.tasks_size(); ++i) {
+      if (push.tasks(i).task_id() == task_id) return i;
+    }
+    return -1;
+  };
+  CancelOutcome outcome = CancelOutcome::kUnknown;
+  int index = current_ != nullptr ? index_in(*current_) : -1;
+  if (index >= 0 && index <= current_index_) return CancelOutcome::kStarted;
+  if (index >= 0) outcome = CancelOutcome::kWillSkip;
+  for (const Item& item : queue_) {
+    if (outcome == CancelOutcome::kUnknown && index_in(*item.request) >= 0) {
+      outcome = CancelOutcome::kWillSkip;
+    }
+  }
+  if (cancelled_.insert(task_id).second) {
+    cancelled_order_.push_back(task_id);
+    if (cancelled_order_.size() > kMaxCancelled) {
+      cancelled_.erase(cancelled_order_.front());
+      cancelled_order_.pop_front();
+    }
+  }
+  // After the insert; StartTask stores its index before it reads this (both seq_cst):
+  // either this saw the task started, or StartTask sees it cancelled.
+  any_cancelled_ = true;
+  return outcome;
+}
+
+bool TaskExecutor::StartTask(const rpc::PushTasksRequest* push, int index) {
+  current_index_ = index;  // only the main thread's push is current_
+  if (!any_cancelled_) return true;
+  MutexLock lock(&mutex_);
+  return cancelled_.erase(push->tasks(index).task_id()) == 0;
+}
+
 void TaskExecutor::RunItem(Item& item, TaskContext* context) {
   std::vector<int> gpu_ids(item.request->gpu_ids().begin(), item.request->gpu_ids().end());
   std::shared_ptr<const Actor> actor;
@@ -212,8 +257,15 @@ void TaskExecutor::RunItem(Item& item, TaskContext* context) {
   // An actor keeps the devices of its lease; its method pushes carry none.
   if (!actor) SetVisibleDevices(gpu_ids);
   bool exit_actor = false;
-  for (const rpc::TaskSpec& spec : item.request->tasks()) {
+  for (int index = 0; index < item.request->tasks_size(); ++index) {
+    const rpc::TaskSpec& spec = item.request->tasks(index);
     rpc::TaskResult* result = item.reply->add_results();
+    if (!actor && !StartTask(item.request, index)) {
+      result->set_task_id(spec.task_id());
+      SetError(result, spec, ErrorKind::kTaskCancelled, "",
+               "task '" + TaskLabel(spec) + "' was cancelled");
+      continue;
+    }
     if (exit_actor) {
       result->set_task_id(spec.task_id());
       SetError(result, spec, ErrorKind::kActorDied, "",

@@ -1,6 +1,7 @@
 // The worker's side of the task path: run pushed tasks, and host an actor.
 #pragma once
 
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <map>
@@ -9,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "common/ids.h"
 #include "common/mutex.h"
@@ -73,6 +75,14 @@ class TaskExecutor {
   /// Runs until Stop. Unanswered requests are answered with an error at Stop.
   void Run();
   void Stop();
+  /// lumen::Cancel: task `task_id` (binary) is answered as cancelled when its turn comes
+  /// here; one that has started is not touched. kWillSkip: it is queued here, and will
+  /// not run; kStarted: it runs, or ran, in the push being run; kUnknown: not here (its
+  /// push may not have arrived yet, or it ran before): it is remembered, and skipped if
+  /// it comes. The last kMaxCancelled ids are remembered.
+  enum class CancelOutcome { kWillSkip, kStarted, kUnknown };
+  CancelOutcome Cancel(const std::string& task_id);
+  static constexpr size_t kMaxCancelled = 10000;
   /// The running task blocked (in Get): answer every queued, unstarted request as
   /// rejected, so that its owner runs those tasks elsewhere instead of behind it. An
   /// actor keeps its calls.
@@ -103,6 +113,9 @@ class TaskExecutor {
   /// shared with the process's other threads.
   void RunLoop(bool main);
   void RunItem(Item& item, TaskContext* context);
+  /// The task at `index` of the push being run starts: false when it was cancelled (and
+  /// forgets that).
+  bool StartTask(const rpc::PushTasksRequest* push, int index);
   /// Runs one task; sets *exit_actor when a method called ExitActor. `returned`: the
   /// refs nested in the result (held once each).
   void Execute(const rpc::TaskSpec& spec, rpc::TaskResult* result, bool* exit_actor,
@@ -126,6 +139,12 @@ class TaskExecutor {
   CondVar work_;
   std::shared_ptr<Waker> idle_waker_ ABSL_GUARDED_BY(mutex_);  // set while in IdleWait
   std::deque<Item> queue_ ABSL_GUARDED_BY(mutex_);
+  absl::flat_hash_set<std::string> cancelled_ ABSL_GUARDED_BY(mutex_);
+  std::deque<std::string> cancelled_order_ ABSL_GUARDED_BY(mutex_);
+  std::atomic<bool> any_cancelled_{false};
+  // The push the main thread runs, and the index of the task it started last.
+  const rpc::PushTasksRequest* current_ ABSL_GUARDED_BY(mutex_) = nullptr;
+  std::atomic<int> current_index_{-1};
   std::map<std::string, CallerStream> streams_ ABSL_GUARDED_BY(mutex_);
   bool stopped_ ABSL_GUARDED_BY(mutex_) = false;
   TaskContext context_ ABSL_GUARDED_BY(mutex_);  // the main thread's

@@ -38,16 +38,22 @@ void TaskSubmitter::Submit(rpc::TaskSpec spec, int max_retries, bool retry_excep
   task->retries_left = max_retries;
   task->retry_exceptions = retry_exceptions;
   task->spec = std::move(spec);
+  {
+    MutexLock lock(&mutex_);
+    pending_[TaskId::FromBinary(task->spec.task_id())] = task;
+  }
 
   // Pin every by-reference argument; wait for the ones owned here and inline them.
   Task* raw = task.get();
   ResolveOwnedArgs(&raw->spec, deps_.self_endpoint, deps_.store, deps_.refs, &raw->task_uses,
                    &raw->isolate, [this, task](ObjectPtr failed) {
-                     if (failed) {
-                       Finish(task, nullptr, failed);
-                     } else {
-                       Enqueue(task);
+                     if (!failed) return Enqueue(task);
+                     bool cancelled;
+                     {
+                       MutexLock lock(&mutex_);
+                       cancelled = task->cancelled;
                      }
+                     Finish(task, nullptr, cancelled ? CancelledError(task) : failed);
                    });
 }
 
@@ -55,13 +61,16 @@ void TaskSubmitter::Enqueue(TaskPtr task) {
   Actions actions;
   {
     MutexLock lock(&mutex_);
-    if (shutdown_) {
+    if (task->cancelled) {
+      actions.push_back([this, task] { Finish(task, nullptr, CancelledError(task)); });
+    } else if (shutdown_) {
       actions.push_back([this, task] {
         Finish(task, nullptr,
                StoredObject::MakeError(ErrorKind::kInternal, "lumen is shutting down"));
       });
     } else {
       std::string key = KeyOf(task->spec);
+      task->key = key;
       KeyState& state = keys_[key];
       if (state.description.empty()) {
         state.resources = task->spec.resources();
@@ -257,9 +266,9 @@ void TaskSubmitter::OnLeaseReply(const std::string& key, absl::Status status,
       lease->node_id = reply.node_id();
       // This node's workers over their Unix sockets, another's over TCP (frames both).
       bool local = remote == nullptr || reply.worker_address().empty();
-      lease->client = local ? deps_.connect_worker(reply.worker_endpoint(), "")
-                            : deps_.connect_worker(reply.worker_address(),
-                                                   reply.worker_frame_address());
+      lease->endpoint = local ? reply.worker_endpoint() : reply.worker_address();
+      lease->client = local ? deps_.connect_worker(lease->endpoint, "")
+                            : deps_.connect_worker(lease->endpoint, reply.worker_frame_address());
       lease->gpu_ids.assign(reply.gpu_ids().begin(), reply.gpu_ids().end());
       state.leases[lease->id] = lease;
       Pump(key, state, &actions);
@@ -295,7 +304,10 @@ void TaskSubmitter::PushBatch(const std::string& key, const LeasePtr& lease,
   rpc::PushTasksRequest request;
   request.set_lease_id(lease->id.Binary());
   for (int gpu : lease->gpu_ids) request.add_gpu_ids(gpu);
-  for (const TaskPtr& task : batch) *request.add_tasks() = task->spec;
+  for (const TaskPtr& task : batch) {
+    *request.add_tasks() = task->spec;
+    task->lease = lease;
+  }
   rpcs_.Begin();
   actions->push_back([this, key, lease, seq, batch = std::move(batch),
                       request = std::move(request)]() mutable {
@@ -317,6 +329,7 @@ void TaskSubmitter::OnPushReply(const std::string& key, const LeasePtr& lease, u
   {
     MutexLock lock(&mutex_);
     KeyState& state = keys_[key];
+    for (const TaskPtr& task : batch) task->lease = nullptr;
     --lease->in_flight;
     if (!lease->failed_at_seq && !status.ok() && !lease->in_flight_seqs.empty()) {
       lease->failed_at_seq = *lease->in_flight_seqs.begin();
@@ -325,14 +338,14 @@ void TaskSubmitter::OnPushReply(const std::string& key, const LeasePtr& lease, u
     if (status.ok() && reply.rejected()) {
       // The worker blocked on an earlier task and handed these back unstarted.
       lease->worker_blocked = true;
-      for (auto it = batch.rbegin(); it != batch.rend(); ++it) state.queue.push_front(*it);
+      for (auto it = batch.rbegin(); it != batch.rend(); ++it) Requeue(state, *it, &actions);
     } else if (status.ok() && reply.results_size() == int(batch.size())) {
       lease->worker_blocked = false;
       for (size_t i = 0; i < batch.size(); ++i) {
         TaskPtr& task = batch[i];
         const rpc::TaskResult& result = reply.results(int(i));
         if (result.is_application_error() && task->retry_exceptions &&
-            task->retries_left != 0 && !shutdown_) {
+            task->retries_left != 0 && !shutdown_ && !task->cancelled) {
           if (task->retries_left > 0) --task->retries_left;
           task->spec.set_attempt(task->spec.attempt() + 1);
           state.queue.push_back(task);
@@ -344,27 +357,36 @@ void TaskSubmitter::OnPushReply(const std::string& key, const LeasePtr& lease, u
       // The worker died (or answered nonsense): drop the lease, retry what it carried.
       // Only a task that ran alone in the batch that was running is charged an attempt;
       // the others are re-run one by one until the one that kills workers is found.
+      // A worker killed by Cancel(force) charges nobody: the cancelled task ends, the
+      // others run again.
+      if (lease->failure.empty()) lease->failure = std::string(status.message());
       if (state.leases.erase(lease->id) > 0) ReturnLease(lease, true, &actions);
-      bool charged = batch.size() == 1 && lease->failed_at_seq == seq;
+      std::vector<TaskPtr> dying;
+      bool charged = batch.size() == 1 && lease->failed_at_seq == seq && !lease->killed_by_cancel;
       for (auto it = batch.rbegin(); it != batch.rend(); ++it) {
         TaskPtr& task = *it;
+        if (task->cancelled) {
+          Requeue(state, task, &actions);  // ends it
+          continue;
+        }
         if (charged && (task->retries_left == 0 || shutdown_)) {
-          finished.emplace_back(task, -1);
+          dying.push_back(task);
           continue;
         }
         if (charged && task->retries_left > 0) --task->retries_left;
         if (charged) task->spec.set_attempt(task->spec.attempt() + 1);
         task->isolate = true;
-        state.queue.push_front(task);
+        Requeue(state, task, &actions);
       }
-      if (!finished.empty()) {
-        batch_error = StoredObject::MakeError(
-            ErrorKind::kWorkerCrashed,
-            "the worker (pid " + std::to_string(lease->pid) + WorkerNode(lease->node_id) +
-                ") running task '" +
-                TaskLabel(finished.front().first->spec) +
-                "' died: " + std::string(status.message()) + "; no retries left (attempts: " +
-                std::to_string(finished.front().first->spec.attempt() + 1) + ")");
+      // Their error says how the worker ended, once its raylet has said.
+      if (lease->returned_failed && !lease->exit) {
+        lease->dying.insert(lease->dying.end(), dying.begin(), dying.end());
+      } else {
+        for (const TaskPtr& task : dying) {
+          actions.push_back([this, lease, task] {
+            Finish(task, nullptr, CrashedError(*lease, task));
+          });
+        }
       }
     } else {
       // The push itself failed (too large, malformed): the worker is fine, the tasks are
@@ -412,11 +434,32 @@ void TaskSubmitter::ReturnLease(const LeasePtr& lease, bool worker_failed, Actio
   rpc::ReturnWorkerLeaseRequest request;
   request.set_lease_id(lease->id.Binary());
   request.set_worker_failed(worker_failed);
+  if (worker_failed) lease->returned_failed = true;
   rpcs_.Begin();
-  actions->push_back([this, lease, request = std::move(request)]() mutable {
+  actions->push_back([this, lease, worker_failed, request = std::move(request)]() mutable {
     RayletOf(lease)->ReturnWorkerLease(
-        std::move(request), [this](absl::Status, rpc::ReturnWorkerLeaseReply&&) { rpcs_.End(); });
+        std::move(request), [this, lease, worker_failed](absl::Status status,
+                                                         rpc::ReturnWorkerLeaseReply&& reply) {
+          std::vector<TaskPtr> dying;
+          if (worker_failed) {
+            MutexLock lock(&mutex_);
+            lease->exit = status.ok() ? reply.worker_exit() : "";
+            dying.swap(lease->dying);
+          }
+          for (const TaskPtr& task : dying) Finish(task, nullptr, CrashedError(*lease, task));
+          rpcs_.End();
+        });
   });
+}
+
+ObjectPtr TaskSubmitter::CrashedError(const Lease& lease, const TaskPtr& task) const {
+  // `exit` and `failure` are written before the tasks are handed here.
+  std::string how = lease.exit && !lease.exit->empty() ? *lease.exit : lease.failure;
+  return StoredObject::MakeError(
+      ErrorKind::kWorkerCrashed,
+      "the worker (pid " + std::to_string(lease.pid) + WorkerNode(lease.node_id) +
+          ") running task '" + TaskLabel(task->spec) + "' died: " + how +
+          "; no retries left (attempts: " + std::to_string(task->spec.attempt() + 1) + ")");
 }
 
 void TaskSubmitter::FailQueue(KeyState& state, ObjectPtr error, Actions* actions) {
@@ -426,8 +469,76 @@ void TaskSubmitter::FailQueue(KeyState& state, ObjectPtr error, Actions* actions
   state.queue.clear();
 }
 
+void TaskSubmitter::Requeue(KeyState& state, const TaskPtr& task, Actions* actions) {
+  if (task->cancelled) {
+    actions->push_back([this, task] { Finish(task, nullptr, CancelledError(task)); });
+  } else {
+    state.queue.push_front(task);
+  }
+}
+
+ObjectPtr TaskSubmitter::CancelledError(const TaskPtr& task) const {
+  return StoredObject::MakeError(ErrorKind::kTaskCancelled,
+                                 "task '" + TaskLabel(task->spec) + "' was cancelled");
+}
+
+absl::Status TaskSubmitter::Cancel(const TaskId& id, bool force) {
+  Actions actions;
+  TaskPtr waiting;  // for its arguments: its Get fails now, the task ends once they come
+  {
+    MutexLock lock(&mutex_);
+    auto it = pending_.find(id);
+    if (it == pending_.end()) return absl::NotFoundError("no such task is pending here");
+    TaskPtr task = it->second;
+    if (task->lease != nullptr) {
+      // Sent to a worker. It skips the task if it has not started it, and answers it as
+      // cancelled; a task that started runs on, unless forced: then its worker is killed
+      // (and OnPushReply ends the task when the push fails). A task whose worker dies
+      // before it runs is not run again either.
+      bool asked = task->cancelled;
+      task->cancelled = true;
+      LeasePtr lease = task->lease;
+      if (force && !lease->killed_by_cancel) {
+        lease->killed_by_cancel = true;
+        if (keys_[task->key].leases.erase(lease->id) > 0) ReturnLease(lease, true, &actions);
+      } else if (!force && !asked && deps_.cancel_on_worker) {
+        actions.push_back([this, endpoint = lease->endpoint, id, task] {
+          deps_.cancel_on_worker(endpoint, id, [this, task] { StoreCancelled(task); });
+        });
+      }
+    } else if (task->cancelled) {
+      return absl::OkStatus();
+    } else if (!task->key.empty()) {
+      std::deque<TaskPtr>& queue = keys_[task->key].queue;
+      auto queued = std::find(queue.begin(), queue.end(), task);
+      if (queued == queue.end()) return absl::OkStatus();  // finishing right now
+      queue.erase(queued);
+      task->cancelled = true;
+      Requeue(keys_[task->key], task, &actions);  // ends it
+    } else {
+      task->cancelled = true;
+      waiting = task;
+    }
+  }
+  if (waiting != nullptr) StoreCancelled(waiting);
+  RunAll(actions);
+  return absl::OkStatus();
+}
+
+void TaskSubmitter::StoreCancelled(const TaskPtr& task) {
+  rpc::TaskSpec returns;
+  returns.set_task_id(task->spec.task_id());
+  returns.set_num_returns(task->spec.num_returns());
+  StoreTaskReturns(returns, nullptr, CancelledError(task), {}, deps_.store, deps_.refs,
+                   deps_.free_stored);
+}
+
 void TaskSubmitter::Finish(const TaskPtr& task, const rpc::TaskResult* result,
                            ObjectPtr error) {
+  {
+    MutexLock lock(&mutex_);
+    pending_.erase(TaskId::FromBinary(task->spec.task_id()));
+  }
   if (deps_.lineage != nullptr) {
     // Kept before the results are stored: a free right after finds the entry.
     int stored = 0;

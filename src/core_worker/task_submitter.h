@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "common/mutex.h"
 #include "common/event_loop.h"
@@ -43,6 +44,11 @@ struct SubmitterDeps {
   rpc::JobLaunchInfo launch;
   /// Where finished tasks with results in node stores are kept (null: nowhere).
   Lineage* lineage = nullptr;
+  /// Tells the worker at `endpoint` that a task pushed to it is cancelled (Cancel);
+  /// `will_skip` runs if the worker says it has not started it and will not.
+  std::function<void(const std::string& endpoint, const TaskId& task,
+                     std::function<void()> will_skip)>
+      cancel_on_worker;
 };
 
 /// Tasks with the same resource demand share a scheduling key; each key keeps a queue
@@ -66,6 +72,12 @@ class TaskSubmitter {
   /// Takes a task whose return objects are already registered with the reference
   /// counter. ObjectRef arguments owned here are waited for and inlined.
   void Submit(rpc::TaskSpec spec, int max_retries, bool retry_exceptions);
+  /// Cancels task `id` (see lumen::Cancel): a task waiting for its arguments or queued
+  /// here ends with TaskCancelledError; one sent to a worker is left alone unless
+  /// `force`: then the worker is killed, the task ends with TaskCancelledError, and the
+  /// other tasks on that worker are queued again without being charged an attempt.
+  /// NotFound: no such task is pending here (finished, or never submitted here).
+  absl::Status Cancel(const TaskId& id, bool force);
   /// Stops dispatching, returns every lease and fails queued tasks. Then waits (bounded)
   /// for RPC callbacks in flight.
   void Shutdown();
@@ -73,6 +85,7 @@ class TaskSubmitter {
   bool WaitForCallbacks(std::chrono::milliseconds timeout) { return rpcs_.WaitIdle(timeout); }
 
  private:
+  struct Lease;
   struct Task {
     rpc::TaskSpec spec;
     int retries_left = 0;
@@ -81,6 +94,10 @@ class TaskSubmitter {
     // Sent in a batch of its own: it holds nested refs (it may block on a task queued
     // behind it), or its batch died with a worker and the culprit is not known yet.
     bool isolate = false;
+    // Under the submitter's mutex:
+    std::string key;               // its scheduling key once queued
+    std::shared_ptr<Lease> lease;  // while sent to a worker
+    bool cancelled = false;        // lumen::Cancel: it ends with TaskCancelledError
   };
   using TaskPtr = std::shared_ptr<Task>;
   struct Lease {
@@ -89,6 +106,7 @@ class TaskSubmitter {
     int pid = 0;
     std::string node_id;  // binary: the node the worker runs on
     std::shared_ptr<WorkerClient> client;
+    std::string endpoint;  // the worker's CoreWorkerService
     std::vector<int> gpu_ids;
     int in_flight = 0;
     uint64_t idle_generation = 0;
@@ -97,6 +115,13 @@ class TaskSubmitter {
     // Set at the first failed push: the batch that was running when the worker died.
     std::optional<uint64_t> failed_at_seq;
     bool worker_blocked = false;  // it handed tasks back: no second batch until it answers
+    bool killed_by_cancel = false;  // Cancel(force) killed it: no task is charged for that
+    // Once it failed: why its push failed, and whether it was returned as failed (the
+    // raylet then says how the process ended, for the error of tasks out of retries).
+    std::string failure;
+    bool returned_failed = false;
+    std::optional<std::string> exit;  // the raylet's answer ("" when unknown)
+    std::vector<TaskPtr> dying;       // out of retries, waiting for `exit`
   };
   using LeasePtr = std::shared_ptr<Lease>;
   struct KeyState {
@@ -138,18 +163,32 @@ class TaskSubmitter {
                  Actions* actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void OnPushReply(const std::string& key, const LeasePtr& lease, uint64_t seq,
                    std::vector<TaskPtr> batch, absl::Status status, rpc::PushTasksReply reply);
-  void ReturnLease(const LeasePtr& lease, bool worker_failed, Actions* actions);
+  void ReturnLease(const LeasePtr& lease, bool worker_failed, Actions* actions)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  /// WorkerCrashedError for `task`, out of retries on `lease`'s dead worker.
+  ObjectPtr CrashedError(const Lease& lease, const TaskPtr& task) const;
   void MaybeScheduleIdleReturn(const std::string& key, const LeasePtr& lease,
                                Actions* actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   /// Stores the task's results (or `error` in every return) and unpins its arguments.
   void Finish(const TaskPtr& task, const rpc::TaskResult* result, ObjectPtr error);
   void FailQueue(KeyState& state, ObjectPtr error, Actions* actions)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  /// Queues `task` again (at the front: it was sent before those queued), or, when it
+  /// was cancelled meanwhile, ends it (by an action).
+  void Requeue(KeyState& state, const TaskPtr& task, Actions* actions)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  ObjectPtr CancelledError(const TaskPtr& task) const;
+  /// Shows a cancelled task's error to its Get now, before the task ends: it is waiting
+  /// for its arguments, or its worker will skip it. Reads only its return ids (its
+  /// arguments may be being resolved).
+  void StoreCancelled(const TaskPtr& task);
 
   SubmitterDeps deps_;
   RpcTracker rpcs_;
   Mutex mutex_;
   std::map<std::string, KeyState> keys_ ABSL_GUARDED_BY(mutex_);
+  // Every task submitted here and not finished, for Cancel.
+  absl::flat_hash_map<TaskId, TaskPtr> pending_ ABSL_GUARDED_BY(mutex_);
   bool shutdown_ ABSL_GUARDED_BY(mutex_) = false;
 };
 

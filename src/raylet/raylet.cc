@@ -504,21 +504,50 @@ void Raylet::ReleaseLease(Worker* worker) {
 }
 
 void Raylet::HandleReturnWorkerLease(const rpc::ReturnWorkerLeaseRequest& request,
-                                     rpc::ReturnWorkerLeaseReply*, rpc::Done done) {
-  loop_.Post([this, request, done] {
-    Worker* worker = pool_.FindByLease(LeaseId::FromBinary(request.lease_id()));
-    if (worker == nullptr) return done(absl::OkStatus());  // already gone: idempotent
+                                     rpc::ReturnWorkerLeaseReply* reply, rpc::Done done) {
+  loop_.Post([this, request, reply, done] {
+    LeaseId lease = LeaseId::FromBinary(request.lease_id());
+    Worker* worker = pool_.FindByLease(lease);
+    if (worker == nullptr) {  // already gone: idempotent (and says how, when it knows)
+      auto exit = recent_exits_.find(lease.Binary());
+      if (request.worker_failed() && exit != recent_exits_.end()) {
+        reply->set_worker_exit(exit->second);
+      }
+      return done(absl::OkStatus());
+    }
     ReleaseLease(worker);
     worker->idle_since_ms = NowMs();
     if (request.worker_failed()) {
-      // Its owner saw it fail: never lease it again, even before it is reaped.
+      // Its owner saw it fail: never lease it again, even before it is reaped. It is
+      // most likely gone already (its owner lost the connection as it exited): it is
+      // given a moment to be reaped, so that the owner learns how it ended.
       worker->state = Worker::State::kExiting;
-      pool_.Kill(worker->id, /*force=*/true);
+      AwaitWorkerExit(worker->id, NowMs() + kWorkerExitWaitMs,
+                      [reply, done](const std::string& how) {
+                        reply->set_worker_exit(how);
+                        done(absl::OkStatus());
+                      });
+      ScheduleLeases();
+      return;
     } else {
       worker->state = Worker::State::kIdle;
     }
     done(absl::OkStatus());
     ScheduleLeases();
+  });
+}
+
+void Raylet::AwaitWorkerExit(WorkerId id, int64_t deadline_ms,
+                             std::function<void(const std::string&)> done) {
+  if (ReapWorkers()) ScheduleLeases();
+  auto exit = recent_exits_.find(id.Binary());
+  if (exit != recent_exits_.end()) return done(exit->second);
+  if (NowMs() >= deadline_ms || stopping_) {
+    pool_.Kill(id, /*force=*/true);  // alive but failed, for its owner: it goes
+    return done("");
+  }
+  loop_.RunAfter(std::chrono::milliseconds(20), [this, id, deadline_ms, done] {
+    AwaitWorkerExit(id, deadline_ms, done);
   });
 }
 
@@ -646,6 +675,15 @@ bool Raylet::ReapWorkers() {
         FailPendingForJob(worker.job, "workers cannot start: " + why);
       }
       return;
+    }
+    // How it ended, for its owner's ReturnWorkerLease: by worker, and by lease if leased.
+    for (const std::string& key : {worker.id.Binary(), worker.lease.Binary()}) {
+      if (key == LeaseId::Nil().Binary() || !recent_exits_.emplace(key, how).second) continue;
+      recent_exit_order_.push_back(key);
+      if (recent_exit_order_.size() > kRecentExits) {
+        recent_exits_.erase(recent_exit_order_.front());
+        recent_exit_order_.pop_front();
+      }
     }
     if (worker.state == Worker::State::kLeased) {
       Worker copy = worker;

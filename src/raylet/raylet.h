@@ -153,6 +153,12 @@ class Raylet {
   bool ReapWorkers();
   /// A worker exited: answer its parked lease requests, stop the workers it leased.
   void DropLeasesOf(const WorkerId& owner);
+  /// Calls `done` with how worker `id` ended once it is reaped, or with "" at
+  /// `deadline_ms`, having killed it. (By value: reaping frees the worker's entry.)
+  void AwaitWorkerExit(WorkerId id, int64_t deadline_ms,
+                       std::function<void(const std::string&)> done);
+  static constexpr int64_t kWorkerExitWaitMs = 500;
+  static constexpr size_t kRecentExits = 1000;
   /// Tells the GCS (actors on it restart or die; actors it owned die).
   void ReportWorkerDeath(const Worker& worker, const std::string& how);
   void SendWorkerDeath(rpc::ReportWorkerDeathRequest request);
@@ -199,6 +205,10 @@ class Raylet {
   std::map<std::string, int> startup_failures_;  // by job, consecutive
   std::map<std::string, std::string> last_startup_failure_;
   std::set<std::string> drivers_gone_;  // jobs whose driver's exit the store was told
+  // How the workers reaped lately ended, by worker id and by the lease they held then
+  // (binary ids; loop-only).
+  std::map<std::string, std::string> recent_exits_;
+  std::deque<std::string> recent_exit_order_;
   // Infeasible demands asked for lately (owners ask again every second while they wait),
   // by ResourceSet::ToString: the shape and when it was last asked for.
   std::map<std::string, std::pair<ResourceSet, int64_t>> infeasible_seen_;

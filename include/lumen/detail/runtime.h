@@ -68,6 +68,10 @@ std::vector<Buffer> Get(const std::vector<RefData>& refs, std::chrono::milliseco
 std::vector<bool> Wait(const std::vector<RefData>& refs, int num_returns,
                        std::chrono::milliseconds timeout);
 
+/// lumen::Cancel. Throws ConfigError when `ref` is not the result of a task this process
+/// submitted.
+void Cancel(const RefData& ref, bool force);
+
 /// Submits a task of a registered function. Returns the ref of its single return value.
 RefData SubmitTask(const std::string& function_name, std::vector<SerializedArg> args,
                    const TaskOptions& options);
