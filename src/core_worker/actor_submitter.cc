@@ -131,6 +131,7 @@ void ActorSubmitter::OnPushReply(const ActorId& id, int32_t incarnation, int64_t
       for (const CallPtr& call : batch) {
         actor.lost[call->seq] = Lost{call, incarnation, delivered};
       }
+      if (!actor.polling && !actor.dead) Poll(id, actor, &actions);  // the GCS decides
       ResolveLost(actor, &actions);
       deps_.timers->RunAfter(std::chrono::milliseconds(kLostCallTimeoutMs), [this, id,
                                                                              incarnation,
@@ -264,7 +265,7 @@ void ActorSubmitter::OnInfo(const ActorId& id, absl::Status status,
           MutexLock lock(&mutex_);
           Actor& a = actors_[id];
           a.polling = false;
-          if (!shutdown_ && !a.dead) Poll(id, a, &later);
+          if (!shutdown_ && !a.dead && HasWork(a)) Poll(id, a, &later);
         }
         RunAll(later);
         rpcs_.End();
@@ -283,7 +284,8 @@ void ActorSubmitter::OnInfo(const ActorId& id, absl::Status status,
     }
     ResolveLost(actor, &actions);
     Pump(id, actor, &actions);
-    if (!actor.dead) Poll(id, actor, &actions);
+    // An actor with nothing out is not followed: its next call polls again.
+    if (!actor.dead && HasWork(actor)) Poll(id, actor, &actions);
   }
   RunAll(actions);
 }

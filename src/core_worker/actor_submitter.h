@@ -47,7 +47,8 @@ struct ActorSubmitterDeps {
 ///   - a push that fails because the worker died waits for the GCS to say what happened:
 ///     dead -> ActorDiedError with the cause; restarted -> resent if the actor's
 ///     max_task_retries allows, else ActorDiedError.
-/// The actor's state comes from a GetActorInfo long poll per actor. Thread-safe.
+/// The actor's state comes from a GetActorInfo long poll per actor, while calls to it wait
+/// or are out (an idle actor is not polled; its next call polls again). Thread-safe.
 class ActorSubmitter {
  public:
   static constexpr int kMaxBatch = 100;
@@ -115,6 +116,10 @@ class ActorSubmitter {
   void OnPushReply(const ActorId& id, int32_t incarnation, int64_t push_seq,
                    const std::shared_ptr<WorkerClient>& client, std::vector<CallPtr> batch,
                    absl::Status status, rpc::PushTasksReply reply);
+  /// Calls wait, are out, or were lost: the actor's state must be followed.
+  static bool HasWork(const Actor& actor) {
+    return !actor.pending.empty() || !actor.lost.empty() || actor.pushes_in_flight > 0;
+  }
   /// Decides the fate of lost calls once the GCS says the actor died or restarted.
   void ResolveLost(Actor& actor, Actions* actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void FailWaiting(Actor& actor, ObjectPtr error, Actions* actions)

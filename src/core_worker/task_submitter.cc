@@ -176,6 +176,7 @@ void TaskSubmitter::CancelLeaseRequests(const std::string& key, KeyState& state,
           {
             MutexLock lock(&mutex_);
             keys_[key].cancel_in_flight = false;
+            ForgetIfIdle(key);
           }
           rpcs_.End();
         });
@@ -273,6 +274,7 @@ void TaskSubmitter::OnLeaseReply(const std::string& key, absl::Status status,
       state.leases[lease->id] = lease;
       Pump(key, state, &actions);
     }
+    ForgetIfIdle(key);
   }
   RunAll(actions);
 }
@@ -425,9 +427,25 @@ void TaskSubmitter::MaybeScheduleIdleReturn(const std::string& key, const LeaseP
       }
       state.leases.erase(lease->id);
       ReturnLease(lease, false, &actions);
+      ForgetIfIdle(key);
     }
     RunAll(actions);
   });
+}
+
+void TaskSubmitter::ForgetIfIdle(const std::string& key) {
+  auto it = keys_.find(key);
+  if (it == keys_.end()) return;
+  const KeyState& state = it->second;
+  if (state.queue.empty() && state.leases.empty() && state.pending_lease_requests == 0 &&
+      !state.cancel_in_flight && !state.cancel_timer_armed) {
+    keys_.erase(it);
+  }
+}
+
+size_t TaskSubmitter::NumKeys() {
+  MutexLock lock(&mutex_);
+  return keys_.size();
 }
 
 void TaskSubmitter::ReturnLease(const LeasePtr& lease, bool worker_failed, Actions* actions) {

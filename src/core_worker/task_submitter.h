@@ -83,6 +83,8 @@ class TaskSubmitter {
   void Shutdown();
   /// After Shutdown and after the peers are gone: waits for RPC callbacks in flight.
   bool WaitForCallbacks(std::chrono::milliseconds timeout) { return rpcs_.WaitIdle(timeout); }
+  /// Scheduling keys tracked now (for tests).
+  size_t NumKeys();
 
  private:
   struct Lease;
@@ -173,6 +175,9 @@ class TaskSubmitter {
   void Finish(const TaskPtr& task, const rpc::TaskResult* result, ObjectPtr error);
   void FailQueue(KeyState& state, ObjectPtr error, Actions* actions)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  /// Forgets `key` when nothing is queued, leased or asked for under it (a process that
+  /// ran tasks of many shapes keeps only those in use). Call with no KeyState& held.
+  void ForgetIfIdle(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   /// Queues `task` again (at the front: it was sent before those queued), or, when it
   /// was cancelled meanwhile, ends it (by an action).
   void Requeue(KeyState& state, const TaskPtr& task, Actions* actions)

@@ -1,5 +1,6 @@
 #include "raylet/raylet.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -667,10 +668,13 @@ bool Raylet::ReapWorkers() {
   pool_.ReapExited([&](const Worker& worker, const std::string& how) {
     changed = true;
     if (worker.state == Worker::State::kStarting) {
-      int failures = ++startup_failures_[worker.job];
       std::string why = "worker process (pid " + std::to_string(worker.pid) + ") " + how +
                         " before it registered; see " + pool_.LogPath(worker.pid);
       LUMEN_LOG_WARN("raylet: {}", why);
+      // SIGKILL comes from outside (a user, the OOM killer, a chaos test): it says nothing
+      // of the executable, so it does not count towards failing the job's leases.
+      if (how.rfind("killed by signal " + std::to_string(SIGKILL) + " ", 0) == 0) return;
+      int failures = ++startup_failures_[worker.job];
       if (failures >= options_.max_startup_failures) {
         FailPendingForJob(worker.job, "workers cannot start: " + why);
       }

@@ -168,6 +168,14 @@ TEST_F(ChaosTest, EveryResultIsRightAndEverythingIsGivenBackWhileWorkersAndNodes
         lumen::Actor(Counter::Create).SetMaxRestarts(-1).SetMaxTaskRetries(-1).Remote());
   }
   std::thread killing([&killer] { killer.Run(); });
+  struct Joiner {  // the killer stops whatever happens below (an exception, a failed ASSERT)
+    Killer& killer;
+    std::thread& thread;
+    ~Joiner() {
+      killer.stop = true;
+      if (thread.joinable()) thread.join();
+    }
+  } joiner{killer, killing};
 
   struct TaskRun {
     lumen::ObjectRef<uint64_t> ref;

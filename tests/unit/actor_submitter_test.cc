@@ -348,9 +348,10 @@ TEST_F(ActorSubmitterTest, WorkerDeathWithoutRetriesFailsCallsOnceTheGcsReportsT
   ExpectError(a, ErrorKind::kActorDied, "worker killed by SIGKILL");
   EXPECT_EQ(Sent("w1"), (std::vector<std::string>{"A", "B"}));  // nothing resent
 
-  // The restarted actor takes new calls, on a new stream.
-  Gcs(rpc::ActorInfo::ALIVE, 1, "w2");
+  // The restarted actor takes new calls, on a new stream. (With none out it is not
+  // polled: the call polls again.)
   ObjectId c = Call("C");
+  Gcs(rpc::ActorInfo::ALIVE, 1, "w2");
   ASSERT_EQ(Sent("w2"), (std::vector<std::string>{"C"}));
   EXPECT_EQ(Worker("w2").all[0].push_seq(), 0);
   Worker("w2").Answer();
@@ -497,6 +498,22 @@ TEST_F(ActorSubmitterTest, PushErrorThatIsNotAConnectionLossFailsItsCallsAndFill
 }
 
 // 9.
+// An actor this process no longer calls is not polled; its next call polls again.
+TEST_F(ActorSubmitterTest, AnIdleActorIsNotPolledUntilItIsCalledAgain) {
+  ObjectId a = Call("A");
+  Gcs(rpc::ActorInfo::ALIVE, 0, "w1");
+  ASSERT_EQ(gcs_.NumParked(), 1u);  // polled again while A is out
+  Worker("w1").Answer();
+  ExpectValue(a, "r:A");
+  Gcs(rpc::ActorInfo::ALIVE, 0, "w1");  // the poll ends (a change, or its wait is over)
+  EXPECT_EQ(gcs_.NumParked(), 0u) << "an idle actor is still polled";
+  ObjectId b = Call("B");
+  EXPECT_EQ(gcs_.NumParked(), 1u);
+  EXPECT_EQ(Sent("w1"), (std::vector<std::string>{"A", "B"}));
+  Worker("w1").Answer();
+  ExpectValue(b, "r:B");
+}
+
 TEST_F(ActorSubmitterTest, ShutdownFailsWaitingCallsAndCancelsThePoll) {
   ObjectId a = Call("A");
   ObjectId b = Call("B");

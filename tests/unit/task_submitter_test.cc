@@ -223,6 +223,41 @@ TEST_F(TaskSubmitterTest, WorkerDeathRetriesThenFailsWithWorkerCrashed) {
   EXPECT_NE(object->error_message.find("no retries left"), std::string::npos);
 }
 
+// A process that ran tasks of many resource shapes keeps state only for those in use.
+TEST_F(TaskSubmitterTest, ScheduleKeysOfShapesNoLongerInUseAreForgotten) {
+  std::vector<ObjectId> ids;
+  for (int shape = 1; shape <= 20; ++shape) {
+    rpc::TaskSpec spec;
+    TaskId task = TaskId::FromRandom();
+    spec.set_task_id(task.Binary());
+    spec.set_function_name("F");
+    spec.set_num_returns(1);
+    (*spec.mutable_resources())["CPU"] = shape;
+    ids.push_back(ObjectId::ForTaskReturn(task, 1));
+    refs_.AddOwned(ids.back());
+    submitter_->Submit(std::move(spec), 0, false);
+  }
+  EXPECT_EQ(submitter_->NumKeys(), 20u);
+  for (int i = 0; i < 20; ++i) raylet_.Grant("w" + std::to_string(i));
+  for (int i = 0; i < 20; ++i) Worker("w" + std::to_string(i)).Answer("x");
+  for (const ObjectId& id : ids) EXPECT_NE(store_.GetIfReady(id), nullptr);
+  EXPECT_TRUE(Eventually([this] { return submitter_->NumKeys() == 0; }))
+      << submitter_->NumKeys() << " keys kept after every lease went back";
+}
+
+TEST_F(TaskSubmitterTest, CancelledQueuedTaskEndsAtOnceAndIsNeverPushed) {
+  ObjectId id = Submit();
+  ASSERT_TRUE(submitter_->Cancel(id.Task(), /*force=*/false).ok());
+  ObjectPtr object = store_.GetIfReady(id);
+  ASSERT_NE(object, nullptr);
+  EXPECT_EQ(object->error, ErrorKind::kTaskCancelled);
+  EXPECT_EQ(submitter_->Cancel(id.Task(), false).code(), absl::StatusCode::kNotFound)
+      << "a finished task is not pending any more";
+  raylet_.Grant("w1");  // the lease asked for before the cancel goes back unused
+  EXPECT_EQ(workers_.count("w1"), 0u) << "a worker was contacted";
+  ASSERT_EQ(raylet_.Returned().size(), 1u);
+}
+
 TEST_F(TaskSubmitterTest, BatchesSpreadTheQueueAndPipelineTwoDeep) {
   std::vector<ObjectId> ids;
   for (int i = 0; i < 250; ++i) ids.push_back(Submit());
