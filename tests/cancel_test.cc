@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdio>
 #include <string>
 #include <thread>
 
@@ -71,6 +72,7 @@ TEST_F(CancelTest, TasksQueuedBehindAnotherAreDroppedAtOnce) {
   EXPECT_EQ(*lumen::Get(blocker), 3000);
   EXPECT_EQ(*lumen::Get(lumen::Task(Identity).Remote(1)), 1);  // after them, on one CPU
   EXPECT_EQ(AttemptsIn(path), 0) << "a cancelled task ran";
+  std::remove(path.c_str());
 }
 
 TEST_F(CancelTest, ATaskWaitingForItsArgumentIsDropped) {
@@ -97,6 +99,8 @@ TEST_F(CancelTest, ARunningTaskRunsOnUnlessForcedThenItsWorkerIsKilledWithoutARe
   ExpectCancelled(forced);
   EXPECT_EQ(*lumen::Get(behind, std::chrono::seconds(60)), 9) << "the others run on";
   EXPECT_EQ(AttemptsIn(forced_path), 1) << "a force-cancelled task is not retried";
+  std::remove(path.c_str());
+  std::remove(forced_path.c_str());
 }
 
 TEST_F(CancelTest, CancellingAFinishedTaskChangesNothing) {
