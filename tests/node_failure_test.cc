@@ -3,6 +3,7 @@
 // head checks health every 200 ms and declares a node dead after 5 missed reports.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <string>
@@ -49,10 +50,29 @@ class Holder {
   std::vector<lumen::ObjectRef<std::vector<uint8_t>>> kept_;
 };
 
+// An actor that starts long tasks on a node and owns them (it keeps their refs).
+class Spawner {
+ public:
+  static Spawner* Create() { return new Spawner(); }
+  int Start(std::string node, int n) {
+    for (int i = 0; i < n; ++i) {
+      started_.push_back(lumen::Task(SleepThenWhere)
+                             .SetSchedulingStrategy(lumen::NodeAffinityStrategy{.node_id = node})
+                             .SetMaxRetries(0)
+                             .Remote(600000));
+    }
+    return getpid();
+  }
+
+ private:
+  std::vector<lumen::ObjectRef<std::string>> started_;
+};
+
 }  // namespace
 
 LUMEN_REMOTE(SleepThenWhere, MakeBlock, Shift, PutHere, Tally::Create, &Tally::Add,
-             &Tally::Where, Holder::Create, &Holder::Nap, &Holder::Keep);
+             &Tally::Where, Holder::Create, &Holder::Nap, &Holder::Keep, Spawner::Create,
+             &Spawner::Start);
 
 namespace lumen::test {
 namespace {
@@ -227,6 +247,23 @@ TEST_F(NodeFailureTest, WorkOnAFrozenNodeGoesOnElsewhereOnceItIsDeclaredDead) {
   for (int pid : frozen) {
     EXPECT_TRUE(WaitProcessGone(pid, 30)) << "pid " << pid << " of the dead node kept running";
   }
+}
+
+// A process that leased workers on another node (and has more requests parked there)
+// dies: that node stops the workers and answers the requests once the GCS says the
+// owner is gone, so its CPUs come back (they stayed leased until the tasks ended).
+TEST_F(NodeFailureTest, WorkersLeasedByAProcessThatDiedStopOnEveryNode) {
+  const std::string far = cluster_.node_ids().at(1);
+  auto spawner = lumen::Actor(Spawner::Create)
+                     .SetSchedulingStrategy(lumen::NodeAffinityStrategy{
+                         .node_id = cluster_.node_ids().at(2)})
+                     .Remote();
+  int pid = *lumen::Get(spawner.Task(&Spawner::Start).Remote(far, 6), std::chrono::seconds(60));
+  // That node's 4 CPUs busy with its tasks (the other 2 wait; the actor holds none).
+  ASSERT_TRUE(WaitForFreeCpus(5)) << "the spawner's tasks never all started";
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  EXPECT_TRUE(WaitForFreeCpus(9)) << "workers leased by a dead process kept their CPUs: "
+                                  << lumen::AvailableResources().at("CPU") << " free";
 }
 
 TEST_F(NodeFailureTest, ANodeSilentTooLongIsDeclaredDeadAndStops) {

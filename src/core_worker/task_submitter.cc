@@ -138,8 +138,10 @@ void TaskSubmitter::RequestLease(const std::string& key, KeyState& state, Action
   request.set_job_id(deps_.job_id);
   *request.mutable_resources() = state.resources;
   request.set_requester_worker_id(deps_.worker_id.Binary());
+  request.set_requester_address(deps_.self_endpoint);
   *request.mutable_scheduling() = state.scheduling;
   if (remote != nullptr) {
+    ++remote_requests_[remote];
     request.set_grant_or_reject(true);
     *request.mutable_launch() = deps_.launch;
   }
@@ -183,6 +185,21 @@ void TaskSubmitter::CancelLeaseRequests(const std::string& key, KeyState& state,
   });
 }
 
+void TaskSubmitter::CancelAllLeaseRequests(RayletClient* raylet,
+                                           std::shared_ptr<RayletClient> keep,
+                                           Actions* actions) {
+  rpc::CancelWorkerLeasesRequest request;
+  request.set_requester_worker_id(deps_.worker_id.Binary());
+  request.set_every_demand(true);
+  rpcs_.Begin();
+  actions->push_back([this, raylet, keep, request = std::move(request)]() mutable {
+    raylet->CancelWorkerLeases(std::move(request),
+                               [this, keep](absl::Status, rpc::CancelWorkerLeasesReply&&) {
+                                 rpcs_.End();  // the canceled requests answer by themselves
+                               });
+  });
+}
+
 void TaskSubmitter::OnLeaseReply(const std::string& key, absl::Status status,
                                  rpc::RequestWorkerLeaseReply reply,
                                  std::shared_ptr<RayletClient> remote) {
@@ -191,6 +208,7 @@ void TaskSubmitter::OnLeaseReply(const std::string& key, absl::Status status,
     MutexLock lock(&mutex_);
     KeyState& state = keys_[key];
     --state.pending_lease_requests;
+    if (remote != nullptr && --remote_requests_[remote] == 0) remote_requests_.erase(remote);
     if (shutdown_) {
       if (reply.granted()) {
         auto lease = std::make_shared<Lease>();
@@ -577,12 +595,20 @@ void TaskSubmitter::Shutdown() {
     MutexLock lock(&mutex_);
     if (shutdown_) return;
     shutdown_ = true;
+    bool parked_here = false;
     for (auto& [key, state] : keys_) {
+      parked_here = parked_here || state.pending_lease_requests > 0;
       for (auto& [id, lease] : state.leases) ReturnLease(lease, false, &actions);
       state.leases.clear();
       FailQueue(state,
                 StoredObject::MakeError(ErrorKind::kInternal, "lumen is shutting down"),
                 &actions);
+    }
+    // Parked requests would be granted later to nobody (a worker leased for nothing), and
+    // their answers would come after this submitter is gone.
+    if (parked_here) CancelAllLeaseRequests(deps_.raylet, nullptr, &actions);
+    for (const auto& [raylet, count] : remote_requests_) {
+      CancelAllLeaseRequests(raylet.get(), raylet, &actions);
     }
   }
   RunAll(actions);

@@ -78,8 +78,9 @@ class TaskSubmitter {
   /// other tasks on that worker are queued again without being charged an attempt.
   /// NotFound: no such task is pending here (finished, or never submitted here).
   absl::Status Cancel(const TaskId& id, bool force);
-  /// Stops dispatching, returns every lease and fails queued tasks. Then waits (bounded)
-  /// for RPC callbacks in flight.
+  /// Stops dispatching, returns every lease, fails queued tasks and cancels the lease
+  /// requests parked at every raylet (this node's and others'), so that their answers
+  /// come back before WaitForCallbacks gives up.
   void Shutdown();
   /// After Shutdown and after the peers are gone: waits for RPC callbacks in flight.
   bool WaitForCallbacks(std::chrono::milliseconds timeout) { return rpcs_.WaitIdle(timeout); }
@@ -153,6 +154,9 @@ class TaskSubmitter {
   /// Cancels this key's lease requests parked at the raylet (the owner went idle).
   void CancelLeaseRequests(const std::string& key, KeyState& state, Actions* actions)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  /// Shutdown: cancels every lease request of ours parked at `raylet`, whatever its key.
+  void CancelAllLeaseRequests(RayletClient* raylet, std::shared_ptr<RayletClient> keep,
+                              Actions* actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   /// Asks for a lease again after `delay` (the raylet said not now).
   void PumpLater(const std::string& key, KeyState& state, std::chrono::milliseconds delay)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
@@ -194,6 +198,9 @@ class TaskSubmitter {
   std::map<std::string, KeyState> keys_ ABSL_GUARDED_BY(mutex_);
   // Every task submitted here and not finished, for Cancel.
   absl::flat_hash_map<TaskId, TaskPtr> pending_ ABSL_GUARDED_BY(mutex_);
+  // Other nodes' raylets with lease requests of ours parked (after a spillback), with
+  // how many: Shutdown cancels them there.
+  std::map<std::shared_ptr<RayletClient>, int> remote_requests_ ABSL_GUARDED_BY(mutex_);
   bool shutdown_ ABSL_GUARDED_BY(mutex_) = false;
 };
 

@@ -387,7 +387,8 @@ void Raylet::HandleRequestWorkerLease(const rpc::RequestWorkerLeaseRequest& requ
       FetchExecutable(request.job_id(), 0);  // again, if the last fetch failed
     }
     PendingLease pending{request.job_id(), WorkerId::FromBinary(request.requester_worker_id()),
-                         demand, reply, done, request.grant_or_reject()};
+                         request.requester_address(), demand, reply, done,
+                         request.grant_or_reject()};
     pending.strategy = request.scheduling();
     pending.detached_actor = request.detached_actor();
     pending.pinned = pending.strategy.kind() == rpc::SchedulingStrategy::NODE_AFFINITY &&
@@ -478,6 +479,7 @@ void Raylet::Grant(PendingLease& pending, Worker* worker, std::vector<int> gpu_i
   worker->state = Worker::State::kLeased;
   worker->lease = LeaseId::FromRandom();
   worker->leased_to = pending.requester;
+  worker->leased_to_address = pending.requester_address;
   worker->detached_actor = pending.detached_actor;
   worker->held = pending.demand;
   worker->gpu_ids = gpu_ids;
@@ -562,7 +564,8 @@ void Raylet::HandleCancelWorkerLeases(const rpc::CancelWorkerLeasesRequest& requ
     ResourceSet demand = ResourceSet::FromMap(
         std::map<std::string, double>(request.resources().begin(), request.resources().end()));
     std::vector<PendingLease> canceled = TakePending([&](const PendingLease& pending) {
-      return pending.requester == requester && pending.demand == demand;
+      return pending.requester == requester &&
+             (request.every_demand() || pending.demand == demand);
     });
     for (PendingLease& pending : canceled) {
       pending.reply->set_canceled(true);
@@ -695,7 +698,7 @@ bool Raylet::ReapWorkers() {
     }
     LUMEN_LOG_INFO("raylet: worker pid {} {}", worker.pid, how);
     store_->OnClientExit(worker.id.Binary(), worker.address);
-    DropLeasesOf(worker.id);
+    DropLeasesOf(worker.id, worker.address);
     ReportWorkerDeath(worker, how);
   });
   return changed;
@@ -722,16 +725,20 @@ void Raylet::SendWorkerDeath(rpc::ReportWorkerDeathRequest request) {
       5000);
 }
 
-void Raylet::DropLeasesOf(const WorkerId& owner) {
+void Raylet::DropLeasesOf(const WorkerId& owner, const std::string& address) {
+  auto is_owner = [&](const WorkerId& id, const std::string& at) {
+    return (!owner.IsNil() && id == owner) || (!address.empty() && at == address);
+  };
   // Its parked requests have nobody to answer to...
-  for (PendingLease& pending :
-       TakePending([&](const PendingLease& p) { return p.requester == owner; })) {
+  for (PendingLease& pending : TakePending([&](const PendingLease& p) {
+         return is_owner(p.requester, p.requester_address);
+       })) {
     pending.done(absl::UnavailableError("the requesting worker exited"));
   }
   // ...and the workers it leased run tasks whose results nobody will collect: stop
   // them, so that their resources come back when they are reaped.
   for (Worker* w : pool_.All()) {
-    if (w->state == Worker::State::kLeased && w->leased_to == owner) {
+    if (w->state == Worker::State::kLeased && is_owner(w->leased_to, w->leased_to_address)) {
       ReleaseLease(w);
       w->state = Worker::State::kExiting;
       pool_.Kill(w->id, /*force=*/true);
@@ -847,6 +854,9 @@ void Raylet::ApplyClusterView(const rpc::GetAllNodesReply& reply) {
   if (reply.gone_owners_last() > gone_owners_seen_) {
     for (const std::string& owner : reply.gone_owners()) {
       store_->OnOwnerGone(owner);
+      // A requester on another node: its leases here (a node's own processes were
+      // dropped when they exited).
+      if (!owner.empty()) DropLeasesOf(WorkerId::Nil(), owner);
       for (const auto& [job, launch] : pool_.jobs()) {
         if (!owner.empty() && launch.driver_address == owner) StopJobWorkers(job);
       }

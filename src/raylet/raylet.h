@@ -100,6 +100,7 @@ class Raylet {
   struct PendingLease {
     std::string job;
     WorkerId requester;
+    std::string requester_address;  // owner address; "" from the GCS
     ResourceSet demand;
     rpc::RequestWorkerLeaseReply* reply;
     rpc::Done done;
@@ -151,8 +152,9 @@ class Raylet {
   void OnTick();
   /// Forgets exited workers and frees what they held; true when any exited.
   bool ReapWorkers();
-  /// A worker exited: answer its parked lease requests, stop the workers it leased.
-  void DropLeasesOf(const WorkerId& owner);
+  /// A requester exited (a worker here: by id; a process anywhere the GCS says is gone:
+  /// by owner address): answer its parked lease requests, stop the workers it leased.
+  void DropLeasesOf(const WorkerId& owner, const std::string& address);
   /// Calls `done` with how worker `id` ended once it is reaped, or with "" at
   /// `deadline_ms`, having killed it. (By value: reaping frees the worker's entry.)
   void AwaitWorkerExit(WorkerId id, int64_t deadline_ms,

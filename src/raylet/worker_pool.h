@@ -58,6 +58,7 @@ struct Worker {
   // While leased:
   LeaseId lease;
   WorkerId leased_to;  // the worker that requested the lease (Nil: a driver)
+  std::string leased_to_address;  // its owner address ("": the GCS, for an actor)
   ResourceSet held;
   std::vector<int> gpu_ids;
   bool blocked = false;

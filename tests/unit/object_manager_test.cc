@@ -217,6 +217,10 @@ TEST_F(ObjectManagerTest, PullsAnObjectInChunksByteForByte) {
   EXPECT_EQ(Await(Pull(b_, id, {a_.id.Binary()})), "");
   EXPECT_EQ(b_.store.Sealed(id), bytes);
   EXPECT_EQ(a_.store.chunks_served(), 1 + 26);  // the size, then the chunks
+  // The source unpins once its last chunk is sent, which may be just after it arrived.
+  for (int i = 0; i < 3000 && a_.store.pinned() != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   EXPECT_EQ(a_.store.pinned(), 0);
   // Already here: no transfer.
   EXPECT_EQ(Await(Pull(b_, id, {a_.id.Binary()})), "");
