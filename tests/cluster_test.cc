@@ -485,8 +485,14 @@ TEST_F(ThreeNodeTest, StrategiesPlaceWorkWhereTheySay) {
         lumen::Task(SleepThenWhere).SetSchedulingStrategy(lumen::SpreadStrategy{}).Remote(300));
   }
   std::set<std::string> nodes;
-  for (const auto& node : lumen::Get(refs, std::chrono::seconds(60))) nodes.insert(*node);
-  EXPECT_EQ(nodes.size(), 3u);
+  std::string order;  // node index per task, for the failure message
+  for (const auto& node : lumen::Get(refs, std::chrono::seconds(60))) {
+    nodes.insert(*node);
+    for (size_t i = 0; i < 3; ++i) {
+      if (*node == cluster_.node_ids().at(i)) order += std::to_string(i);
+    }
+  }
+  EXPECT_EQ(nodes.size(), 3u) << "nodes of the tasks, in order: " << order;
 }
 
 }  // namespace

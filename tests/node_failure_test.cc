@@ -32,6 +32,17 @@ std::vector<uint8_t> Shift(std::vector<lumen::ObjectRef<std::vector<uint8_t>>> i
   for (uint8_t& byte : out) byte = uint8_t(byte + by);
   return out;
 }
+// What reading `in`'s first value gives: "read", or the error's kind.
+std::string TryRead(std::vector<lumen::ObjectRef<std::vector<uint8_t>>> in) {
+  try {
+    lumen::Get(in.at(0));
+    return "read";
+  } catch (const lumen::OwnerDiedError&) {
+    return "owner died";
+  } catch (const lumen::Error& e) {
+    return e.what();
+  }
+}
 // A value this worker puts and owns: it dies with the worker.
 lumen::ObjectRef<std::vector<uint8_t>> PutHere(int seed) { return lumen::Put(MakeBlock(seed)); }
 using lumen::test::Tally;
@@ -44,6 +55,10 @@ class Holder {
   size_t Keep(std::vector<lumen::ObjectRef<std::vector<uint8_t>>> refs) {
     kept_.insert(kept_.end(), refs.begin(), refs.end());
     return kept_.size();
+  }
+  // A value this process puts and owns, in a vector (so that it travels as a ref).
+  std::vector<lumen::ObjectRef<std::vector<uint8_t>>> PutOwn(int seed) {
+    return {lumen::Put(MakeBlock(seed))};
   }
 
  private:
@@ -70,8 +85,8 @@ class Spawner {
 
 }  // namespace
 
-LUMEN_REMOTE(SleepThenWhere, MakeBlock, Shift, PutHere, Tally::Create, &Tally::Add,
-             &Tally::Where, Holder::Create, &Holder::Nap, &Holder::Keep, Spawner::Create,
+LUMEN_REMOTE(SleepThenWhere, MakeBlock, Shift, PutHere, TryRead, Tally::Create, &Tally::Add,
+             &Tally::Where, Holder::Create, &Holder::Nap, &Holder::Keep, &Holder::PutOwn, Spawner::Create,
              &Spawner::Start);
 
 namespace lumen::test {
@@ -218,6 +233,8 @@ TEST_F(NodeFailureTest, WorkOnAFrozenNodeGoesOnElsewhereOnceItIsDeclaredDead) {
     return false;
   };
   ASSERT_TRUE(in_store());
+  // A value owned by a process there, which the driver borrows.
+  auto theirs = *lumen::Get(keeper.Task(&Holder::PutOwn).Remote(5), std::chrono::seconds(60));
   auto task = lumen::Task(SleepThenWhere).SetSchedulingStrategy(there).Remote(4000);
   auto call = napper.Task(&Holder::Nap).Remote(4000);
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // both started there
@@ -238,6 +255,15 @@ TEST_F(NodeFailureTest, WorkOnAFrozenNodeGoesOnElsewhereOnceItIsDeclaredDead) {
     }
     freed = WaitUntil([&] { return !in_store(); }, 30);
     std::printf("work went on %.1f s after the freeze\n", SecondsSince(frozen_at));
+    // A worker elsewhere given a ref owned by a process of the dead node does not try to
+    // register with that owner (which would never answer: 30 s lost) and learns at once
+    // that the owner died. The limit is a hang guard.
+    try {
+      EXPECT_EQ(*lumen::Get(lumen::Task(TryRead).Remote(theirs), std::chrono::seconds(20)),
+                "owner died");
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "a ref whose owner is known gone: " << e.what();
+    }
   }
   for (int pid : frozen) kill(pid, SIGCONT);
   ASSERT_TRUE(dead) << "the GCS never declared the frozen node dead";

@@ -221,9 +221,12 @@ class CoreWorker {
   void OnPeersGone(const std::vector<std::string>& addresses);
   /// A stub to the core worker at `endpoint` (cached).
   std::shared_ptr<rpc::CoreWorkerService::Stub> PeerStub(const std::string& endpoint);
-  /// Blocking AddBorrowers at `owner`; per id, whether the owner counted it.
-  std::vector<bool> AddBorrowersAt(const std::string& owner, const std::vector<ObjectId>& ids,
-                                   const std::string& borrower);
+  using IdsByOwner = absl::flat_hash_map<std::string, std::vector<ObjectId>>;
+  /// Registers `borrower` with every owner at once (blocking, kRegisterTimeoutMs in all,
+  /// however many owners); per owner and id, whether the owner counted it. An owner known
+  /// gone is not asked; one that does not answer is logged.
+  absl::flat_hash_map<std::string, std::vector<bool>> AddBorrowers(const IdsByOwner& by_owner,
+                                                                   const std::string& borrower);
   /// Gives registrations back to their owners (asynchronously unless `wait`).
   void SendRemoveBorrowers(const std::vector<ReferenceCounter::Freed>& freed, bool wait);
   /// A new owned object with one handle (the ref returned to the user).

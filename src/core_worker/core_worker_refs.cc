@@ -29,55 +29,80 @@ std::shared_ptr<rpc::CoreWorkerService::Stub> CoreWorker::PeerStub(const std::st
   return stub;
 }
 
-std::vector<bool> CoreWorker::AddBorrowersAt(const std::string& owner,
-                                             const std::vector<ObjectId>& ids,
-                                             const std::string& borrower) {
-  if (owner == endpoint_) {
-    std::vector<bool> found;
-    for (const ObjectId& id : ids) found.push_back(refs_.AddBorrower(id, borrower));
-    return found;
+absl::flat_hash_map<std::string, std::vector<bool>> CoreWorker::AddBorrowers(
+    const IdsByOwner& by_owner, const std::string& borrower) {
+  struct Pending {
+    Mutex mutex;
+    CondVar done;
+    size_t left ABSL_GUARDED_BY(mutex) = 0;
+    absl::flat_hash_map<std::string, std::vector<bool>> found ABSL_GUARDED_BY(mutex);
+  };
+  auto pending = std::make_shared<Pending>();
+  absl::flat_hash_map<std::string, std::vector<bool>> local;
+  for (const auto& [owner, ids] : by_owner) {
+    std::vector<bool>& found = local[owner];
+    found.assign(ids.size(), false);
+    if (owner == endpoint_) {
+      for (size_t i = 0; i < ids.size(); ++i) found[i] = refs_.AddBorrower(ids[i], borrower);
+      continue;
+    }
+    // Its objects are lost: a Get of them says so.
+    if (peer_watch_ && peer_watch_->IsGone(owner)) continue;
+    rpc::AddBorrowersRequest request;
+    for (const ObjectId& id : ids) request.add_ids(id.Binary());
+    request.set_borrower(borrower);
+    {
+      MutexLock lock(&pending->mutex);
+      ++pending->left;
+    }
+    auto stub = PeerStub(owner);
+    // All at once: owners that do not answer cost kRegisterTimeoutMs in all, not each.
+    rpc::CallUnary<rpc::AddBorrowersRequest, rpc::AddBorrowersReply>(
+        [stub](auto... args) { stub->async()->AddBorrowers(args...); }, std::move(request),
+        [pending, stub, owner, n = ids.size()](absl::Status status,
+                                               rpc::AddBorrowersReply&& reply) {
+          std::vector<bool> found(n, false);
+          if (status.ok()) {
+            for (int i = 0; i < reply.found_size() && size_t(i) < n; ++i) found[i] = reply.found(i);
+          } else {
+            LUMEN_LOG_WARN("core worker: cannot register as a borrower of {} object(s) with "
+                           "their owner {}: {}; the owner may free them while refs here "
+                           "point to them (a Get then fails)",
+                           n, owner, std::string(status.message()));
+          }
+          MutexLock lock(&pending->mutex);
+          pending->found[owner] = std::move(found);
+          if (--pending->left == 0) pending->done.SignalAll();
+        },
+        kRegisterTimeoutMs);
   }
-  rpc::AddBorrowersRequest request;
-  for (const ObjectId& id : ids) request.add_ids(id.Binary());
-  request.set_borrower(borrower);
-  auto stub = PeerStub(owner);
-  auto reply = rpc::CallBlocking<rpc::AddBorrowersRequest, rpc::AddBorrowersReply>(
-      [&stub](auto* ctx, const auto& req, auto* rep) { return stub->AddBorrowers(ctx, req, rep); },
-      request, kRegisterTimeoutMs);
-  std::vector<bool> found(ids.size(), false);
-  if (!reply.ok()) {
-    // The owner is gone: its objects are lost, and a Get of them says so.
-    LUMEN_LOG_DEBUG("core worker: cannot register a borrower with {}: {}", owner,
-                    std::string(reply.status().message()));
-    return found;
-  }
-  for (int i = 0; i < reply->found_size() && size_t(i) < ids.size(); ++i) {
-    found[i] = reply->found(i);
-  }
-  return found;
+  MutexLock lock(&pending->mutex);
+  while (pending->left > 0) pending->done.Wait(&pending->mutex);  // every call has a deadline
+  for (auto& [owner, found] : pending->found) local[owner] = std::move(found);
+  return local;
 }
 
 void CoreWorker::RegisterBorrowed() {
   std::vector<ReferenceCounter::Unregistered> pending = refs_.TakeUnregistered();
   if (pending.empty()) return;
-  absl::flat_hash_map<std::string, std::vector<ObjectId>> by_owner;
+  IdsByOwner by_owner;
   for (const auto& entry : pending) by_owner[entry.owner].push_back(entry.id);
+  auto found = AddBorrowers(by_owner, endpoint_);
   for (const auto& [owner, ids] : by_owner) {
-    std::vector<bool> found = AddBorrowersAt(owner, ids, endpoint_);
-    for (size_t i = 0; i < ids.size(); ++i) refs_.FinishRegistration(ids[i], found[i]);
+    for (size_t i = 0; i < ids.size(); ++i) refs_.FinishRegistration(ids[i], found[owner][i]);
   }
 }
 
 void CoreWorker::HandOffReturned(const std::string& caller,
                                  const std::vector<detail::RefData>& returned, bool delivered) {
   if (delivered && !returned.empty()) {
-    absl::flat_hash_map<std::string, std::vector<ObjectId>> by_owner;
+    IdsByOwner by_owner;
     for (const detail::RefData& ref : returned) {
       // The caller's own objects: it keeps them through the result without registering.
       if (ref.owner == caller) continue;
       by_owner[ref.owner].push_back(ObjectId::FromBinary(ref.id));
     }
-    for (const auto& [owner, ids] : by_owner) AddBorrowersAt(owner, ids, caller);
+    AddBorrowers(by_owner, caller);
   }
   for (const detail::RefData& ref : returned) refs_.RemoveTaskUse(ObjectId::FromBinary(ref.id));
   // What the task deserialized (its arguments' refs) and still holds.

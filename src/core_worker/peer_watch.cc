@@ -29,8 +29,9 @@ void PeerWatch::Poll() {
       return;
     }
     call_ = context;  // Stop may cancel it before it starts: it then fails at once
+    // The first call takes every process gone that the GCS still lists (a process that
+    // starts after a node died may be handed refs owned there), at once.
     request.set_gone_owners_after(cursor_);
-    // The first call just takes the cursor: the watch starts from now.
     request.set_wait_ms(have_cursor_ ? kPollWaitMs : 0);
   }
   rpc::CallUnary<rpc::GetAllNodesRequest, rpc::GetAllNodesReply>(

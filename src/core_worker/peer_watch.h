@@ -18,8 +18,8 @@
 
 namespace lumen::core {
 
-/// A long poll of GetAllNodes (gone_owners_only) that starts from the moment it starts:
-/// `on_gone` runs on a gRPC thread with each batch of TCP addresses, oldest first,
+/// A long poll of GetAllNodes (gone_owners_only) that starts with every process gone the
+/// GCS still lists (its last 10,000), then follows new ones: `on_gone` runs on a gRPC thread with each batch of TCP addresses, oldest first,
 /// before they are remembered as gone. A failed poll is retried every second. The last
 /// kRemembered addresses are remembered (a process gone long ago may have left its port
 /// to a new one). Thread-safe.
@@ -33,7 +33,7 @@ class PeerWatch {
       : gcs_(gcs), timers_(timers), on_gone_(std::move(on_gone)) {}
   ~PeerWatch() { Stop(); }
 
-  /// Asks the GCS for its cursor, then polls from there.
+  /// Asks the GCS for the processes gone so far, then polls for more.
   void Start();
   /// Cancels the poll and waits for its callback (and a retry's timer). Idempotent.
   void Stop();

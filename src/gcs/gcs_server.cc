@@ -79,16 +79,25 @@ ActorManagerDeps GcsServer::MakeActorDeps() {
       *request.mutable_launch() = job->info.launch();
     }
     request.set_detached_actor(spec.detached());
+    auto context = calls_.Begin();
+    if (context == nullptr) {
+      return callback(absl::UnavailableError("the GCS is stopping"), {}, endpoint);
+    }
     // No requester: the lease belongs to the GCS, not to a worker whose exit ends it.
     rpc::CallUnary<rpc::RequestWorkerLeaseRequest, rpc::RequestWorkerLeaseReply>(
         [stub](auto... args) { stub->async()->RequestWorkerLease(args...); },
         std::move(request),
-        [stub, endpoint, callback](absl::Status status, rpc::RequestWorkerLeaseReply&& reply) {
+        [this, stub, endpoint, callback, context](absl::Status status,
+                                                  rpc::RequestWorkerLeaseReply&& reply) {
           callback(status, std::move(reply), endpoint);
-        });
+          calls_.End(context);
+        },
+        -1, context);
   };
-  deps.push_creation = [](const ActorLease& lease, const rpc::TaskSpec& creation,
-                          auto callback) {
+  deps.push_creation = [this](const ActorLease& lease, const rpc::TaskSpec& creation,
+                              auto callback) {
+    auto context = calls_.Begin();
+    if (context == nullptr) return callback(absl::UnavailableError("the GCS is stopping"), {});
     auto stub = std::shared_ptr<rpc::CoreWorkerService::Stub>(
         rpc::CoreWorkerService::NewStub(rpc::MakeChannel(lease.address)));
     rpc::PushTasksRequest request;
@@ -97,11 +106,15 @@ ActorManagerDeps GcsServer::MakeActorDeps() {
     *request.add_tasks() = creation;
     rpc::CallUnary<rpc::PushTasksRequest, rpc::PushTasksReply>(
         [stub](auto... args) { stub->async()->PushTasks(args...); }, std::move(request),
-        [stub, callback](absl::Status status, rpc::PushTasksReply&& reply) {
+        [this, stub, callback, context](absl::Status status, rpc::PushTasksReply&& reply) {
           callback(status, std::move(reply));
-        });
+          calls_.End(context);
+        },
+        -1, context);
   };
-  deps.kill_worker = [](const ActorLease& lease) {
+  deps.kill_worker = [this](const ActorLease& lease) {
+    auto context = calls_.Begin();
+    if (context == nullptr) return;
     auto stub = std::shared_ptr<rpc::RayletService::Stub>(
         rpc::RayletService::NewStub(rpc::MakeChannel(lease.raylet_endpoint)));
     rpc::ReturnWorkerLeaseRequest request;
@@ -109,7 +122,11 @@ ActorManagerDeps GcsServer::MakeActorDeps() {
     request.set_worker_failed(true);
     rpc::CallUnary<rpc::ReturnWorkerLeaseRequest, rpc::ReturnWorkerLeaseReply>(
         [stub](auto... args) { stub->async()->ReturnWorkerLease(args...); },
-        std::move(request), [stub](absl::Status, rpc::ReturnWorkerLeaseReply&&) {}, 5000);
+        std::move(request),
+        [this, stub, context](absl::Status, rpc::ReturnWorkerLeaseReply&&) {
+          calls_.End(context);
+        },
+        5000, context);
   };
   deps.namespace_of = [this](const std::string& job_id) {
     const JobEntry* job = FindJob(job_id);
@@ -183,6 +200,11 @@ void GcsServer::Stop() {
     nodes_.Stop();
   });
   server_.Shutdown();
+  // Calls to raylets and workers (a lease parked for an actor, say) end now: their
+  // callbacks reach the actor manager and this loop, which must outlive them.
+  if (!calls_.CancelAndWait(std::chrono::milliseconds(5000))) {
+    LUMEN_LOG_WARN("gcs: calls to raylets still in flight after stopping");
+  }
   loop_.Stop();
 }
 

@@ -14,6 +14,7 @@
 #include "gcs/log_channel.h"
 #include "gcs/node_manager.h"
 #include "gcs.grpc.pb.h"
+#include "rpc/call_tracker.h"
 #include "rpc/rpc.h"
 
 namespace lumen::gcs {
@@ -99,6 +100,7 @@ class GcsServer {
 
   GcsOptions options_;
   EventLoop loop_{"lumen-gcs"};
+  rpc::CallTracker calls_;  // to raylets and workers; Stop cancels and waits for them
   std::unique_ptr<grpc::Service> service_;
   rpc::Server server_;
   // Loop-only state.

@@ -132,10 +132,6 @@ void NodeManager::Poll(const rpc::GetAllNodesRequest& request, rpc::GetAllNodesR
                        rpc::Done done) {
   Cursor cursor{request.known_version(), request.gone_owners_after(),
                 request.gone_owners_only()};
-  if (cursor.owners_only && request.wait_ms() <= 0) {  // a new watcher: from now on
-    reply->set_gone_owners_last(LastGoneOwner());
-    return done(absl::OkStatus());
-  }
   if (stopped_ || request.wait_ms() <= 0 || (cursor.known_version == 0 && !cursor.owners_only)) {
     Fill(cursor, reply);
     return done(absl::OkStatus());

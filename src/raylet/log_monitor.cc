@@ -21,7 +21,12 @@ void LogMonitor::Add(int fd, pid_t pid, const std::string& log_path, bool from_s
   int log_fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    streams_[fd] = Stream{pid, from_stderr, tag, log_fd, {}};
+    if (stopping_) {  // nobody would read or close it
+      close(fd);
+      if (log_fd >= 0) close(log_fd);
+      return;
+    }
+    streams_.emplace(fd, Stream{pid, from_stderr, tag, log_fd, {}});
   }
   char c = 1;
   (void)!write(wake_pipe_[1], &c, 1);
@@ -110,10 +115,17 @@ void LogMonitor::Run() {
       }
       if (stream == nullptr || ReadOnce(fds[i].fd, *stream)) continue;
       Emit(*stream, nullptr, 0, true);
+      // Out of the map before the descriptor is closed: once closed, its number may be
+      // handed at once to a new worker's pipe, whose Add must not meet this entry.
+      Stream finished;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        auto it = streams_.find(fds[i].fd);
+        finished = std::move(it->second);
+        streams_.erase(it);
+      }
       close(fds[i].fd);
-      if (stream->log_fd >= 0) close(stream->log_fd);
-      std::lock_guard<std::mutex> lock(mutex_);
-      streams_.erase(fds[i].fd);
+      if (finished.log_fd >= 0) close(finished.log_fd);
     }
   }
 }

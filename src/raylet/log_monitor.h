@@ -24,7 +24,7 @@ class LogMonitor {
   explicit LogMonitor(Sink sink);
   ~LogMonitor();
 
-  /// Starts following `fd` (takes ownership) into `log_path`.
+  /// Starts following `fd` (takes ownership) into `log_path`. After Stop: closes it.
   void Add(int fd, pid_t pid, const std::string& log_path, bool from_stderr,
            const std::string& tag = "");
   /// Drains what is readable, then stops. Idempotent.
@@ -32,10 +32,10 @@ class LogMonitor {
 
  private:
   struct Stream {
-    pid_t pid;
-    bool from_stderr;
+    pid_t pid = 0;
+    bool from_stderr = false;
     std::string tag;
-    int log_fd;
+    int log_fd = -1;
     std::string partial;
   };
   void Run();

@@ -789,16 +789,26 @@ const std::pair<const std::string, Raylet::RemoteNode>* Raylet::Place(
       return nullptr;
     }
     case rpc::SchedulingStrategy::SPREAD: {
-      // In turn over the nodes with room now, this one included.
+      // In turn over the nodes with room now, this one included. When the view shows no
+      // room anywhere (it lags: a node's report of work that ended comes a beat later),
+      // in turn over every node that fits the demand at all: the node itself grants or
+      // rejects, and a rejected requester asks here again.
       std::vector<std::pair<const std::string, RemoteNode>*> room;
       bool here = resources_.available().Contains(demand);
       for (auto& entry : cluster_view_) {
         if (entry.second.available.Contains(demand)) room.push_back(&entry);
       }
-      if (room.empty()) return nullptr;
+      bool has_room = !room.empty();
+      if (!has_room) {
+        here = resources_.total().Contains(demand);
+        for (auto& entry : cluster_view_) {
+          if (entry.second.total.Contains(demand)) room.push_back(&entry);
+        }
+        if (room.empty()) return nullptr;
+      }
       size_t turn = spread_next_++ % (room.size() + (here ? 1 : 0));
       if (here && turn == room.size()) return nullptr;
-      room[turn]->second.Charge(demand);
+      if (has_room) room[turn]->second.Charge(demand);
       return room[turn];
     }
     default:

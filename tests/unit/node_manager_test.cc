@@ -217,15 +217,16 @@ TEST_F(NodeManagerTest, OwnersGoneArePublishedWithTheView) {
   EXPECT_FALSE(next.answered);  // seen already
 }
 
-// Core workers watch only for processes gone: a new watcher starts from now, resource
-// changes do not wake it, and a node declared dead takes the processes it reported.
+// Core workers watch only for processes gone: a new watcher gets those gone so far at
+// once, resource changes do not wake it, and a node declared dead takes the processes
+// it reported.
 TEST_F(NodeManagerTest, WatchersOfOwnersGoneHearOfEveryProcessOfADeadNode) {
   NodeManager strict([this](milliseconds d, std::function<void()> f) { timers_.push_back({d, f}); },
                      /*node_timeout_ms=*/-1, milliseconds(50));
   rpc::NodeInfo node;
   node.set_node_id(NodeId::FromRandom().Binary());
   ASSERT_TRUE(strict.Register(node).ok());
-  strict.OwnerGone("127.0.0.9:1");  // before the watcher: not its news
+  strict.OwnerGone("127.0.0.9:1");  // before the watcher
   rpc::NodeHeartbeatRequest report;
   report.set_node_id(node.node_id());
   report.set_has_processes(true);
@@ -242,7 +243,10 @@ TEST_F(NodeManagerTest, WatchersOfOwnersGoneHearOfEveryProcessOfADeadNode) {
   Poll first;
   ask(first, 0, 0);
   ASSERT_TRUE(first.answered);
-  EXPECT_EQ(first.reply.gone_owners_size(), 0) << "a new watcher starts from now";
+  EXPECT_EQ(std::vector<std::string>(first.reply.gone_owners().begin(),
+                                     first.reply.gone_owners().end()),
+            std::vector<std::string>{"127.0.0.9:1"})
+      << "a new watcher hears of those gone so far";
   EXPECT_EQ(first.reply.nodes_size(), 0);
   Poll watch;
   ask(watch, first.reply.gone_owners_last(), 5000);
