@@ -385,4 +385,61 @@ TEST_F(ActorTest, RuntimeContextActorId) {
   EXPECT_EQ(Value(lumen::Task(TaskActorId).Remote()), "");  // a task
 }
 
+// Handles are counted like ObjectRefs: an unnamed actor ends once its last handle
+// anywhere is gone, after the calls made through it have finished.
+
+TEST_F(ActorTest, AnActorEndsWhenItsLastHandleIsGoneOnceItsCallsHaveRun) {
+  int pid = 0;
+  std::vector<lumen::ObjectRef<int>> sums;
+  {
+    lumen::ActorHandle<Counter> c = lumen::Actor(Counter::Create).Remote(0);
+    pid = Value(c.Task(&Counter::Pid).Remote());
+    for (int i = 0; i < 50; ++i) sums.push_back(c.Task(&Counter::Add).Remote(1));
+  }  // the only handle is gone with 50 calls queued or running
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(Value(sums[i]), i + 1) << "call " << i;
+  EXPECT_TRUE(lumen::test::WaitProcessGone(pid)) << "the actor outlived its last handle";
+}
+
+TEST_F(ActorTest, AHandleHeldByAnotherProcessKeepsTheActorUntilThatProcessIsGone) {
+  int pid = 0;
+  lumen::ActorHandle<Caller> caller;
+  {
+    lumen::ActorHandle<Counter> c = lumen::Actor(Counter::Create).Remote(0);
+    pid = Value(c.Task(&Counter::Pid).Remote());
+    caller = lumen::Actor(Caller::Create).Remote(c);
+    // A handle returned from a task is another copy, held here.
+    lumen::ActorHandle<Counter> echoed = Value(lumen::Task(Echo).Remote(c));
+    EXPECT_EQ(Value(echoed.Task(&Counter::Add).Remote(1)), 1);
+  }  // the driver's handles are gone: the caller's copy alone holds the counter
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(Value(caller.Task(&Caller::AddToOwn).Remote(3)), 4);
+  EXPECT_FALSE(lumen::test::WaitProcessGone(pid, 0.5));
+  caller.Kill();  // its process goes, and its handle with it
+  EXPECT_TRUE(lumen::test::WaitProcessGone(pid)) << "a dead borrower's handle kept the actor";
+}
+
+TEST_F(ActorTest, NamedAndDetachedActorsOutliveTheirHandles) {
+  int named_pid = 0;
+  int detached_pid = 0;
+  std::string detached_id;
+  {
+    auto named = lumen::Actor(Counter::Create).SetName("kept").Remote(1);
+    auto detached =
+        lumen::Actor(Counter::Create).SetLifetime(lumen::ActorLifetime::kDetached).Remote(2);
+    named_pid = Value(named.Task(&Counter::Pid).Remote());
+    detached_pid = Value(detached.Task(&Counter::Pid).Remote());
+    detached_id = detached.BinaryId();
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  std::optional<lumen::ActorHandle<Counter>> found = lumen::GetActor<Counter>("kept");
+  ASSERT_TRUE(found.has_value()) << "a named actor ended with its handle";
+  EXPECT_EQ(Value(found->Task(&Counter::Pid).Remote()), named_pid);
+  auto detached = lumen::ActorHandle<Counter>::FromBinaryId(detached_id);
+  EXPECT_EQ(Value(detached.Task(&Counter::Pid).Remote()), detached_pid)
+      << "a detached actor ended with its handle";
+  detached.Kill();  // it would outlive the test's Shutdown
+}
+
+
 }  // namespace
+

@@ -59,8 +59,8 @@ class ActorTaskCaller {
 
  public:
   using Result = typename Signature::Result;
-  ActorTaskCaller(std::string actor_id, M method)
-      : actor_id_(std::move(actor_id)), method_(method) {}
+  ActorTaskCaller(std::string actor_id, std::string handle_id, M method)
+      : actor_id_(std::move(actor_id)), handle_id_(std::move(handle_id)), method_(method) {}
 
   /// A name for the call, shown in logs and errors.
   ActorTaskCaller& SetName(std::string name) {
@@ -84,17 +84,21 @@ class ActorTaskCaller {
     auto serialized = detail::SerializeArgs(
         static_cast<typename Signature::Params*>(nullptr), std::forward<Args>(args)...);
     return ObjectRef<Result>::Adopt(
-        detail::SubmitActorTask(actor_id_, *name, std::move(serialized), name_));
+        detail::SubmitActorTask(actor_id_, handle_id_, *name, std::move(serialized), name_));
   }
 
  private:
   std::string actor_id_;
+  std::string handle_id_;  // the handle it came from must live until Remote
   M method_;
   std::string name_;
 };
 
 /// A copyable, serializable handle to an actor of class T. Every copy, in any process,
-/// can call it.
+/// can call it. The handles of an unnamed, non-detached actor are counted like
+/// ObjectRefs: once the last one anywhere is gone (and the calls made through them have
+/// finished), the actor ends. A named or detached actor lives until it is killed (or, if
+/// not detached, its creator's job ends).
 template <typename T>
 class ActorHandle {
  public:
@@ -108,7 +112,7 @@ class ActorHandle {
     static_assert(std::is_same_v<typename detail::MethodSignature<M>::Class, T>,
                   "lumen: the method must be declared in the actor's class itself (for an "
                   "inherited one, add a method to the class that calls it)");
-    return ActorTaskCaller<M>(id_, method);
+    return ActorTaskCaller<M>(id_, handle_.data().id, method);
   }
 
   /// Ends the actor. no_restart (the default): for good — later calls and calls still
@@ -125,18 +129,29 @@ class ActorHandle {
   bool operator==(const ActorHandle& other) const { return id_ == other.id_; }
   bool operator!=(const ActorHandle& other) const { return id_ != other.id_; }
 
-  /// Internal.
+  /// Internal: a handle that counts nothing (a named or detached actor).
   static ActorHandle FromBinaryId(std::string id) {
     ActorHandle handle;
     handle.id_ = std::move(id);
     return handle;
   }
+  /// Internal: a handle with its reference, adopted (the runtime counted it) or counted
+  /// now (received from elsewhere).
+  static ActorHandle WithRef(std::string id, detail::RefData ref, bool adopt) {
+    ActorHandle handle;
+    handle.id_ = std::move(id);
+    if (!ref.id.empty()) {
+      handle.handle_ = adopt ? detail::CountedRef::Adopt(std::move(ref))
+                             : detail::CountedRef::FromData(std::move(ref));
+    }
+    return handle;
+  }
   const std::string& BinaryId() const { return id_; }
-
-  MSGPACK_DEFINE(id_);
+  const detail::RefData& HandleRef() const { return handle_.data(); }
 
  private:
   std::string id_;
+  detail::CountedRef handle_;  // empty: not counted
 };
 
 /// Creation of an actor from its factory (a registered function returning T*).
@@ -213,8 +228,10 @@ class ActorCreator<T* (*)(Params...)> {
     }
     auto serialized = detail::SerializeArgs(static_cast<std::tuple<Params...>*>(nullptr),
                                             std::forward<Args>(args)...);
-    return ActorHandle<T>::FromBinaryId(
-        detail::CreateActor(*name, typeid(T).name(), std::move(serialized), options_));
+    detail::CreatedActor created =
+        detail::CreateActor(*name, typeid(T).name(), std::move(serialized), options_);
+    return ActorHandle<T>::WithRef(std::move(created.id), std::move(created.handle),
+                                   /*adopt=*/true);
   }
 
  private:
@@ -247,3 +264,49 @@ std::optional<ActorHandle<T>> GetActor(const std::string& name,
 inline bool WasCurrentActorRestarted() { return detail::WasCurrentActorRestarted(); }
 
 }  // namespace lumen
+
+// ActorHandles serialize as [actor id] (not counted) or [actor id, handle id, owner]; a
+// counted one inside a value is a nested reference, and deserializing it makes this
+// process a borrower of the actor's handles, as for an ObjectRef.
+namespace msgpack {
+MSGPACK_API_VERSION_NAMESPACE(MSGPACK_DEFAULT_API_NS) {
+  namespace adaptor {
+  template <typename T>
+  struct pack<lumen::ActorHandle<T>> {
+    template <typename Stream>
+    packer<Stream>& operator()(packer<Stream>& o, const lumen::ActorHandle<T>& handle) const {
+      const lumen::detail::RefData& ref = handle.HandleRef();
+      if (ref.id.empty()) {
+        o.pack_array(1);
+        o.pack(handle.BinaryId());
+        return o;
+      }
+      lumen::detail::OnRefSerialized(ref);
+      o.pack_array(3);
+      o.pack(handle.BinaryId());
+      o.pack(ref.id);
+      o.pack(ref.owner);
+      return o;
+    }
+  };
+  template <typename T>
+  struct convert<lumen::ActorHandle<T>> {
+    const msgpack::object& operator()(const msgpack::object& o,
+                                      lumen::ActorHandle<T>& handle) const {
+      if (o.type != msgpack::type::ARRAY || (o.via.array.size != 1 && o.via.array.size != 3)) {
+        throw msgpack::type_error();
+      }
+      std::string id;
+      o.via.array.ptr[0].convert(id);
+      lumen::detail::RefData ref;
+      if (o.via.array.size == 3) {
+        o.via.array.ptr[1].convert(ref.id);
+        o.via.array.ptr[2].convert(ref.owner);
+      }
+      handle = lumen::ActorHandle<T>::WithRef(std::move(id), std::move(ref), /*adopt=*/false);
+      return o;
+    }
+  };
+  }  // namespace adaptor
+}
+}  // namespace msgpack

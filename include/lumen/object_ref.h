@@ -5,6 +5,7 @@
 #include <string>
 #include <utility>
 
+#include "lumen/detail/counted_ref.h"
 #include "lumen/detail/runtime.h"
 #include "lumen/detail/serializer.h"
 
@@ -37,68 +38,32 @@ class ObjectRef {
   /// A nil reference; Get on it throws ObjectLostError.
   ObjectRef() = default;
 
-  ObjectRef(const ObjectRef& other) : data_(other.data_) { Acquire(); }
-  ObjectRef(ObjectRef&& other) noexcept : data_(std::move(other.data_)) {
-    other.data_ = {};
-  }
-  ObjectRef& operator=(const ObjectRef& other) {
-    if (this != &other) {
-      Release();
-      data_ = other.data_;
-      Acquire();
-    }
-    return *this;
-  }
-  ObjectRef& operator=(ObjectRef&& other) noexcept {
-    if (this != &other) {
-      Release();
-      data_ = std::move(other.data_);
-      other.data_ = {};
-    }
-    return *this;
-  }
-  ~ObjectRef() { Release(); }
-
   /// The object id in hex: printable, stable across processes.
-  std::string ID() const { return detail::HexOf(data_.id); }
-  bool IsNil() const { return data_.id.empty(); }
+  std::string ID() const { return detail::HexOf(ref_.data().id); }
+  bool IsNil() const { return ref_.data().id.empty(); }
 
   /// Same as lumen::Get(*this): blocks until the value is ready; the value is immutable.
   std::shared_ptr<const T> Get() const;
 
-  bool operator==(const ObjectRef& other) const { return data_.id == other.data_.id; }
+  bool operator==(const ObjectRef& other) const { return Data().id == other.Data().id; }
   bool operator!=(const ObjectRef& other) const { return !(*this == other); }
 
   /// Internal: adopt a reference that the runtime already counted for this handle.
   static ObjectRef Adopt(detail::RefData data) {
     ObjectRef ref;
-    ref.data_ = std::move(data);
+    ref.ref_ = detail::CountedRef::Adopt(std::move(data));
     return ref;
   }
   /// Internal: a new handle for `data`, counted now.
   static ObjectRef FromData(detail::RefData data) {
     ObjectRef ref;
-    ref.data_ = std::move(data);
-    ref.data_.session = detail::CurrentSession();
-    ref.Acquire();
+    ref.ref_ = detail::CountedRef::FromData(std::move(data));
     return ref;
   }
-  const detail::RefData& Data() const { return data_; }
+  const detail::RefData& Data() const { return ref_.data(); }
 
  private:
-  // A ref kept past Shutdown counts nothing in a later session.
-  void Acquire() {
-    if (!data_.id.empty() && data_.session == detail::CurrentSession()) {
-      detail::AddLocalRef(data_.id, data_.owner);
-    }
-  }
-  void Release() {
-    if (!data_.id.empty() && data_.session == detail::CurrentSession()) {
-      detail::RemoveLocalRef(data_.id);
-    }
-  }
-
-  detail::RefData data_;
+  detail::CountedRef ref_;
 };
 
 }  // namespace lumen

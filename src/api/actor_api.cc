@@ -6,7 +6,7 @@
 
 namespace lumen::detail {
 
-std::string CreateActor(const std::string& factory_name, const std::string& class_name,
+CreatedActor CreateActor(const std::string& factory_name, const std::string& class_name,
                         std::vector<SerializedArg> args, const ActorOptions& options) {
   auto runtime = api::Require("Actor(...).Remote");
   core::ActorCreationOptions internal{options.name,
@@ -17,20 +17,26 @@ std::string CreateActor(const std::string& factory_name, const std::string& clas
                                       options.max_task_retries,
                                       options.max_concurrency,
                                       ToProto(options.scheduling)};
-  auto id = runtime->core->CreateActor(factory_name, class_name, ToTaskArgs(std::move(args)),
-                                       internal);
-  if (id.ok()) return *id;
-  if (id.status().code() == absl::StatusCode::kAlreadyExists) {
-    throw ConfigError("lumen: cannot create the actor: " + std::string(id.status().message()));
+  auto created = runtime->core->CreateActor(factory_name, class_name,
+                                            ToTaskArgs(std::move(args)), internal);
+  if (created.ok()) {
+    CreatedActor out{created->actor_id, {}};
+    if (!created->handle.id().empty()) out.handle = FromProto(created->handle);
+    return out;
   }
-  throw Error("lumen: cannot create the actor: " + std::string(id.status().message()));
+  std::string why(created.status().message());
+  if (created.status().code() == absl::StatusCode::kAlreadyExists) {
+    throw ConfigError("lumen: cannot create the actor: " + why);
+  }
+  throw Error("lumen: cannot create the actor: " + why);
 }
 
-RefData SubmitActorTask(const std::string& actor_id, const std::string& method_name,
-                        std::vector<SerializedArg> args, const std::string& name) {
+RefData SubmitActorTask(const std::string& actor_id, const std::string& handle_id,
+                        const std::string& method_name, std::vector<SerializedArg> args,
+                        const std::string& name) {
   auto runtime = api::Require("ActorHandle::Task(...).Remote");
-  auto ref = runtime->core->SubmitActorTask(actor_id, method_name, ToTaskArgs(std::move(args)),
-                                            name);
+  auto ref = runtime->core->SubmitActorTask(actor_id, handle_id, method_name,
+                                            ToTaskArgs(std::move(args)), name);
   if (ref.ok()) return FromProto(*ref);
   if (ref.status().code() == absl::StatusCode::kFailedPrecondition) {
     throw ActorDiedError("lumen: " + std::string(ref.status().message()));

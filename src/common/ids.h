@@ -103,7 +103,8 @@ class LeaseId : public BaseId<LeaseId, 16> {};
 class TaskId : public BaseId<TaskId, 16> {};
 class ActorId : public BaseId<ActorId, 16> {};
 
-/// An object is the index-th return (index >= 1) or put (index has kPutBit) of a task.
+/// An object is the index-th return (index >= 1) or put (index has kPutBit) of a task,
+/// or (index 0) the handles of an actor: counted like an object's refs, never stored.
 class ObjectId : public BaseId<ObjectId, 20> {
  public:
   static constexpr uint32_t kPutBit = 0x80000000u;
@@ -113,18 +114,25 @@ class ObjectId : public BaseId<ObjectId, 20> {
   static ObjectId ForPut(const TaskId& task, uint32_t put_index) {
     return Make(task, put_index | kPutBit);
   }
+  static ObjectId ForActorHandle(const ActorId& actor) {
+    return Make(TaskId::FromBinary(actor.Binary()), 0);
+  }
+  /// Stands for an actor's handles (ForActorHandle): the actor is Actor().
+  bool IsActorHandle() const { return !IsNil() && Index() == 0; }
+  ActorId Actor() const { return ActorId::FromBinary(Task().Binary()); }
   TaskId Task() const {
     return TaskId::FromBinary(
         std::string_view(reinterpret_cast<const char*>(bytes_.data()), 16));
   }
   /// Made by Put (not a task's return).
-  bool IsPut() const {
-    uint32_t index;
-    std::memcpy(&index, bytes_.data() + 16, 4);
-    return (index & kPutBit) != 0;
-  }
+  bool IsPut() const { return (Index() & kPutBit) != 0; }
 
  private:
+  uint32_t Index() const {
+    uint32_t index;
+    std::memcpy(&index, bytes_.data() + 16, 4);
+    return index;
+  }
   static ObjectId Make(const TaskId& task, uint32_t index) {
     ObjectId id;
     std::memcpy(id.bytes_.data(), task.data(), 16);

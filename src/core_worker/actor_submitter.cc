@@ -6,7 +6,8 @@
 #include "core_worker/task_deps.h"
 
 namespace lumen::core {
-absl::Status ActorSubmitter::Submit(const ActorId& id, rpc::TaskSpec spec) {
+absl::Status ActorSubmitter::Submit(const ActorId& id, rpc::TaskSpec spec,
+                                    const ObjectId& handle) {
   auto call = std::make_shared<Call>();
   call->spec = std::move(spec);
   Actions actions;
@@ -24,6 +25,10 @@ absl::Status ActorSubmitter::Submit(const ActorId& id, rpc::TaskSpec spec) {
   }
   RunAll(actions);
   Call* raw = call.get();
+  if (!handle.IsNil()) {
+    deps_.refs->AddTaskUse(handle);
+    raw->task_uses.push_back(handle);
+  }
   ResolveOwnedArgs(&raw->spec, deps_.self_endpoint, deps_.store, deps_.refs, &raw->task_uses,
                    &raw->has_nested,
                    [this, id, call](ObjectPtr failed) { OnResolved(id, call, failed); });

@@ -64,8 +64,9 @@ class ActorSubmitter {
 
   /// Takes a method call whose return object is registered with the reference counter.
   /// FailedPrecondition (with the death cause) when the actor is known to be dead; the
-  /// call is not taken then.
-  absl::Status Submit(const ActorId& actor, rpc::TaskSpec spec);
+  /// call is not taken then. `handle` (nil: none) is held as a task use until it ends.
+  absl::Status Submit(const ActorId& actor, rpc::TaskSpec spec,
+                      const ObjectId& handle = ObjectId::Nil());
   /// This process killed the actor for good: fail what waits, refuse later calls.
   void MarkDead(const ActorId& actor, const std::string& cause);
   /// This process killed incarnation `killed` to restart it: send nothing more to it.

@@ -62,6 +62,14 @@ struct ActorCreationOptions {
   rpc::SchedulingStrategy scheduling;
 };
 
+struct CreatedActor {
+  std::string actor_id;  // binary
+  /// Stands for its handles (ObjectId::ForActorHandle), owned here with one local ref
+  /// for the handle made now; the actor ends when it is freed. Empty id: a named or
+  /// detached actor, whose handles are not counted.
+  rpc::ObjectRefProto handle;
+};
+
 class CoreWorker {
  public:
   /// Starts the service and registers with the raylet (as driver or worker).
@@ -115,17 +123,22 @@ class CoreWorker {
 
   // Actors (core_worker_actors.cc). Ids are binary ActorIds.
   /// Registers the actor with the GCS (AlreadyExists: the name is taken) and sends the
-  /// factory call once the arguments owned here are ready. Returns the actor id.
-  absl::StatusOr<std::string> CreateActor(const std::string& factory,
+  /// factory call once the arguments owned here are ready.
+  absl::StatusOr<CreatedActor> CreateActor(const std::string& factory,
                                           const std::string& class_name,
                                           std::vector<rpc::TaskArg> args,
                                           const ActorCreationOptions& options);
-  /// FailedPrecondition (with the cause) when the actor is known to be dead.
+  /// FailedPrecondition (with the cause) when the actor is known to be dead. `handle`
+  /// (binary ObjectId; empty: not counted) is held until the call ends, so that the
+  /// actor outlives the calls made to it.
   absl::StatusOr<rpc::ObjectRefProto> SubmitActorTask(const std::string& actor_id,
+                                                      const std::string& handle,
                                                       const std::string& method,
                                                       std::vector<rpc::TaskArg> args,
                                                       const std::string& name);
   absl::Status KillActor(const std::string& actor_id, bool no_restart);
+  /// The last handle to an actor created here is gone, everywhere: it ends (async).
+  void OnActorOutOfScope(const ActorId& actor);
   /// The live actor `name` (found = false when none); `ns` empty: this job's namespace.
   absl::StatusOr<rpc::GetNamedActorReply> GetNamedActor(const std::string& name,
                                                         const std::string& ns);
@@ -284,6 +297,14 @@ class CoreWorker {
   Mutex copies_mutex_;
   absl::flat_hash_map<ObjectId, std::vector<std::string>> copies_
       ABSL_GUARDED_BY(copies_mutex_);
+  // Actors created here: the refs their factory's arguments hold (values in node stores,
+  // handles and refs inside values), kept while the actor may run its factory again (a
+  // restart) or has not yet made its own copies. Released when its handles are all gone.
+  Mutex creation_mutex_;
+  absl::flat_hash_map<ActorId, std::vector<ObjectId>> creation_uses_
+      ABSL_GUARDED_BY(creation_mutex_);
+  /// Releases what `actor`'s creation held (nothing when it held nothing).
+  void ReleaseCreationUses(const ActorId& actor);
 };
 
 }  // namespace lumen::core

@@ -6,7 +6,7 @@
 
 namespace lumen::core {
 
-absl::StatusOr<std::string> CoreWorker::CreateActor(const std::string& factory,
+absl::StatusOr<CreatedActor> CoreWorker::CreateActor(const std::string& factory,
                                                     const std::string& class_name,
                                                     std::vector<rpc::TaskArg> args,
                                                     const ActorCreationOptions& options) {
@@ -32,6 +32,14 @@ absl::StatusOr<std::string> CoreWorker::CreateActor(const std::string& factory,
       [this](auto* ctx, const auto& req, auto* rep) { return gcs_->RegisterActor(ctx, req, rep); },
       request, 10000);
   if (!registered.ok()) return registered.status();
+  CreatedActor created;
+  created.actor_id = actor_id.Binary();
+  if (options.name.empty() && !options.detached) {
+    ObjectId handle = ObjectId::ForActorHandle(actor_id);
+    refs_.AddOwned(handle);
+    created.handle.set_id(handle.Binary());
+    created.handle.set_owner(endpoint_);
+  }
 
   auto creation = std::make_shared<rpc::TaskSpec>();
   creation->set_task_id(TaskId::FromRandom().Binary());
@@ -60,10 +68,15 @@ absl::StatusOr<std::string> CoreWorker::CreateActor(const std::string& factory,
                      } else if (!shutdown_) {
                        SendActorCreation(actor_id, *creation);
                      }
+                     bool keep = !failed && !shutdown_;
+                     if (keep) {
+                       MutexLock lock(&creation_mutex_);
+                       creation_uses_[actor_id] = std::move(*uses);
+                     }
                      for (const ObjectId& id : *uses) refs_.RemoveTaskUse(id);
                      rpcs_.End();
                    });
-  return actor_id.Binary();
+  return created;
 }
 
 void CoreWorker::SendActorCreation(const ActorId& actor_id, const rpc::TaskSpec& creation) {
@@ -84,6 +97,7 @@ void CoreWorker::SendActorCreation(const ActorId& actor_id, const rpc::TaskSpec&
 }
 
 absl::StatusOr<rpc::ObjectRefProto> CoreWorker::SubmitActorTask(const std::string& actor_id,
+                                                                const std::string& handle,
                                                                 const std::string& method,
                                                                 std::vector<rpc::TaskArg> args,
                                                                 const std::string& name) {
@@ -102,7 +116,8 @@ absl::StatusOr<rpc::ObjectRefProto> CoreWorker::SubmitActorTask(const std::strin
   if (options_.is_worker) spec.set_parent_task_id(executor_->CurrentContext().task_id);
   ObjectId return_id = ObjectId::ForTaskReturn(task_id, 1);
   refs_.AddOwned(return_id);
-  absl::Status submitted = actor_submitter_->Submit(ActorId::FromBinary(actor_id), std::move(spec));
+  absl::Status submitted = actor_submitter_->Submit(ActorId::FromBinary(actor_id), std::move(spec),
+                                                    ObjectId::FromBinary(handle));
   ReleasePromoted(promoted);  // the pending call holds them now
   if (!submitted.ok()) {
     refs_.RemoveLocal(return_id);
@@ -124,10 +139,42 @@ absl::Status CoreWorker::KillActor(const std::string& actor_id, bool no_restart)
   if (!killed.ok()) return killed.status();
   if (no_restart) {
     actor_submitter_->MarkDead(ActorId::FromBinary(actor_id), "it was killed by Kill()");
+    ReleaseCreationUses(ActorId::FromBinary(actor_id));
   } else if (killed->killed_incarnation() >= 0) {
     actor_submitter_->MarkRestarting(ActorId::FromBinary(actor_id), killed->killed_incarnation());
   }
   return absl::OkStatus();
+}
+
+void CoreWorker::ReleaseCreationUses(const ActorId& actor) {
+  std::vector<ObjectId> uses;
+  {
+    MutexLock lock(&creation_mutex_);
+    auto it = creation_uses_.find(actor);
+    if (it == creation_uses_.end()) return;
+    uses = std::move(it->second);
+    creation_uses_.erase(it);
+  }
+  for (const ObjectId& id : uses) refs_.RemoveTaskUse(id);
+}
+
+void CoreWorker::OnActorOutOfScope(const ActorId& actor) {
+  ReleaseCreationUses(actor);
+  rpc::KillActorRequest request;
+  request.set_actor_id(actor.Binary());
+  request.set_no_restart(true);
+  request.set_out_of_scope(true);
+  rpcs_.Begin();
+  rpc::CallUnary<rpc::KillActorRequest, rpc::KillActorReply>(
+      [this](auto... args) { gcs_->async()->KillActor(args...); }, std::move(request),
+      [this, actor](absl::Status status, rpc::KillActorReply&&) {
+        if (!status.ok()) {
+          LUMEN_LOG_WARN("core worker: cannot end actor {}, whose handles are all gone: {}",
+                         actor.Hex(), status.ToString());
+        }
+        rpcs_.End();
+      },
+      10000);
 }
 
 absl::StatusOr<rpc::GetNamedActorReply> CoreWorker::GetNamedActor(const std::string& name,

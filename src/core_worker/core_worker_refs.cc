@@ -140,7 +140,10 @@ void CoreWorker::SendRemoveBorrowers(const std::vector<ReferenceCounter::Freed>&
 void CoreWorker::OnFree(const ReferenceCounter::Freed& freed) {
   ObjectPtr object = store_.GetIfReady(freed.id);
   store_.Erase(freed.id);
-  if (freed.owned) {
+  if (freed.owned && freed.id.IsActorHandle()) {
+    // Nothing calls it any more, nor can: it ends (not at shutdown: the job's end ends it).
+    if (!shutdown_) OnActorOutOfScope(freed.id.Actor());
+  } else if (freed.owned) {
     if (object && object->in_store) FreeInStore(freed.id, object->store_node);
   } else if (freed.registrations > 0 && !shutdown_) {
     SendRemoveBorrowers({freed}, /*wait=*/false);

@@ -314,6 +314,16 @@ absl::Status ActorManager::Kill(const std::string& actor_id, bool no_restart,
   return absl::OkStatus();
 }
 
+absl::Status ActorManager::OutOfScope(const std::string& actor_id) {
+  Actor* actor = Find(actor_id);
+  if (actor == nullptr) return absl::NotFoundError("no actor with this id");
+  if (actor->spec.detached() || !actor->spec.name().empty()) {
+    return absl::InvalidArgumentError("a named or detached actor lives until it is killed");
+  }
+  Die(*actor, "every handle to it is gone (it went out of scope)", /*stop_worker=*/true);
+  return absl::OkStatus();
+}
+
 void ActorManager::OnActorExit(const std::string& actor_id, const std::string& worker_id) {
   Actor* actor = Find(actor_id);
   if (actor == nullptr || !actor->lease || actor->lease->worker_id != worker_id) return;

@@ -92,6 +92,9 @@ class ActorManager {
                 rpc::ActorInfo* out) const;
   /// Sets *killed_incarnation to the incarnation stopped for a restart (-1: none).
   absl::Status Kill(const std::string& actor_id, bool no_restart, int32_t* killed_incarnation);
+  /// Its owner says every handle to it is gone: it ends for good (unnamed, non-detached
+  /// actors only; InvalidArgument for others).
+  absl::Status OutOfScope(const std::string& actor_id);
   /// ExitActor() in the actor's worker: (4) without stopping the (exiting) worker.
   void OnActorExit(const std::string& actor_id, const std::string& worker_id);
   /// A raylet reaped a worker: actors running on it crash (3)/(4); non-detached actors

@@ -341,7 +341,10 @@ void GcsServer::HandleKillActor(const rpc::KillActorRequest& request,
                                 rpc::KillActorReply* reply, rpc::Done done) {
   loop_.Post([this, request, reply, done] {
     int32_t killed = -1;
-    absl::Status status = actors_.Kill(request.actor_id(), request.no_restart(), &killed);
+    absl::Status status =
+        request.out_of_scope()
+            ? actors_.OutOfScope(request.actor_id())
+            : actors_.Kill(request.actor_id(), request.no_restart(), &killed);
     reply->set_killed_incarnation(killed);
     done(status);
   });

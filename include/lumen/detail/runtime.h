@@ -91,12 +91,18 @@ struct ActorOptions {
 /// user's catch (const std::exception&) does not stop it.
 struct ActorExitSignal {};
 
-/// Registers an actor with the GCS and starts creating it; returns its binary id.
+struct CreatedActor {
+  std::string id;  // binary
+  RefData handle;  // counted once for the first handle; empty id: named or detached
+};
+/// Registers an actor with the GCS and starts creating it.
 /// Throws ConfigError when the name is taken, FunctionNotFoundError, Error.
-std::string CreateActor(const std::string& factory_name, const std::string& class_name,
+CreatedActor CreateActor(const std::string& factory_name, const std::string& class_name,
                         std::vector<SerializedArg> args, const ActorOptions& options);
-/// Submits a method call. Throws ActorDiedError when the actor is known to be dead.
-RefData SubmitActorTask(const std::string& actor_id, const std::string& method_name,
+/// Submits a method call; `handle_id` (empty: not counted) is held until it ends. Throws
+/// ActorDiedError when the actor is known to be dead.
+RefData SubmitActorTask(const std::string& actor_id, const std::string& handle_id,
+                        const std::string& method_name,
                         std::vector<SerializedArg> args, const std::string& name);
 void KillActor(const std::string& actor_id, bool no_restart);
 /// The binary id of the live actor `name`, or "" when there is none. Throws ConfigError

@@ -24,6 +24,8 @@
 namespace lumen {
 template <typename T>
 class ObjectRef;
+template <typename T>
+class ActorHandle;
 }  // namespace lumen
 
 namespace lumen::detail {
@@ -71,6 +73,8 @@ template <typename T>
 struct IsSerializable<std::optional<T>> : IsSerializable<T> {};
 template <typename T>
 struct IsSerializable<ObjectRef<T>> : std::true_type {};
+template <typename T>
+struct IsSerializable<ActorHandle<T>> : std::true_type {};
 
 /// Instantiating this with a type that cannot be serialized fails to compile, and the
 /// compiler's message names the type in "AssertSerializable<T>".
