@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "lumen/detail/counted_ref.h"
 #include "lumen/detail/registry.h"
 #include "lumen/detail/runtime.h"
 #include "lumen/errors.h"
@@ -59,8 +60,8 @@ class ActorTaskCaller {
 
  public:
   using Result = typename Signature::Result;
-  ActorTaskCaller(std::string actor_id, std::string handle_id, M method)
-      : actor_id_(std::move(actor_id)), handle_id_(std::move(handle_id)), method_(method) {}
+  ActorTaskCaller(std::string actor_id, detail::CountedRef handle, M method)
+      : actor_id_(std::move(actor_id)), handle_(std::move(handle)), method_(method) {}
 
   /// A name for the call, shown in logs and errors.
   ActorTaskCaller& SetName(std::string name) {
@@ -84,12 +85,13 @@ class ActorTaskCaller {
     auto serialized = detail::SerializeArgs(
         static_cast<typename Signature::Params*>(nullptr), std::forward<Args>(args)...);
     return ObjectRef<Result>::Adopt(
-        detail::SubmitActorTask(actor_id_, handle_id_, *name, std::move(serialized), name_));
+        detail::SubmitActorTask(actor_id_, handle_.data().id, *name, std::move(serialized),
+                                name_));
   }
 
  private:
   std::string actor_id_;
-  std::string handle_id_;  // the handle it came from must live until Remote
+  detail::CountedRef handle_;  // a copy: the actor lives at least until the call is made
   M method_;
   std::string name_;
 };
@@ -112,7 +114,7 @@ class ActorHandle {
     static_assert(std::is_same_v<typename detail::MethodSignature<M>::Class, T>,
                   "lumen: the method must be declared in the actor's class itself (for an "
                   "inherited one, add a method to the class that calls it)");
-    return ActorTaskCaller<M>(id_, handle_.data().id, method);
+    return ActorTaskCaller<M>(id_, handle_, method);
   }
 
   /// Ends the actor. no_restart (the default): for good — later calls and calls still

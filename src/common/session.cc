@@ -1,5 +1,7 @@
 #include "common/session.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -31,14 +33,23 @@ void RemoveStaleSessions() {
   }
 }
 
-// Segments are named /dev/shm/lumen_<pid>_...: remove those whose process is gone.
+// Segments are named /dev/shm/lumen_...; their creator holds a shared flock on each for
+// its life. One that nobody holds was left by a process that died: remove it. (Not by
+// pid: a process in another pid namespace sharing this /dev/shm has a pid we cannot see.)
+// A segment written in the last few seconds may be one whose creator is about to lock it.
 void RemoveStaleSegments() {
+  constexpr auto kNewSegment = std::chrono::seconds(10);
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator("/dev/shm", ec)) {
     std::string name = entry.path().filename().string();
     if (name.rfind("lumen_", 0) != 0) continue;
-    pid_t pid = pid_t(std::atoi(name.c_str() + 6));
-    if (pid > 0 && !ProcessAlive(pid)) fs::remove(entry.path(), ec);
+    std::error_code time_ec;
+    auto written = fs::last_write_time(entry.path(), time_ec);
+    if (time_ec || fs::file_time_type::clock::now() - written < kNewSegment) continue;
+    int fd = open(entry.path().c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) continue;
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0) fs::remove(entry.path(), ec);
+    close(fd);
   }
 }
 

@@ -277,6 +277,7 @@ void ActorSubmitter::OnInfo(const ActorId& id, absl::Status status,
       });
       return;
     }
+    bool was_dead = actor.dead;
     if (actor.dead) {
       // Known dead here already (MarkDead): keep the cause this process recorded.
     } else if (!reply.found()) {
@@ -286,6 +287,9 @@ void ActorSubmitter::OnInfo(const ActorId& id, absl::Status status,
     } else if (reply.info().version() > actor.info.version()) {
       actor.info = reply.info();
       if (actor.info.state() == rpc::ActorInfo::DEAD) actor.dead = true;
+    }
+    if (actor.dead && !was_dead && deps_.on_dead) {
+      actions.push_back([this, id] { deps_.on_dead(id); });
     }
     ResolveLost(actor, &actions);
     Pump(id, actor, &actions);
@@ -304,6 +308,7 @@ void ActorSubmitter::MarkDead(const ActorId& id, const std::string& cause) {
       actor.dead = true;
       actor.info.set_state(rpc::ActorInfo::DEAD);
       actor.info.set_death_cause(cause);
+      if (deps_.on_dead) actions.push_back([this, id] { deps_.on_dead(id); });
     }
     ResolveLost(actor, &actions);
     Pump(id, actor, &actions);

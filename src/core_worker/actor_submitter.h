@@ -33,6 +33,8 @@ struct ActorSubmitterDeps {
   FreeStored free_stored;  // frees unwanted call results in the node store
   /// This process's node (known once it registered); nullptr: every actor is local.
   const NodeId* self_node = nullptr;
+  /// Runs (unlocked) once this process learns that an actor it calls is dead for good.
+  std::function<void(const ActorId&)> on_dead;
 };
 
 /// Per actor this process calls:

@@ -134,8 +134,8 @@ absl::Status CoreWorker::Start() {
   gcs_actor_client_ = MakeGrpcGcsActorClient(options_.gcs_endpoint);
   actor_submitter_ = std::make_unique<ActorSubmitter>(
       ActorSubmitterDeps{endpoint_, options_.worker_id.Binary(), &store_, &refs_, &timers_,
-                         gcs_actor_client_.get(), push_clients,
-                         free_stored, &options_.node_id});
+                         gcs_actor_client_.get(), push_clients, free_stored, &options_.node_id,
+                         [this](const ActorId& actor) { ReleaseCreationUses(actor); }});
 
   if (options_.is_worker) {
     rpc::RegisterWorkerRequest request;

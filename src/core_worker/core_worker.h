@@ -299,7 +299,9 @@ class CoreWorker {
       ABSL_GUARDED_BY(copies_mutex_);
   // Actors created here: the refs their factory's arguments hold (values in node stores,
   // handles and refs inside values), kept while the actor may run its factory again (a
-  // restart) or has not yet made its own copies. Released when its handles are all gone.
+  // restart) or has not yet made its own copies. Released when its handles are all gone
+  // or this process learns it is dead. An entry is made (empty) at creation: one gone
+  // when the arguments are resolved means the actor ended meanwhile.
   Mutex creation_mutex_;
   absl::flat_hash_map<ActorId, std::vector<ObjectId>> creation_uses_
       ABSL_GUARDED_BY(creation_mutex_);

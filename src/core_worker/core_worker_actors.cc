@@ -54,6 +54,10 @@ absl::StatusOr<CreatedActor> CoreWorker::CreateActor(const std::string& factory,
   // Arguments owned here are waited for and inlined: the GCS keeps the call for restarts.
   auto uses = std::make_shared<std::vector<ObjectId>>();
   auto nested = std::make_shared<bool>(false);
+  {
+    MutexLock lock(&creation_mutex_);
+    creation_uses_[actor_id];  // resolving
+  }
   rpcs_.Begin();
   ResolveOwnedArgs(creation.get(), endpoint_, &store_, &refs_, uses.get(), nested.get(),
                    [this, actor_id, creation, uses, nested](ObjectPtr failed) {
@@ -68,12 +72,18 @@ absl::StatusOr<CreatedActor> CoreWorker::CreateActor(const std::string& factory,
                      } else if (!shutdown_) {
                        SendActorCreation(actor_id, *creation);
                      }
-                     bool keep = !failed && !shutdown_;
-                     if (keep) {
+                     bool kept = false;
+                     if (!failed && !shutdown_) {
                        MutexLock lock(&creation_mutex_);
-                       creation_uses_[actor_id] = std::move(*uses);
+                       auto it = creation_uses_.find(actor_id);
+                       if (it != creation_uses_.end()) {
+                         it->second = std::move(*uses);
+                         kept = true;
+                       }
                      }
-                     for (const ObjectId& id : *uses) refs_.RemoveTaskUse(id);
+                     if (!kept) {
+                       for (const ObjectId& id : *uses) refs_.RemoveTaskUse(id);
+                     }
                      rpcs_.End();
                    });
   return created;
@@ -139,7 +149,6 @@ absl::Status CoreWorker::KillActor(const std::string& actor_id, bool no_restart)
   if (!killed.ok()) return killed.status();
   if (no_restart) {
     actor_submitter_->MarkDead(ActorId::FromBinary(actor_id), "it was killed by Kill()");
-    ReleaseCreationUses(ActorId::FromBinary(actor_id));
   } else if (killed->killed_incarnation() >= 0) {
     actor_submitter_->MarkRestarting(ActorId::FromBinary(actor_id), killed->killed_incarnation());
   }

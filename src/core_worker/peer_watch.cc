@@ -29,8 +29,8 @@ void PeerWatch::Poll() {
       return;
     }
     call_ = context;  // Stop may cancel it before it starts: it then fails at once
-    // The first call takes every process gone that the GCS still lists (a process that
-    // starts after a node died may be handed refs owned there), at once.
+    // The first call takes, at once, the processes gone in the last minute (a process
+    // that starts after a node died may be handed refs owned there).
     request.set_gone_owners_after(cursor_);
     request.set_wait_ms(have_cursor_ ? kPollWaitMs : 0);
   }

@@ -18,8 +18,8 @@
 
 namespace lumen::core {
 
-/// A long poll of GetAllNodes (gone_owners_only) that starts with every process gone the
-/// GCS still lists (its last 10,000), then follows new ones: `on_gone` runs on a gRPC thread with each batch of TCP addresses, oldest first,
+/// A long poll of GetAllNodes (gone_owners_only) that starts with the processes gone in
+/// the last minute, then follows new ones: `on_gone` runs on a gRPC thread with each batch of TCP addresses, oldest first,
 /// before they are remembered as gone. A failed poll is retried every second. The last
 /// kRemembered addresses are remembered (a process gone long ago may have left its port
 /// to a new one). Thread-safe.

@@ -147,6 +147,16 @@ void TaskSubmitter::RequestLease(const std::string& key, KeyState& state, Action
   }
   rpcs_.Begin();
   actions->push_back([this, key, remote, request = std::move(request)]() mutable {
+    bool stopped;
+    {
+      MutexLock lock(&mutex_);
+      stopped = shutdown_;
+    }
+    if (stopped) {  // Shutdown's cancels may have gone out already: never send it
+      OnLeaseReply(key, absl::CancelledError("shutting down"), {}, remote);
+      rpcs_.End();
+      return;
+    }
     RayletClient* raylet = remote ? remote.get() : deps_.raylet;
     raylet->RequestWorkerLease(
         std::move(request),

@@ -10,6 +10,8 @@ namespace lumen::gcs {
 namespace {
 
 constexpr size_t kKeptGoneOwners = 10000;
+// What a new core worker watching for processes gone hears of: the last minute.
+constexpr int64_t kNewWatcherHistoryMs = 60000;
 constexpr int64_t kMaxWaitMs = 30000;
 
 }  // namespace
@@ -90,7 +92,7 @@ void NodeManager::CheckHealth() {
 }
 
 void NodeManager::OwnerGone(const std::string& address) {
-  gone_owners_.emplace_back(LastGoneOwner() + 1, address);
+  gone_owners_.push_back(GoneOwner{LastGoneOwner() + 1, address, NowMs()});
   if (gone_owners_.size() > kKeptGoneOwners) gone_owners_.pop_front();
   Changed();
 }
@@ -107,8 +109,15 @@ bool NodeManager::HasNews(const Cursor& cursor) const {
 }
 
 void NodeManager::Fill(const Cursor& cursor, rpc::GetAllNodesReply* reply) const {
-  for (const auto& [seq, address] : gone_owners_) {
-    if (seq > cursor.gone_owners_after) reply->add_gone_owners(address);
+  // A core worker that starts watching hears only of recent ones: those it could be
+  // handed refs of. (An address gone long ago may belong to a new process by now: the
+  // kernel hands ports out again.)
+  bool new_watcher = cursor.owners_only && cursor.gone_owners_after == 0;
+  int64_t since_ms = new_watcher ? NowMs() - kNewWatcherHistoryMs : 0;
+  for (const GoneOwner& gone : gone_owners_) {
+    if (gone.seq > cursor.gone_owners_after && gone.at_ms >= since_ms) {
+      reply->add_gone_owners(gone.address);
+    }
   }
   reply->set_gone_owners_last(LastGoneOwner());
   if (cursor.owners_only) return;

@@ -89,7 +89,7 @@ class NodeManager {
   /// Something changed: parked polls hear of it at the next publish.
   void Changed();
   void Publish();
-  uint64_t LastGoneOwner() const { return gone_owners_.empty() ? 0 : gone_owners_.back().first; }
+  uint64_t LastGoneOwner() const { return gone_owners_.empty() ? 0 : gone_owners_.back().seq; }
 
   RunAfter run_after_;
   int64_t node_timeout_ms_;
@@ -97,7 +97,12 @@ class NodeManager {
   std::chrono::milliseconds publish_interval_;
   std::map<std::string, Entry> nodes_;  // by binary node id
   uint64_t version_ = 0;
-  std::deque<std::pair<uint64_t, std::string>> gone_owners_;  // (sequence, address)
+  struct GoneOwner {
+    uint64_t seq;
+    std::string address;
+    int64_t at_ms;  // when it was announced
+  };
+  std::deque<GoneOwner> gone_owners_;
   std::map<uint64_t, Parked> parked_;  // by token
   uint64_t next_token_ = 1;
   bool publish_scheduled_ = false;

@@ -1,5 +1,6 @@
 #include "object_store/allocator.h"
 
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/statvfs.h>
 
@@ -104,6 +105,9 @@ absl::StatusOr<std::unique_ptr<ShmAllocator>> ShmAllocator::Create(const std::st
     auto impl = std::make_unique<Impl>();
     impl->shm = bip::shared_memory_object(bip::create_only, name.c_str(), bip::read_write);
     impl->shm.truncate(static_cast<bip::offset_t>(size));
+    // Held while the segment lives: a sweep (Session::Create, in any process sharing this
+    // /dev/shm, whatever pid namespace it is in) removes only segments nobody holds.
+    flock(impl->shm.get_mapping_handle().handle, LOCK_SH);
     impl->region = bip::mapped_region(impl->shm, bip::read_write);
     impl->fit.emplace(static_cast<uint8_t*>(impl->region.get_address()), size);
     return std::unique_ptr<ShmAllocator>(new ShmAllocator(name, capacity, std::move(impl)));

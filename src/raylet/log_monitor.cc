@@ -27,9 +27,9 @@ void LogMonitor::Add(int fd, pid_t pid, const std::string& log_path, bool from_s
       return;
     }
     streams_.emplace(fd, Stream{pid, from_stderr, tag, log_fd, {}});
+    char c = 1;
+    (void)!write(wake_pipe_[1], &c, 1);  // under the lock: Stop closes the pipe
   }
-  char c = 1;
-  (void)!write(wake_pipe_[1], &c, 1);
 }
 
 void LogMonitor::Stop() {
@@ -48,8 +48,10 @@ void LogMonitor::Stop() {
     if (stream.log_fd >= 0) close(stream.log_fd);
   }
   streams_.clear();
+  std::lock_guard<std::mutex> lock(mutex_);
   close(wake_pipe_[0]);
   close(wake_pipe_[1]);
+  wake_pipe_[0] = wake_pipe_[1] = -1;
 }
 
 void LogMonitor::Emit(Stream& stream, const char* data, size_t size, bool flush_partial) {

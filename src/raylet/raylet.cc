@@ -617,14 +617,19 @@ void Raylet::HandleGetNodeInfo(const rpc::GetNodeInfoRequest&, rpc::GetNodeInfoR
 std::vector<Raylet::PendingLease> Raylet::TakePending(
     const std::function<bool(const PendingLease&)>& match) {
   std::vector<PendingLease> taken;
-  for (auto it = pending_.begin(); it != pending_.end();) {
-    if (match(*it)) {
-      taken.push_back(std::move(*it));
-      it = pending_.erase(it);
-    } else {
-      ++it;
+  // Parked here, and those waiting for a fresh view of the cluster before placement.
+  auto take = [&](auto& list) {
+    for (auto it = list.begin(); it != list.end();) {
+      if (match(*it)) {
+        taken.push_back(std::move(*it));
+        it = list.erase(it);
+      } else {
+        ++it;
+      }
     }
-  }
+  };
+  take(pending_);
+  take(awaiting_view_);
   return taken;
 }
 
@@ -799,6 +804,7 @@ const std::pair<const std::string, Raylet::RemoteNode>* Raylet::Place(
         if (entry.second.available.Contains(demand)) room.push_back(&entry);
       }
       bool has_room = !room.empty();
+      if (!has_room && here) return nullptr;  // room here only: here
       if (!has_room) {
         here = resources_.total().Contains(demand);
         for (auto& entry : cluster_view_) {
