@@ -195,16 +195,16 @@ void TaskSubmitter::CancelLeaseRequests(const std::string& key, KeyState& state,
   });
 }
 
-void TaskSubmitter::CancelAllLeaseRequests(RayletClient* raylet,
-                                           std::shared_ptr<RayletClient> keep,
+void TaskSubmitter::CancelAllLeaseRequests(std::shared_ptr<RayletClient> remote,
                                            Actions* actions) {
   rpc::CancelWorkerLeasesRequest request;
   request.set_requester_worker_id(deps_.worker_id.Binary());
   request.set_every_demand(true);
   rpcs_.Begin();
-  actions->push_back([this, raylet, keep, request = std::move(request)]() mutable {
+  actions->push_back([this, remote, request = std::move(request)]() mutable {
+    RayletClient* raylet = remote ? remote.get() : deps_.raylet;
     raylet->CancelWorkerLeases(std::move(request),
-                               [this, keep](absl::Status, rpc::CancelWorkerLeasesReply&&) {
+                               [this, remote](absl::Status, rpc::CancelWorkerLeasesReply&&) {
                                  rpcs_.End();  // the canceled requests answer by themselves
                                });
   });
@@ -616,10 +616,8 @@ void TaskSubmitter::Shutdown() {
     }
     // Parked requests would be granted later to nobody (a worker leased for nothing), and
     // their answers would come after this submitter is gone.
-    if (parked_here) CancelAllLeaseRequests(deps_.raylet, nullptr, &actions);
-    for (const auto& [raylet, count] : remote_requests_) {
-      CancelAllLeaseRequests(raylet.get(), raylet, &actions);
-    }
+    if (parked_here) CancelAllLeaseRequests(nullptr, &actions);
+    for (const auto& [raylet, count] : remote_requests_) CancelAllLeaseRequests(raylet, &actions);
   }
   RunAll(actions);
 }

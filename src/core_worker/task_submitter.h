@@ -154,9 +154,10 @@ class TaskSubmitter {
   /// Cancels this key's lease requests parked at the raylet (the owner went idle).
   void CancelLeaseRequests(const std::string& key, KeyState& state, Actions* actions)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  /// Shutdown: cancels every lease request of ours parked at `raylet`, whatever its key.
-  void CancelAllLeaseRequests(RayletClient* raylet, std::shared_ptr<RayletClient> keep,
-                              Actions* actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  /// Shutdown: cancels every lease request of ours parked at `remote` (nullptr: the
+  /// local raylet), whatever its key.
+  void CancelAllLeaseRequests(std::shared_ptr<RayletClient> remote, Actions* actions)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   /// Asks for a lease again after `delay` (the raylet said not now).
   void PumpLater(const std::string& key, KeyState& state, std::chrono::milliseconds delay)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
