@@ -17,6 +17,7 @@
 #include "common/logging.h"
 #include "common/process.h"
 #include "common/resources.h"
+#include "rpc/fault_injection.h"
 #include "lumen/errors.h"
 #include "lumen/lumen.h"
 
@@ -86,6 +87,9 @@ void ApplyLogLevel(const Config& config) {
 }
 
 void Validate(Config& config) {
+  if (absl::Status faults = rpc::faults::Validate(); !faults.ok()) {
+    throw ConfigError("lumen: " + std::string(faults.message()));
+  }
   if (!std::isfinite(config.num_cpus) || !std::isfinite(config.num_gpus)) {
     throw ConfigError("lumen: num_cpus and num_gpus must be finite");
   }

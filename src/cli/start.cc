@@ -45,6 +45,9 @@ void Report(int fd, const std::string& line) {
 }
 
 std::string Validate(const StartOptions& options, node::NodeOptions* node) {
+  if (absl::Status faults = rpc::faults::Validate(); !faults.ok()) {
+    return std::string(faults.message());
+  }
   std::string error;
   if (!ParseResources(options.resources_json, &node->resources, &error)) return error;
   for (const char* name : {"CPU", "GPU"}) {

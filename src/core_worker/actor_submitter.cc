@@ -1,6 +1,7 @@
 #include "core_worker/actor_submitter.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "common/logging.h"
 #include "core_worker/task_deps.h"
@@ -64,11 +65,8 @@ void ActorSubmitter::Pump(const ActorId& id, Actor& actor, Actions* actions) {
     if (actor.pushes_in_flight > 0) return;  // OnPushReply pumps again
     actor.sent_incarnation = actor.info.incarnation();
     actor.next_push_seq = 0;
-    // Its Unix endpoint on this node, TCP from another (frames both).
-    bool local = deps_.self_node == nullptr || actor.info.address().empty() ||
-                 actor.info.node_id() == deps_.self_node->Binary();
-    actor.client = local ? deps_.connect_worker(actor.info.endpoint(), "")
-                         : deps_.connect_worker(actor.info.address(), actor.info.frame_address());
+    actor.unanswered.clear();
+    actor.client = Connect(actor.info);
   }
   // One call per push where calls must be answered one by one: threaded actors (calls
   // of one push would run one after another) and actors whose calls may be resent (a
@@ -95,64 +93,143 @@ void ActorSubmitter::Pump(const ActorId& id, Actor& actor, Actions* actions) {
       batch.push_back(std::move(call));
     }
     if (batch.empty()) break;
-    rpc::PushTasksRequest request;
-    request.set_caller_id(deps_.caller_id);
-    request.set_push_seq(actor.next_push_seq++);
-    for (const CallPtr& call : batch) *request.add_tasks() = call->spec;
     ++actor.pushes_in_flight;
-    int32_t incarnation = actor.sent_incarnation;
-    rpcs_.Begin();
-    int64_t push_seq = request.push_seq();
-    actions->push_back([this, id, incarnation, push_seq, client = actor.client,
-                        batch = std::move(batch), request = std::move(request)]() mutable {
-      client->PushTasks(std::move(request),
-                        [this, id, incarnation, push_seq, client, batch = std::move(batch)](
-                            absl::Status status, rpc::PushTasksReply&& reply) mutable {
-                          OnPushReply(id, incarnation, push_seq, client, std::move(batch),
-                                      status, std::move(reply));
-                          rpcs_.End();
-                        });
-    });
+    Push push{actor.sent_incarnation, actor.next_push_seq++, actor.client, std::move(batch)};
+    actor.unanswered.insert(push.seq);
+    Send(id, actor, std::move(push), actions);
   }
 }
 
-void ActorSubmitter::OnPushReply(const ActorId& id, int32_t incarnation, int64_t push_seq,
-                                 const std::shared_ptr<WorkerClient>& client,
-                                 std::vector<CallPtr> batch, absl::Status status,
+std::shared_ptr<WorkerClient> ActorSubmitter::Connect(const rpc::ActorInfo& info) const {
+  // Its Unix endpoint on this node, TCP from another (frames both).
+  bool local = deps_.self_node == nullptr || info.address().empty() ||
+               info.node_id() == deps_.self_node->Binary();
+  return local ? deps_.connect_worker(info.endpoint(), "")
+               : deps_.connect_worker(info.address(), info.frame_address());
+}
+
+void ActorSubmitter::Send(const ActorId& id, const Actor& actor, Push push, Actions* actions) {
+  rpc::PushTasksRequest request;
+  request.set_caller_id(deps_.caller_id);
+  request.set_push_seq(push.seq);
+  request.set_acked_push_seq(*actor.unanswered.begin());
+  for (const CallPtr& call : push.batch) *request.add_tasks() = call->spec;
+  rpcs_.Begin();
+  actions->push_back([this, id, push = std::move(push), request = std::move(request)]() mutable {
+    std::shared_ptr<WorkerClient> client = push.client;
+    client->PushTasks(std::move(request), [this, id, push = std::move(push)](
+                                              absl::Status status,
+                                              rpc::PushTasksReply&& reply) mutable {
+      OnPushReply(id, std::move(push), status, std::move(reply));
+      rpcs_.End();
+    });
+  });
+}
+
+bool ActorSubmitter::StillLost(const Actor& actor, const Push& push) {
+  for (const CallPtr& call : push.batch) {
+    auto it = actor.lost.find(call->seq);
+    if (it == actor.lost.end() || it->second.call != call ||
+        it->second.incarnation != push.incarnation) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void ActorSubmitter::ResendLater(const ActorId& id, Push push) {
+  int delay_ms = std::min(1000, deps_.resend_after_ms << std::min(push.attempt, 6));
+  rpcs_.Begin();
+  deps_.timers->RunAfter(std::chrono::milliseconds(delay_ms), [this, id,
+                                                                push = std::move(push)]() mutable {
+    auto wanted = [&](const Actor& actor) {
+      return !shutdown_ && !actor.dead && push.incarnation == actor.sent_incarnation &&
+             StillLost(actor, push) && actor.unanswered.count(push.seq) > 0;
+    };
+    // A broken connection is made again, unlocked (the worker may be fine: the GCS says
+    // it is alive).
+    std::optional<rpc::ActorInfo> reconnect;
+    {
+      MutexLock lock(&mutex_);
+      const Actor& actor = actors_[id];
+      if (wanted(actor) && actor.client == push.client && push.client->Broken()) {
+        reconnect = actor.info;
+      }
+    }
+    std::shared_ptr<WorkerClient> fresh = reconnect ? Connect(*reconnect) : nullptr;
+    Actions actions;
+    {
+      MutexLock lock(&mutex_);
+      Actor& actor = actors_[id];
+      if (wanted(actor)) {
+        if (fresh && actor.client == push.client) actor.client = std::move(fresh);
+        push.client = actor.client;
+        ++push.attempt;
+        Send(id, actor, std::move(push), &actions);
+      }
+    }
+    RunAll(actions);
+    rpcs_.End();
+  });
+}
+
+void ActorSubmitter::OnPushReply(const ActorId& id, Push push, absl::Status status,
                                  rpc::PushTasksReply reply) {
   Actions actions;
+  const std::vector<CallPtr>& batch = push.batch;
   bool answered = status.ok() && reply.results_size() == int(batch.size());
   bool lost = false;
   bool stopping = false;
+  bool settled = false;
   {
     MutexLock lock(&mutex_);
     stopping = shutdown_;
     Actor& actor = actors_[id];
-    if (incarnation == actor.sent_incarnation) --actor.pushes_in_flight;
+    if (push.attempt == 0 && push.incarnation == actor.sent_incarnation) {
+      --actor.pushes_in_flight;
+    }
+    if (push.attempt > 0 && !StillLost(actor, push)) {
+      // Sent again, but its calls were settled meanwhile (the actor restarted or died, or
+      // they timed out): this reply is not theirs any more.
+      settled = true;
+      Pump(id, actor, &actions);
+    }
+  }
+  if (settled) return RunAll(actions);
+  {
+    MutexLock lock(&mutex_);
+    Actor& actor = actors_[id];
+    bool current = push.incarnation == actor.sent_incarnation;
+    if (push.attempt > 0 && (answered || !IsConnectionLoss(status))) {
+      for (const CallPtr& call : batch) actor.lost.erase(call->seq);
+    }
     lost = !answered && IsConnectionLoss(status) && !shutdown_;
-    if (lost) {
-      // The worker died (or is exiting): what happened decides, from the GCS.
+    if (current && !lost) actor.unanswered.erase(push.seq);
+    if (lost && push.attempt > 0) {
+      for (const CallPtr& call : batch) {
+        actor.lost[call->seq].delivered |= !NotDelivered(status);
+      }
+      if (!actor.dead && current) ResendLater(id, push);
+    } else if (lost) {
+      // The connection broke: the worker died (the GCS will say), or only the
+      // connection did (then sending it again gets the reply).
       bool delivered = !NotDelivered(status);
       for (const CallPtr& call : batch) {
-        actor.lost[call->seq] = Lost{call, incarnation, delivered};
+        actor.lost[call->seq] = Lost{call, push.incarnation, delivered};
       }
       if (!actor.polling && !actor.dead) Poll(id, actor, &actions);  // the GCS decides
       ResolveLost(actor, &actions);
+      if (!actor.dead && current && StillLost(actor, push)) ResendLater(id, push);
       deps_.timers->RunAfter(std::chrono::milliseconds(kLostCallTimeoutMs), [this, id,
-                                                                             incarnation,
-                                                                             batch] {
+                                                                             push] {
         Actions late;
         {
           MutexLock lock(&mutex_);
           Actor& a = actors_[id];
-          for (const CallPtr& call : batch) {
-            // Only if still lost from this push (not resent and lost again since).
-            auto it = a.lost.find(call->seq);
-            if (it == a.lost.end() || it->second.incarnation != incarnation ||
-                it->second.call != call) {
-              continue;
-            }
-            a.lost.erase(it);
+          if (!StillLost(a, push)) return;  // (not resent and lost again since)
+          if (push.incarnation == a.sent_incarnation) a.unanswered.erase(push.seq);
+          for (const CallPtr& call : push.batch) {
+            a.lost.erase(call->seq);
             late.push_back([this, call, id] {
               Finish(call, nullptr,
                      StoredObject::MakeError(
@@ -170,17 +247,17 @@ void ActorSubmitter::OnPushReply(const ActorId& id, int32_t incarnation, int64_t
   if (answered) {
     for (size_t i = 0; i < batch.size(); ++i) Finish(batch[i], &reply.results(int(i)), nullptr);
   } else if (!lost) {
-    if (!status.ok() && !stopping) {
+    if (!status.ok() && !stopping && push.attempt == 0) {
       // The push may never have reached the worker (refused by the client, e.g. too
       // large), and the worker runs this caller's pushes strictly in order: fill its
       // place with an empty push, or every later call would wait behind it forever. A
-      // worker that did receive it drops the duplicate.
+      // worker that did receive it answers the copy with the first one's reply.
       rpc::PushTasksRequest filler;
       filler.set_caller_id(deps_.caller_id);
-      filler.set_push_seq(push_seq);
+      filler.set_push_seq(push.seq);
       rpcs_.Begin();
-      client->PushTasks(std::move(filler),
-                        [this](absl::Status, rpc::PushTasksReply&&) { rpcs_.End(); });
+      push.client->PushTasks(std::move(filler),
+                             [this](absl::Status, rpc::PushTasksReply&&) { rpcs_.End(); });
     }
     ObjectPtr error = StoredObject::MakeError(
         ErrorKind::kInternal, "cannot send the call to actor " + id.Hex() + ": " +

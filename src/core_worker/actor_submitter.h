@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,8 @@ struct ActorSubmitterDeps {
   const NodeId* self_node = nullptr;
   /// Runs (unlocked) once this process learns that an actor it calls is dead for good.
   std::function<void(const ActorId&)> on_dead;
+  /// A lost push is first sent again after this long (doubling to 1 s).
+  int resend_after_ms = 20;
 };
 
 /// Per actor this process calls:
@@ -46,6 +49,10 @@ struct ActorSubmitterDeps {
 ///     push for actors with max_concurrency > 1 or max_task_retries != 0), several pushes
 ///     in flight, numbered per incarnation; the actor's worker runs them in push order
 ///     whatever order they arrive in;
+///   - a push whose connection fails is sent again to the same incarnation while the
+///     GCS says it is alive (the worker runs each push once, and answers a push it ran
+///     with the reply it kept until the caller acknowledges it), so a lost request or
+///     reply neither loses a call nor runs it twice;
 ///   - a push that fails because the worker died waits for the GCS to say what happened:
 ///     dead -> ActorDiedError with the cause; restarted -> resent if the actor's
 ///     max_task_retries allows, else ActorDiedError.
@@ -93,6 +100,14 @@ class ActorSubmitter {
     int32_t incarnation;
     bool delivered;  // false: surely never reached the worker; resending is safe
   };
+  // One push of calls to one incarnation, as sent (and sent again, unchanged).
+  struct Push {
+    int32_t incarnation = 0;
+    int64_t seq = 0;
+    std::shared_ptr<WorkerClient> client;
+    std::vector<CallPtr> batch;
+    int attempt = 0;  // 0: the first send; then how often it was sent again
+  };
   struct Actor {
     rpc::ActorInfo info;  // version 0: not heard from the GCS yet
     bool dead = false;
@@ -105,7 +120,8 @@ class ActorSubmitter {
     int32_t sent_incarnation = -1;
     int32_t min_incarnation = 0;          // older ones were killed by this process
     int64_t next_push_seq = 0;
-    int pushes_in_flight = 0;             // to sent_incarnation
+    int pushes_in_flight = 0;             // to sent_incarnation (first sends)
+    std::set<int64_t> unanswered;         // pushes to sent_incarnation without a reply
     std::shared_ptr<WorkerClient> client;
   };
   using Actions = std::vector<std::function<void()>>;
@@ -116,9 +132,20 @@ class ActorSubmitter {
   void Poll(const ActorId& id, Actor& actor, Actions* actions)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void OnInfo(const ActorId& id, absl::Status status, rpc::GetActorInfoReply reply);
-  void OnPushReply(const ActorId& id, int32_t incarnation, int64_t push_seq,
-                   const std::shared_ptr<WorkerClient>& client, std::vector<CallPtr> batch,
-                   absl::Status status, rpc::PushTasksReply reply);
+  /// A client to the worker of the actor `info` describes (may block to connect).
+  std::shared_ptr<WorkerClient> Connect(const rpc::ActorInfo& info) const;
+  /// Sends `push` (its seq is in actor.unanswered).
+  void Send(const ActorId& id, const Actor& actor, Push push, Actions* actions)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void OnPushReply(const ActorId& id, Push push, absl::Status status,
+                   rpc::PushTasksReply reply);
+  /// `push` was lost while the GCS still says its incarnation is alive: sends it again
+  /// after a backoff, until answered or its calls are settled otherwise (the GCS reports
+  /// a restart or death, or kLostCallTimeoutMs). The worker runs a push once: if it ran
+  /// it, it answers with the reply it kept.
+  void ResendLater(const ActorId& id, Push push) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  /// Every call of `push` still waits in actor.lost for it.
+  static bool StillLost(const Actor& actor, const Push& push);
   /// Calls wait, are out, or were lost: the actor's state must be followed.
   static bool HasWork(const Actor& actor) {
     return !actor.pending.empty() || !actor.lost.empty() || actor.pushes_in_flight > 0;

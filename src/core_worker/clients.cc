@@ -99,6 +99,7 @@ class FrameWorkerClient final : public WorkerClient {
       : connection_(std::move(connection)), routes_(std::move(routes)) {}
   ~FrameWorkerClient() override { connection_->Close(); }
   void Abort() override { connection_->Close(); }
+  bool Broken() const override { return connection_->Closed(); }
 
   void PushTasks(rpc::PushTasksRequest request,
                  ReplyCallback<rpc::PushTasksReply> callback) override {
@@ -110,17 +111,18 @@ class FrameWorkerClient final : public WorkerClient {
       }
       routes_->Add(tasks, connection_);
     }
-    connection_->Call(request.SerializeAsString(),
-                      [callback = std::move(callback), tasks = std::move(tasks),
-                       routes = routes_, connection = std::weak_ptr(connection_)](
-                          absl::Status status, std::string bytes) {
-      if (routes) routes->Remove(tasks, connection);
-      rpc::PushTasksReply reply;
-      if (status.ok() && !reply.ParseFromString(bytes)) {
-        status = absl::DataLossError("the worker sent a malformed PushTasks reply");
-      }
-      callback(status, std::move(reply));
-    });
+    rpc::FrameConnection::ReplyCallback on_reply =
+        [callback = std::move(callback), tasks = std::move(tasks), routes = routes_,
+         connection = std::weak_ptr(connection_)](absl::Status status, std::string bytes) {
+          if (routes) routes->Remove(tasks, connection);
+          rpc::PushTasksReply reply;
+          if (status.ok() && !reply.ParseFromString(bytes)) {
+            status = absl::DataLossError("the worker sent a malformed PushTasks reply");
+          }
+          callback(status, std::move(reply));
+        };
+    if (!rpc::faults::Intercept(rpc::MethodOf<rpc::PushTasksRequest>(), &on_reply)) return;
+    connection_->Call(request.SerializeAsString(), std::move(on_reply));
   }
 
  private:

@@ -46,6 +46,8 @@ class WorkerClient {
   /// pushes in flight fail at once, as if the connection broke. By default nothing: the
   /// connection breaks by itself when a process on this node exits.
   virtual void Abort() {}
+  /// The connection is gone for good: a new client is needed to reach the worker again.
+  virtual bool Broken() const { return false; }
 };
 
 /// The GCS's actor directory, as the actor submitter uses it.

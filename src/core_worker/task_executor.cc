@@ -80,6 +80,7 @@ void TaskExecutor::Enqueue(const rpc::PushTasksRequest* request, rpc::PushTasksR
   // block again on the mutex (on two cores, an extra sleep and wake-up per call).
   int runnable = 0;
   bool taken = false;
+  std::vector<std::pair<Item, absl::Status>> answered_now;  // sent again: the same reply
   std::shared_ptr<Waker> idle;
   {
     MutexLock lock(&mutex_);
@@ -89,26 +90,67 @@ void TaskExecutor::Enqueue(const rpc::PushTasksRequest* request, rpc::PushTasksR
       runnable = 1;
       taken = true;
     } else if (!stopped_) {
-      CallerStream& stream = streams_[request->caller_id()];
-      taken = request->push_seq() >= stream.next &&
-              stream.parked.emplace(request->push_seq(), Item{request, reply, done}).second;
-      // One wake-up per push that became runnable, not all threads: a concurrent actor's
-      // threads would otherwise all wake for every call (on few cores that herd costs
-      // more than the call).
-      while (taken && !stream.parked.empty() && stream.parked.begin()->first == stream.next) {
-        queue_.push_back(std::move(stream.parked.begin()->second));
-        stream.parked.erase(stream.parked.begin());
-        ++stream.next;
-        ++runnable;
-      }
+      taken = TakeCallerPush(Item{request, reply, done}, &runnable, &answered_now);
     }
   }
+  for (auto& [again, status] : answered_now) again.done(status);
   if (!taken) {
     done(absl::UnavailableError("worker is exiting, or the push was sent twice"));
     return;
   }
   if (runnable > 0 && idle) idle->Wake();
   for (int i = 0; i < runnable; ++i) work_.Signal();
+}
+
+bool TaskExecutor::TakeCallerPush(Item item, int* runnable,
+                                  std::vector<std::pair<Item, absl::Status>>* answered_now) {
+  const rpc::PushTasksRequest* request = item.request;
+  CallerStream& stream = streams_[request->caller_id()];
+  // Replies the caller has: forgotten. Beyond the bound, the oldest finished ones too.
+  stream.answers.erase(stream.answers.begin(),
+                       stream.answers.lower_bound(request->acked_push_seq()));
+  while (stream.answers.size() >= kMaxAnswersPerCaller && stream.answers.begin()->second->done) {
+    stream.answers.erase(stream.answers.begin());
+  }
+  int64_t seq = request->push_seq();
+  if (auto known = stream.answers.find(seq); known != stream.answers.end()) {
+    Answer& answer = *known->second;
+    if (!answer.done) {
+      answer.waiting.push_back(std::move(item));
+    } else {
+      *item.reply = answer.reply;
+      answered_now->emplace_back(std::move(item), answer.status);
+    }
+    return true;
+  }
+  if (seq < stream.next) return false;  // acknowledged already: a stray copy
+  auto answer = std::make_shared<Answer>();
+  stream.answers.emplace(seq, answer);
+  rpc::PushTasksReply* reply = item.reply;
+  item.done = [this, answer, reply, done = std::move(item.done)](absl::Status status) {
+    std::vector<Item> waiting;
+    {
+      MutexLock lock(&mutex_);
+      answer->done = true;
+      answer->status = status;
+      answer->reply = *reply;
+      waiting.swap(answer->waiting);
+    }
+    for (Item& again : waiting) *again.reply = answer->reply;  // final: read unlocked
+    done(status);
+    for (Item& again : waiting) again.done(status);
+  };
+  stream.parked.emplace(seq, std::move(item));
+  // One wake-up per push that became runnable, not all threads: a concurrent actor's
+  // threads would otherwise all wake for every call (on few cores that herd costs more
+  // than the call).
+  while (!stream.parked.empty() && stream.parked.begin()->first == stream.next) {
+    queue_.push_back(std::move(stream.parked.begin()->second));
+    stream.parked.erase(stream.parked.begin());
+    ++stream.next;
+    ++*runnable;
+  }
+  return true;
 }
 
 void TaskExecutor::Stop() {

@@ -36,7 +36,8 @@ struct TaskContext {
 /// A creation task (TaskSpec.actor_creation) makes this worker an actor: the factory's
 /// instance lives here until the process ends, and method calls run on it. Method pushes
 /// carry (caller_id, push_seq): pushes of one caller are released to the run queue in
-/// push_seq order, whatever order gRPC delivers them in. With max_concurrency n > 1,
+/// push_seq order, whatever order they arrive in, and each runs once: a push that comes
+/// again (its caller lost the reply) gets the first one's reply. With max_concurrency n > 1,
 /// n threads (the main one and n - 1 more) take pushes from the queue at once.
 /// Thread-safe Enqueue/Stop; Run is called once.
 class TaskExecutor {
@@ -97,10 +98,27 @@ class TaskExecutor {
     rpc::PushTasksReply* reply;
     rpc::Done done;
   };
+  // A caller's push taken here: its reply is kept until the caller says it has it
+  // (PushTasksRequest.acked_push_seq), so that the same push sent again (its reply was
+  // lost) is answered with it instead of being run twice.
+  struct Answer {
+    bool done = false;  // then status and reply are final
+    absl::Status status;
+    rpc::PushTasksReply reply;
+    std::vector<Item> waiting;  // the same push again, before it was answered
+  };
   struct CallerStream {
     int64_t next = 0;
     std::map<int64_t, Item> parked;  // arrived ahead of their turn
+    std::map<int64_t, std::shared_ptr<Answer>> answers;  // by push_seq
   };
+  /// The most answers kept per caller, whatever it acknowledged (the oldest finished
+  /// ones go first).
+  static constexpr size_t kMaxAnswersPerCaller = 1024;
+  /// Takes a caller's push (sequenced, deduplicated); false when it cannot be.
+  bool TakeCallerPush(Item item, int* runnable,
+                      std::vector<std::pair<Item, absl::Status>>* answered_now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   struct Actor {
     std::string id;  // binary
     int incarnation = 0;

@@ -95,12 +95,15 @@ void TaskSubmitter::Pump(const std::string& key, KeyState& state, Actions* actio
     // that it does not starve leases about to be granted.
     int depth = state.queue.size() > workers && !lease->worker_blocked ? 2 : 1;
     while (lease->in_flight < depth && !state.queue.empty()) {
+      bool once = state.queue.front()->retries_left == 0;
+      if (lease->in_flight > 0 && (once || lease->at_most_once_in_flight > 0)) break;
       std::vector<TaskPtr> batch;
       size_t bytes = 0;
       while (batch.size() < batch_size && !state.queue.empty()) {
         const TaskPtr& next = state.queue.front();
         size_t size = next->spec.ByteSizeLong();
-        bool alone = next->isolate || (!batch.empty() && batch.front()->isolate);
+        bool alone = next->isolate || next->retries_left == 0 ||
+                     (!batch.empty() && batch.front()->isolate);
         if (!batch.empty() && (alone || bytes + size > kMaxBatchBytes)) break;
         bytes += size;
         batch.push_back(std::move(state.queue.front()));
@@ -328,6 +331,8 @@ void TaskSubmitter::PumpLater(const std::string& key, KeyState& state,
 void TaskSubmitter::PushBatch(const std::string& key, const LeasePtr& lease,
                               std::vector<TaskPtr> batch, Actions* actions) {
   ++lease->in_flight;
+  bool once = batch.size() == 1 && batch[0]->retries_left == 0;
+  if (once) ++lease->at_most_once_in_flight;
   ++lease->idle_generation;
   uint64_t seq = lease->next_seq++;
   lease->in_flight_seqs.insert(seq);
@@ -339,19 +344,19 @@ void TaskSubmitter::PushBatch(const std::string& key, const LeasePtr& lease,
     task->lease = lease;
   }
   rpcs_.Begin();
-  actions->push_back([this, key, lease, seq, batch = std::move(batch),
+  actions->push_back([this, key, lease, seq, once, batch = std::move(batch),
                       request = std::move(request)]() mutable {
     lease->client->PushTasks(
-        std::move(request), [this, key, lease, seq, batch = std::move(batch)](
+        std::move(request), [this, key, lease, seq, once, batch = std::move(batch)](
                                 absl::Status status, rpc::PushTasksReply&& reply) mutable {
-          OnPushReply(key, lease, seq, std::move(batch), status, std::move(reply));
+          OnPushReply(key, lease, seq, once, std::move(batch), status, std::move(reply));
           rpcs_.End();
         });
   });
 }
 
 void TaskSubmitter::OnPushReply(const std::string& key, const LeasePtr& lease, uint64_t seq,
-                                std::vector<TaskPtr> batch, absl::Status status,
+                                bool once, std::vector<TaskPtr> batch, absl::Status status,
                                 rpc::PushTasksReply reply) {
   Actions actions;
   std::vector<std::pair<TaskPtr, int>> finished;  // task, index into reply (-1: error)
@@ -361,6 +366,7 @@ void TaskSubmitter::OnPushReply(const std::string& key, const LeasePtr& lease, u
     KeyState& state = keys_[key];
     for (const TaskPtr& task : batch) task->lease = nullptr;
     --lease->in_flight;
+    if (once) --lease->at_most_once_in_flight;
     if (!lease->failed_at_seq && !status.ok() && !lease->in_flight_seqs.empty()) {
       lease->failed_at_seq = *lease->in_flight_seqs.begin();
     }
@@ -392,14 +398,18 @@ void TaskSubmitter::OnPushReply(const std::string& key, const LeasePtr& lease, u
       if (lease->failure.empty()) lease->failure = std::string(status.message());
       if (state.leases.erase(lease->id) > 0) ReturnLease(lease, true, &actions);
       std::vector<TaskPtr> dying;
-      bool charged = batch.size() == 1 && lease->failed_at_seq == seq && !lease->killed_by_cancel;
+      // A task without retries left that may have started is not run again (at most
+      // once), even when it is not known to be the one that killed the worker.
+      bool may_have_run = !NotDelivered(status);
+      bool charged = may_have_run && batch.size() == 1 && lease->failed_at_seq == seq &&
+                     !lease->killed_by_cancel;
       for (auto it = batch.rbegin(); it != batch.rend(); ++it) {
         TaskPtr& task = *it;
         if (task->cancelled) {
           Requeue(state, task, &actions);  // ends it
           continue;
         }
-        if (charged && (task->retries_left == 0 || shutdown_)) {
+        if (may_have_run && (task->retries_left == 0 || shutdown_)) {
           dying.push_back(task);
           continue;
         }

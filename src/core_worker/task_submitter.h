@@ -112,6 +112,10 @@ class TaskSubmitter {
     std::string endpoint;  // the worker's CoreWorkerService
     std::vector<int> gpu_ids;
     int in_flight = 0;
+    // Pushes in flight holding a task that must run at most once (no retries left): it
+    // goes alone, with nothing else in flight on the lease, so that a worker that dies
+    // is known to have been running it, and nothing else is blamed with it.
+    int at_most_once_in_flight = 0;
     uint64_t idle_generation = 0;
     uint64_t next_seq = 0;
     std::set<uint64_t> in_flight_seqs;
@@ -168,7 +172,8 @@ class TaskSubmitter {
   }
   void PushBatch(const std::string& key, const LeasePtr& lease, std::vector<TaskPtr> batch,
                  Actions* actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  void OnPushReply(const std::string& key, const LeasePtr& lease, uint64_t seq,
+  /// `once`: the push held a task that must run at most once.
+  void OnPushReply(const std::string& key, const LeasePtr& lease, uint64_t seq, bool once,
                    std::vector<TaskPtr> batch, absl::Status status, rpc::PushTasksReply reply);
   void ReturnLease(const LeasePtr& lease, bool worker_failed, Actions* actions)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);

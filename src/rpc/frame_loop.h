@@ -50,6 +50,11 @@ class FrameConnection : public std::enable_shared_from_this<FrameConnection> {
   bool Reply(uint64_t id, const absl::Status& status, std::string_view payload);
   /// Stops reading and sending; calls still unanswered fail (on the thread that reads it).
   void Close();
+  /// Closed (by Close, the peer, or an error): calls on it fail.
+  bool Closed() ABSL_LOCKS_EXCLUDED(send_mutex_) {
+    MutexLock lock(&send_mutex_);
+    return closed_;
+  }
 
   /// While it lives, the loop's thread does not read `connection` (it still writes what
   /// senders queued); Wait reads it on the borrowing thread. For a thread that is about

@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "rpc/fault_injection.h"
 
 namespace lumen::rpc {
 
@@ -60,6 +61,18 @@ class Server {
   std::unique_ptr<grpc::Server> server_;
 };
 
+/// The RPC's name ("PushTasks") from its request type, for fault injection.
+template <typename Request>
+const std::string& MethodOf() {
+  static const std::string name = [] {
+    std::string type(Request::descriptor()->name());
+    constexpr std::string_view kSuffix = "Request";
+    if (type.ends_with(kSuffix)) type.resize(type.size() - kSuffix.size());
+    return type;
+  }();
+  return name;
+}
+
 /// One unary call on the callback API. `start(ctx, req, reply, on_done)` is the stub's
 /// async method (e.g. `stub->async()->PushTasks`); `callback` runs on a gRPC thread with
 /// the status and reply. timeout_ms < 0: no deadline. The returned context may be used to
@@ -79,8 +92,10 @@ std::shared_ptr<grpc::ClientContext> CallUnary(
     // explicit edge lets ThreadSanitizer see it too.
     std::atomic<bool> started{false};
   };
+  if (!context) context = std::make_shared<grpc::ClientContext>();
+  if (!faults::Intercept(MethodOf<Request>(), &callback)) return context;
   auto* call = new Call();
-  call->context = context ? std::move(context) : std::make_shared<grpc::ClientContext>();
+  call->context = std::move(context);
   call->request = std::move(request);
   call->callback = std::move(callback);
   if (timeout_ms >= 0) {
@@ -102,6 +117,13 @@ std::shared_ptr<grpc::ClientContext> CallUnary(
 template <typename Request, typename Reply, typename Method>
 absl::StatusOr<Reply> CallBlocking(Method&& method, const Request& request,
                                    int64_t timeout_ms) {
+  faults::Injection injection = faults::Draw(MethodOf<Request>());
+  if (injection.delay_ms > 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(injection.delay_ms));
+  }
+  if (injection.fault == faults::Fault::kRequest) {
+    return faults::Error(MethodOf<Request>(), injection.fault);
+  }
   grpc::ClientContext context;
   if (timeout_ms >= 0) {
     context.set_deadline(std::chrono::system_clock::now() +
@@ -110,6 +132,9 @@ absl::StatusOr<Reply> CallBlocking(Method&& method, const Request& request,
   Reply reply;
   grpc::Status status = method(&context, request, &reply);
   if (!status.ok()) return FromGrpc(status);
+  if (injection.fault == faults::Fault::kReply) {
+    return faults::Error(MethodOf<Request>(), injection.fault);
+  }
   return reply;
 }
 

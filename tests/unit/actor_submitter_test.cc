@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace lumen::core {
@@ -99,14 +100,24 @@ class FakeWorker : public WorkerClient {
   };
   void PushTasks(rpc::PushTasksRequest request,
                  ReplyCallback<rpc::PushTasksReply> callback) override {
+    std::lock_guard lock(mutex);  // lost pushes are sent again from the timer thread
     all.push_back(request);
     pushes.push_back(Push{std::move(request), std::move(callback)});
   }
-  /// Answers the oldest unanswered push OK: each call returns "r:" + its method name.
-  void Answer() {
-    ASSERT_FALSE(pushes.empty());
+  size_t Unanswered() {
+    std::lock_guard lock(mutex);
+    return pushes.size();
+  }
+  Push Take() {
+    std::lock_guard lock(mutex);
     Push push = std::move(pushes.front());
     pushes.pop_front();
+    return push;
+  }
+  /// Answers the oldest unanswered push OK: each call returns "r:" + its method name.
+  void Answer() {
+    ASSERT_GT(Unanswered(), 0u);
+    Push push = Take();
     rpc::PushTasksReply reply;
     for (const auto& task : push.request.tasks()) {
       rpc::TaskResult* result = reply.add_results();
@@ -117,12 +128,12 @@ class FakeWorker : public WorkerClient {
   }
   /// Fails the oldest unanswered push with `status`.
   void Fail(absl::Status status) {
-    ASSERT_FALSE(pushes.empty());
-    Push push = std::move(pushes.front());
-    pushes.pop_front();
+    ASSERT_GT(Unanswered(), 0u);
+    Push push = Take();
     push.callback(status, {});
   }
 
+  std::mutex mutex;
   std::deque<Push> pushes;               // not answered yet
   std::vector<rpc::PushTasksRequest> all;  // every push ever received, in order
 };
@@ -137,15 +148,19 @@ class ActorSubmitterTest : public ::testing::Test {
  protected:
   void SetUp() override {
     timers_.Start();
-    submitter_ = std::make_unique<ActorSubmitter>(ActorSubmitterDeps{
+    ActorSubmitterDeps deps{
         kSelf, caller_.Binary(), &store_, &refs_, &timers_, &gcs_,
         [this](const std::string& endpoint, const std::string&) -> std::shared_ptr<WorkerClient> {
           auto& worker = workers_[endpoint];
           if (!worker) worker = std::make_shared<FakeWorker>();
           return worker;
         },
-        /*free_stored=*/nullptr});
+        /*free_stored=*/nullptr};
+    // Lost pushes are sent again only in the tests that say so (else: after an hour).
+    deps.resend_after_ms = ResendAfterMs();
+    submitter_ = std::make_unique<ActorSubmitter>(std::move(deps));
   }
+  virtual int ResendAfterMs() { return 3600 * 1000; }
   void TearDown() override {
     submitter_->Shutdown();
     // Pushes still out come back as the connection closing.
@@ -536,6 +551,68 @@ TEST_F(ActorSubmitterTest, ShutdownFailsWaitingCallsAndCancelsThePoll) {
 
   TaskId task = TaskId::FromRandom();
   EXPECT_FALSE(submitter_->Submit(actor_, Spec("D", {}, task)).ok());
+}
+
+class ActorSubmitterResendTest : public ActorSubmitterTest {
+ protected:
+  int ResendAfterMs() override { return 1; }
+  /// Waits (hang guard) until `endpoint` has `n` pushes unanswered.
+  bool PushesOut(const std::string& endpoint, size_t n) {
+    for (int i = 0; i < 5000 && Worker(endpoint).Unanswered() < n; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return Worker(endpoint).Unanswered() == n;
+  }
+};
+
+// A push lost while the GCS says the actor lives (a dropped request, a lost reply, a
+// broken connection) is sent again unchanged: same stream position, so the worker runs it
+// once, or answers with the reply it kept.
+TEST_F(ActorSubmitterResendTest, ALostPushIsSentAgainUnchangedUntilAnswered) {
+  ObjectId a = Call("A");
+  ObjectId b = Call("B");
+  Gcs(rpc::ActorInfo::ALIVE, 0, "w1");
+  ASSERT_TRUE(PushesOut("w1", 1));
+  EXPECT_EQ(Worker("w1").all[0].push_seq(), 0);
+  EXPECT_EQ(Worker("w1").all[0].acked_push_seq(), 0);
+  Worker("w1").Fail(absl::UnavailableError("the reply was lost"));
+  ASSERT_TRUE(PushesOut("w1", 1));
+  Worker("w1").Fail(rpc::MarkNotDelivered(absl::UnavailableError("refused")));
+  ASSERT_TRUE(PushesOut("w1", 1));
+  ASSERT_EQ(Worker("w1").all.size(), 3u);
+  for (const auto& push : Worker("w1").all) {
+    EXPECT_EQ(push.push_seq(), 0);
+    EXPECT_EQ(Methods(push), (std::vector<std::string>{"A", "B"}));
+  }
+  EXPECT_EQ(Get(a), nullptr);
+  Worker("w1").Answer();
+  ExpectValue(a, "r:A");
+  ExpectValue(b, "r:B");
+  // The next push says the worker may forget the first one's reply.
+  ObjectId c = Call("C");
+  ASSERT_TRUE(PushesOut("w1", 1));
+  EXPECT_EQ(Worker("w1").all.back().push_seq(), 1);
+  EXPECT_EQ(Worker("w1").all.back().acked_push_seq(), 1);
+  Worker("w1").Answer();
+  ExpectValue(c, "r:C");
+}
+
+// Resending stops once the GCS reports what happened: the calls then follow the restart
+// rules (here: not resent, max_task_retries=0), and a late reply from the old worker is
+// not taken for them.
+TEST_F(ActorSubmitterResendTest, ResendingStopsWhenTheGcsReportsARestart) {
+  ObjectId a = Call("A");
+  Gcs(rpc::ActorInfo::ALIVE, 0, "w1");
+  ASSERT_TRUE(PushesOut("w1", 1));
+  Worker("w1").Fail(absl::UnavailableError("socket closed"));
+  ASSERT_TRUE(PushesOut("w1", 1));  // sent again, unanswered yet
+  Gcs(rpc::ActorInfo::RESTARTING, 1, "", 0, "worker killed by SIGKILL");
+  ExpectError(a, ErrorKind::kActorDied, "not resent");
+  size_t sent = Worker("w1").all.size();
+  Worker("w1").Answer();  // too late: settled
+  ExpectError(a, ErrorKind::kActorDied, "worker killed by SIGKILL");
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(Worker("w1").all.size(), sent);  // and nothing more is sent there
 }
 
 }  // namespace

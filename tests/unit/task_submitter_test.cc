@@ -363,12 +363,12 @@ TEST_F(TaskSubmitterTest, FailedDependencyFailsTheTaskWithoutRunningIt) {
 
 TEST_F(TaskSubmitterTest, CrashedBatchIsRerunOneByOneAndOnlyTheCulpritIsCharged) {
   std::vector<ObjectId> ids;
-  for (int i = 0; i < 60; ++i) ids.push_back(Submit(/*max_retries=*/0));
+  for (int i = 0; i < 60; ++i) ids.push_back(Submit(/*max_retries=*/1));
   raylet_.Grant("w1");
   ASSERT_GE(Worker("w1").pushes.size(), 1u);
   ASSERT_GT(Worker("w1").pushes[0].request.tasks_size(), 1);
   while (!Worker("w1").pushes.empty()) Worker("w1").Answer("", absl::UnavailableError("gone"));
-  // With max_retries = 0 nobody failed yet: none of them was known to be the culprit.
+  // Nobody failed yet: none of them was known to be the culprit.
   for (const ObjectId& id : ids) EXPECT_EQ(store_.GetIfReady(id), nullptr);
   // They come back one per batch; the first one kills its worker, the others succeed.
   raylet_.Grant("w2");
@@ -377,12 +377,21 @@ TEST_F(TaskSubmitterTest, CrashedBatchIsRerunOneByOneAndOnlyTheCulpritIsCharged)
   EXPECT_EQ(w2.pushes[0].request.tasks_size(), 1);  // isolated: one task per batch
   std::string culprit = w2.pushes[0].request.tasks(0).task_id();
   while (!w2.pushes.empty()) w2.Answer("", absl::UnavailableError("gone again"));
+  // The culprit used its one retry there; it kills its worker again, the others run.
+  int culprit_runs = 0;
   for (int n = 3; raylet_.PendingLeases() > 0; ++n) {
     std::string endpoint = "w" + std::to_string(n);
     raylet_.Grant(endpoint);
     if (workers_.count(endpoint) == 0) continue;  // the queue had drained: returned unused
-    while (!Worker(endpoint).pushes.empty()) Worker(endpoint).Answer("ok");
+    FakeWorker& worker = Worker(endpoint);
+    while (!worker.pushes.empty()) {
+      bool is_culprit = worker.pushes.front().request.tasks(0).task_id() == culprit;
+      culprit_runs += is_culprit;
+      worker.Answer("ok", is_culprit ? absl::UnavailableError("gone a third time")
+                                     : absl::OkStatus());
+    }
   }
+  EXPECT_EQ(culprit_runs, 1);
   int crashed = 0, ok = 0;
   for (const ObjectId& id : ids) {
     ObjectPtr object = store_.GetIfReady(id);
@@ -397,6 +406,43 @@ TEST_F(TaskSubmitterTest, CrashedBatchIsRerunOneByOneAndOnlyTheCulpritIsCharged)
   }
   EXPECT_EQ(crashed, 1);
   EXPECT_EQ(ok, 59);
+}
+
+TEST_F(TaskSubmitterTest, TasksWithoutRetriesGoAloneAndNeverRunAgainOnceTheyMayHaveRun) {
+  std::vector<ObjectId> ids;
+  for (int i = 0; i < 4; ++i) ids.push_back(Submit(/*max_retries=*/0));
+  raylet_.Grant("w1");
+  FakeWorker& w1 = Worker("w1");
+  // One task per push, one push in flight: a worker that dies was running that task.
+  ASSERT_EQ(w1.pushes.size(), 1u);
+  EXPECT_EQ(w1.pushes[0].request.tasks_size(), 1);
+  w1.Answer("ok");
+  ASSERT_EQ(w1.pushes.size(), 1u);
+  // Its reply is lost (the connection broke): it may have run, so it is not run again.
+  w1.Answer("", absl::UnavailableError("the reply was lost"));
+  ObjectPtr crashed = store_.GetIfReady(ids[1]);
+  ASSERT_NE(crashed, nullptr);
+  EXPECT_EQ(crashed->error, ErrorKind::kWorkerCrashed);
+  EXPECT_NE(crashed->error_message.find("the reply was lost"), std::string::npos)
+      << crashed->error_message;
+  // A push that surely never left is sent again: the task had not run.
+  raylet_.Grant("w2");
+  FakeWorker& w2 = Worker("w2");
+  ASSERT_EQ(w2.pushes.size(), 1u);
+  std::string undelivered = w2.pushes[0].request.tasks(0).task_id();
+  w2.Answer("", rpc::MarkNotDelivered(absl::UnavailableError("refused")));
+  raylet_.Grant("w3");
+  FakeWorker& w3 = Worker("w3");
+  ASSERT_EQ(w3.pushes.size(), 1u);
+  EXPECT_EQ(w3.pushes[0].request.tasks(0).task_id(), undelivered);
+  while (!w3.pushes.empty()) w3.Answer("ok");
+  int ok = 0;
+  for (const ObjectId& id : ids) {
+    ObjectPtr object = store_.GetIfReady(id);
+    ASSERT_NE(object, nullptr);
+    ok += !object->IsError();
+  }
+  EXPECT_EQ(ok, 3);
 }
 
 TEST_F(TaskSubmitterTest, RejectedBatchIsResentUncharged) {
