@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include <atomic>
+#include <fstream>
 #include <numeric>
 #include <set>
 #include <thread>
@@ -64,7 +65,17 @@ std::string GpuView(int sleep_ms) {
   const char* env = std::getenv("CUDA_VISIBLE_DEVICES");
   return ids + "|" + (env ? env : "");
 }
-LUMEN_REMOTE(GpuView);
+// CUDA_VISIBLE_DEVICES as the worker process was started with (/proc/self/environ is
+// the environment at exec; setenv in the running process does not change it).
+std::string DevicesAtStart() {
+  std::ifstream in("/proc/self/environ", std::ios::binary);
+  const std::string key = "CUDA_VISIBLE_DEVICES=";
+  for (std::string entry; std::getline(in, entry, '\0');) {
+    if (entry.rfind(key, 0) == 0) return entry.substr(key.size());
+  }
+  return "unset";
+}
+LUMEN_REMOTE(GpuView, DevicesAtStart);
 // What a program started by a task would inherit.
 std::string InheritedLumenEnvironment() {
   std::string found;
@@ -262,6 +273,19 @@ TEST_F(GpuTaskTest, EachGpuTaskGetsItsOwnDevice) {
             "01|0,1");
   // A task without GPUs on a worker that ran a GPU task sees none.
   for (int i = 0; i < 4; ++i) EXPECT_EQ(*lumen::Get(lumen::Task(GpuView).Remote(0)), "|");
+}
+
+// The devices are in the worker's environment from its start, not set while it runs
+// (other threads of the process may read the environment at any time).
+TEST_F(GpuTaskTest, WorkersAreStartedSeeingTheirDevices) {
+  for (int i = 0; i < 3; ++i) {
+    std::string one = *lumen::Get(lumen::Task(DevicesAtStart).SetResource("GPU", 1).Remote());
+    EXPECT_TRUE(one == "0" || one == "1") << one;
+    EXPECT_EQ(*lumen::Get(lumen::Task(DevicesAtStart).SetResource("GPU", 2).Remote()), "0,1");
+    // Without GPUs: what the node has (inherited from here, the embedded node's process).
+    const char* inherited = std::getenv("CUDA_VISIBLE_DEVICES");
+    EXPECT_EQ(*lumen::Get(lumen::Task(DevicesAtStart).Remote()), inherited ? inherited : "unset");
+  }
 }
 
 }  // namespace

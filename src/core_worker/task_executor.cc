@@ -33,26 +33,6 @@ void SetError(rpc::TaskResult* result, const rpc::TaskSpec& spec, ErrorKind kind
   }
 }
 
-// A task sees exactly the devices it holds; others see what the worker inherited.
-void SetVisibleDevices(const std::vector<int>& gpu_ids) {
-  static const std::optional<std::string> inherited = [] {
-    const char* value = std::getenv("CUDA_VISIBLE_DEVICES");
-    return value ? std::optional<std::string>(value) : std::nullopt;
-  }();
-  if (!gpu_ids.empty()) {
-    std::string visible;
-    for (int id : gpu_ids) {
-      if (!visible.empty()) visible += ',';
-      visible += std::to_string(id);
-    }
-    setenv("CUDA_VISIBLE_DEVICES", visible.c_str(), 1);
-  } else if (inherited) {
-    setenv("CUDA_VISIBLE_DEVICES", inherited->c_str(), 1);
-  } else {
-    unsetenv("CUDA_VISIBLE_DEVICES");
-  }
-}
-
 // Inside a catch block: the user exception being handled becomes the task's error (a
 // TaskError with the exception's type and message).
 void SetUserException(rpc::TaskResult* result, const rpc::TaskSpec& spec) {
@@ -297,7 +277,6 @@ void TaskExecutor::RunItem(Item& item, TaskContext* context) {
     actor = actor_;
   }
   // An actor keeps the devices of its lease; its method pushes carry none.
-  if (!actor) SetVisibleDevices(gpu_ids);
   bool exit_actor = false;
   for (int index = 0; index < item.request->tasks_size(); ++index) {
     const rpc::TaskSpec& spec = item.request->tasks(index);

@@ -438,15 +438,22 @@ void Raylet::ScheduleLeases() {
   if (stopping_) return;
   // A worker that died since the last tick must not be granted.
   ReapWorkers();
-  std::map<std::string, int> workers_wanted;
+  // By job and devices: a worker sees the devices of its leases from its start
+  // (CUDA_VISIBLE_DEVICES is set when it is spawned), so a lease takes an idle worker
+  // started with exactly the devices it is given.
+  std::map<std::pair<std::string, std::optional<std::string>>, int> workers_wanted;
   ResourceSet would_remain = resources_.available();
   for (auto it = pending_.begin(); it != pending_.end();) {
     std::vector<int> gpu_ids;
-    Worker* idle = pool_.FindIdle(it->job);
-    if (idle != nullptr && resources_.TryAllocate(it->demand, &gpu_ids)) {
-      Grant(*it, idle, std::move(gpu_ids));
-      it = pending_.erase(it);
-      continue;
+    std::optional<std::optional<std::string>> devices;  // set when it fits now
+    if (resources_.TryAllocate(it->demand, &gpu_ids)) {
+      devices = VisibleDevices(gpu_ids);
+      if (Worker* idle = pool_.FindIdle(it->job, *devices)) {
+        Grant(*it, idle, std::move(gpu_ids));
+        it = pending_.erase(it);
+        continue;
+      }
+      resources_.Release(it->demand, gpu_ids);
     }
     if (!would_remain.Contains(it->demand) && !it->grant_or_reject && !it->pinned) {
       // Busy here: another node with room takes it (hybrid policy).
@@ -456,17 +463,18 @@ void Raylet::ScheduleLeases() {
         continue;
       }
     }
-    if (idle == nullptr && would_remain.Contains(it->demand)) {
+    if (devices && would_remain.Contains(it->demand)) {
       would_remain.Subtract(it->demand);
-      ++workers_wanted[it->job];
+      ++workers_wanted[{it->job, *devices}];
     }
     ++it;
   }
-  for (const auto& [job, wanted] : workers_wanted) {
+  for (const auto& [key, wanted] : workers_wanted) {
+    const auto& [job, devices] = key;
     const JobLaunch* launch = pool_.FindJob(job);
     if (launch != nullptr && launch->cached.empty()) continue;  // workers once it is here
-    for (int n = pool_.CountStarting(job); n < wanted; ++n) {
-      absl::Status started = pool_.StartWorker(job);
+    for (int n = pool_.CountStarting(job, devices); n < wanted; ++n) {
+      absl::Status started = pool_.StartWorker(job, devices);
       if (!started.ok()) {
         FailPendingForJob(job, started.ToString());
         break;

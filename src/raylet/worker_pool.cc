@@ -38,7 +38,18 @@ std::string WorkerPool::LogPath(pid_t pid) const {
   return env_.logs_dir + "/worker-" + std::to_string(pid) + ".log";
 }
 
-absl::Status WorkerPool::StartWorker(const std::string& job) {
+std::optional<std::string> VisibleDevices(const std::vector<int>& gpu_ids) {
+  if (gpu_ids.empty()) return std::nullopt;
+  std::string visible;
+  for (int id : gpu_ids) {
+    if (!visible.empty()) visible += ',';
+    visible += std::to_string(id);
+  }
+  return visible;
+}
+
+absl::Status WorkerPool::StartWorker(const std::string& job,
+                                     const std::optional<std::string>& devices) {
   auto it = jobs_.find(job);
   if (it == jobs_.end()) return absl::NotFoundError("no driver registered for this job");
   if (it->second.cached.empty()) {
@@ -65,6 +76,8 @@ absl::Status WorkerPool::StartWorker(const std::string& job) {
       {"LUMEN_EXECUTABLE_NAME", it->second.executable},
       {"LUMEN_DRIVER_ADDRESS", it->second.driver_address},
   };
+  if (devices) options.env_set["CUDA_VISIBLE_DEVICES"] = *devices;
+  worker->devices = devices;
   auto spawned = SpawnProcess(options);
   if (!spawned.ok()) return spawned.status();
   worker->pid = spawned->pid;
@@ -89,9 +102,11 @@ Worker* WorkerPool::OnRegistered(const WorkerId& id, pid_t pid, const std::strin
   return worker;
 }
 
-Worker* WorkerPool::FindIdle(const std::string& job) {
+Worker* WorkerPool::FindIdle(const std::string& job, const std::optional<std::string>& devices) {
   for (auto& [id, w] : workers_) {
-    if (w->job == job && w->state == Worker::State::kIdle) return w.get();
+    if (w->job == job && w->state == Worker::State::kIdle && w->devices == devices) {
+      return w.get();
+    }
   }
   return nullptr;
 }
@@ -108,9 +123,12 @@ Worker* WorkerPool::FindByLease(const LeaseId& lease) {
   return nullptr;
 }
 
-int WorkerPool::CountStarting(const std::string& job) const {
+int WorkerPool::CountStarting(const std::string& job,
+                              const std::optional<std::string>& devices) const {
   int n = 0;
-  for (const auto& [id, w] : workers_) n += w->job == job && w->state == Worker::State::kStarting;
+  for (const auto& [id, w] : workers_) {
+    n += w->job == job && w->state == Worker::State::kStarting && w->devices == devices;
+  }
   return n;
 }
 

@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,9 @@ struct Worker {
   std::string address;   // set by RegisterWorker: TCP, for other nodes; its owner identity
   std::string frame_address;  // set by RegisterWorker: TCP, pushes from other nodes
   int64_t idle_since_ms = 0;
+  // CUDA_VISIBLE_DEVICES as set when it was started (never changed in a running process:
+  // other threads may read the environment); nullopt: not set, it inherits the node's.
+  std::optional<std::string> devices;
   // While leased:
   LeaseId lease;
   WorkerId leased_to;  // the worker that requested the lease (Nil: a driver)
@@ -64,6 +68,9 @@ struct Worker {
   bool blocked = false;
   bool detached_actor = false;  // hosts a detached actor: outlives the job's driver
 };
+
+/// The CUDA_VISIBLE_DEVICES a worker holding `gpu_ids` is started with (nullopt: none).
+std::optional<std::string> VisibleDevices(const std::vector<int>& gpu_ids);
 
 /// Owns the worker processes of one node. Loop-only: every method runs on the raylet's
 /// event loop.
@@ -78,17 +85,20 @@ class WorkerPool {
   JobLaunch* FindJob(const std::string& job);
   const std::map<std::string, JobLaunch>& jobs() const { return jobs_; }
 
-  /// Starts one worker for `job` from its cached executable. Errors: unknown job
-  /// (NOT_FOUND), executable not cached yet (FAILED_PRECONDITION), spawn failure.
-  absl::Status StartWorker(const std::string& job);
+  /// Starts one worker for `job` from its cached executable, seeing `devices` (see
+  /// Worker::devices). Errors: unknown job (NOT_FOUND), executable not cached yet
+  /// (FAILED_PRECONDITION), spawn failure.
+  absl::Status StartWorker(const std::string& job,
+                           const std::optional<std::string>& devices = std::nullopt);
   /// A starting worker announced itself; nullptr when the id is unknown.
   Worker* OnRegistered(const WorkerId& id, pid_t pid, const std::string& endpoint,
                        const std::string& address, const std::string& frame_address);
 
-  Worker* FindIdle(const std::string& job);
+  /// An idle worker of `job` started with `devices`.
+  Worker* FindIdle(const std::string& job, const std::optional<std::string>& devices);
   Worker* Find(const WorkerId& id);
   Worker* FindByLease(const LeaseId& lease);
-  int CountStarting(const std::string& job) const;
+  int CountStarting(const std::string& job, const std::optional<std::string>& devices) const;
   int CountAlive(const std::string& job) const;
   std::vector<Worker*> All();
 
