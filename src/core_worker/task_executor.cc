@@ -108,12 +108,13 @@ bool TaskExecutor::TakeCallerPush(Item item, int* runnable,
   stream.answers.emplace(seq, answer);
   rpc::PushTasksReply* reply = item.reply;
   item.done = [this, answer, reply, done = std::move(item.done)](absl::Status status) {
+    rpc::PushTasksReply kept = *reply;  // copied unlocked: other threads run calls
     std::vector<Item> waiting;
     {
       MutexLock lock(&mutex_);
       answer->done = true;
       answer->status = status;
-      answer->reply = *reply;
+      answer->reply = std::move(kept);
       waiting.swap(answer->waiting);
     }
     for (Item& again : waiting) *again.reply = answer->reply;  // final: read unlocked
