@@ -14,6 +14,10 @@ absl::Status ActorSubmitter::Submit(const ActorId& id, rpc::TaskSpec spec,
   Actions actions;
   {
     MutexLock lock(&mutex_);
+    if (auto dead = forgotten_.find(id); dead != forgotten_.end()) {
+      return absl::FailedPreconditionError("the actor " + id.Hex() + " is dead: " +
+                                           dead->second);
+    }
     Actor& actor = actors_[id];
     if (actor.dead) {
       return absl::FailedPreconditionError("the actor " + id.Hex() +
@@ -42,7 +46,8 @@ void ActorSubmitter::OnResolved(const ActorId& id, const CallPtr& call, ObjectPt
     MutexLock lock(&mutex_);
     call->resolved = true;
     call->failed = std::move(failed);
-    Pump(id, actors_[id], &actions);
+    Pump(id, actors_[id], &actions);  // (known while the call waits)
+    ForgetIfDone(id);
   }
   RunAll(actions);
 }
@@ -151,17 +156,19 @@ void ActorSubmitter::ResendLater(const ActorId& id, Push push) {
     std::optional<rpc::ActorInfo> reconnect;
     {
       MutexLock lock(&mutex_);
-      const Actor& actor = actors_[id];
-      if (wanted(actor) && actor.client == push.client && push.client->Broken()) {
-        reconnect = actor.info;
+      auto found = actors_.find(id);
+      if (found != actors_.end() && wanted(found->second) &&
+          found->second.client == push.client && push.client->Broken()) {
+        reconnect = found->second.info;
       }
     }
     std::shared_ptr<WorkerClient> fresh = reconnect ? Connect(*reconnect) : nullptr;
     Actions actions;
     {
       MutexLock lock(&mutex_);
-      Actor& actor = actors_[id];
-      if (wanted(actor)) {
+      auto found = actors_.find(id);
+      if (found != actors_.end() && wanted(found->second)) {
+        Actor& actor = found->second;
         if (fresh && actor.client == push.client) actor.client = std::move(fresh);
         push.client = actor.client;
         ++push.attempt;
@@ -184,66 +191,28 @@ void ActorSubmitter::OnPushReply(const ActorId& id, Push push, absl::Status stat
   {
     MutexLock lock(&mutex_);
     stopping = shutdown_;
-    Actor& actor = actors_[id];
-    if (push.attempt == 0 && push.incarnation == actor.sent_incarnation) {
-      --actor.pushes_in_flight;
-    }
-    if (push.attempt > 0 && !StillLost(actor, push)) {
-      // Sent again, but its calls were settled meanwhile (the actor restarted or died, or
-      // they timed out): this reply is not theirs any more.
-      settled = true;
+    auto found = actors_.find(id);
+    // Sent again, but its calls were settled meanwhile (the actor restarted or died, or
+    // they timed out): this reply is not theirs any more. (A first send's actor is known
+    // while the push is out.)
+    settled = found == actors_.end() || (push.attempt > 0 && !StillLost(found->second, push));
+    if (found != actors_.end()) {
+      Actor& actor = found->second;
+      bool current = push.incarnation == actor.sent_incarnation;
+      if (push.attempt == 0 && current) --actor.pushes_in_flight;
+      if (!settled) {
+        if (push.attempt > 0 && (answered || !IsConnectionLoss(status))) {
+          for (const CallPtr& call : batch) actor.lost.erase(call->seq);
+        }
+        lost = !answered && IsConnectionLoss(status) && !shutdown_;
+        if (current && !lost) actor.unanswered.erase(push.seq);
+        if (lost) OnLost(id, actor, push, status, &actions);
+      }
       Pump(id, actor, &actions);
+      ForgetIfDone(id);
     }
   }
   if (settled) return RunAll(actions);
-  {
-    MutexLock lock(&mutex_);
-    Actor& actor = actors_[id];
-    bool current = push.incarnation == actor.sent_incarnation;
-    if (push.attempt > 0 && (answered || !IsConnectionLoss(status))) {
-      for (const CallPtr& call : batch) actor.lost.erase(call->seq);
-    }
-    lost = !answered && IsConnectionLoss(status) && !shutdown_;
-    if (current && !lost) actor.unanswered.erase(push.seq);
-    if (lost && push.attempt > 0) {
-      for (const CallPtr& call : batch) {
-        actor.lost[call->seq].delivered |= !NotDelivered(status);
-      }
-      if (!actor.dead && current) ResendLater(id, push);
-    } else if (lost) {
-      // The connection broke: the worker died (the GCS will say), or only the
-      // connection did (then sending it again gets the reply).
-      bool delivered = !NotDelivered(status);
-      for (const CallPtr& call : batch) {
-        actor.lost[call->seq] = Lost{call, push.incarnation, delivered};
-      }
-      if (!actor.polling && !actor.dead) Poll(id, actor, &actions);  // the GCS decides
-      ResolveLost(actor, &actions);
-      if (!actor.dead && current && StillLost(actor, push)) ResendLater(id, push);
-      deps_.timers->RunAfter(std::chrono::milliseconds(kLostCallTimeoutMs), [this, id,
-                                                                             push] {
-        Actions late;
-        {
-          MutexLock lock(&mutex_);
-          Actor& a = actors_[id];
-          if (!StillLost(a, push)) return;  // (not resent and lost again since)
-          if (push.incarnation == a.sent_incarnation) a.unanswered.erase(push.seq);
-          for (const CallPtr& call : push.batch) {
-            a.lost.erase(call->seq);
-            late.push_back([this, call, id] {
-              Finish(call, nullptr,
-                     StoredObject::MakeError(
-                         ErrorKind::kActorDied,
-                         "lost the connection to actor " + id.Hex() +
-                             " while it ran this call, and the GCS reports no failure"));
-            });
-          }
-        }
-        RunAll(late);
-      });
-    }
-    Pump(id, actor, &actions);
-  }
   if (answered) {
     for (size_t i = 0; i < batch.size(); ++i) Finish(batch[i], &reply.results(int(i)), nullptr);
   } else if (!lost) {
@@ -265,6 +234,69 @@ void ActorSubmitter::OnPushReply(const ActorId& id, Push push, absl::Status stat
     for (const CallPtr& call : batch) Finish(call, nullptr, error);
   }
   RunAll(actions);
+}
+
+void ActorSubmitter::OnLost(const ActorId& id, Actor& actor, const Push& push,
+                            const absl::Status& status, Actions* actions) {
+  bool current = push.incarnation == actor.sent_incarnation;
+  if (push.attempt > 0) {
+    for (const CallPtr& call : push.batch) {
+      actor.lost[call->seq].delivered |= !NotDelivered(status);
+    }
+    if (!actor.dead && current) ResendLater(id, push);
+    return;
+  }
+  // The connection broke: the worker died (the GCS will say), or only the connection
+  // did (then sending it again gets the reply).
+  bool delivered = !NotDelivered(status);
+  for (const CallPtr& call : push.batch) {
+    actor.lost[call->seq] = Lost{call, push.incarnation, delivered};
+  }
+  if (!actor.polling && !actor.dead) Poll(id, actor, actions);  // the GCS decides
+  ResolveLost(actor, actions);
+  if (!actor.dead && current && StillLost(actor, push)) ResendLater(id, push);
+  deps_.timers->RunAfter(std::chrono::milliseconds(kLostCallTimeoutMs), [this, id, push] {
+    Actions late;
+    {
+      MutexLock lock(&mutex_);
+      auto found = actors_.find(id);
+      // Still lost from this push (not answered, resolved, or lost again since)?
+      if (found != actors_.end() && StillLost(found->second, push)) {
+        Actor& a = found->second;
+        if (push.incarnation == a.sent_incarnation) a.unanswered.erase(push.seq);
+        for (const CallPtr& call : push.batch) {
+          a.lost.erase(call->seq);
+          late.push_back([this, call, id] {
+            Finish(call, nullptr,
+                   StoredObject::MakeError(
+                       ErrorKind::kActorDied,
+                       "lost the connection to actor " + id.Hex() +
+                           " while it ran this call, and the GCS reports no failure"));
+          });
+        }
+        ForgetIfDone(id);
+      }
+    }
+    RunAll(late);
+  });
+}
+
+void ActorSubmitter::ForgetIfDone(const ActorId& id) {
+  auto it = actors_.find(id);
+  if (it == actors_.end()) return;
+  const Actor& actor = it->second;
+  if (!actor.dead || HasWork(actor) || actor.polling) return;
+  if (forgotten_.emplace(id, actor.info.death_cause()).second) forgotten_order_.push_back(id);
+  while (forgotten_order_.size() > kMaxForgotten) {
+    forgotten_.erase(forgotten_order_.front());
+    forgotten_order_.pop_front();
+  }
+  actors_.erase(it);
+}
+
+size_t ActorSubmitter::NumActors() {
+  MutexLock lock(&mutex_);
+  return actors_.size();
 }
 
 void ActorSubmitter::ResolveLost(Actor& actor, Actions* actions) {
@@ -315,11 +347,12 @@ void ActorSubmitter::Poll(const ActorId& id, Actor& actor, Actions* actions) {
         });
     {
       MutexLock lock(&mutex_);
-      Actor& actor = actors_[id];
       if (!shutdown_) {
         // (Not for a poll that already finished and was followed by another.)
-        if (actor.poll_generation == generation && actor.polling) {
-          actor.cancel_poll = std::move(cancel);
+        auto found = actors_.find(id);
+        if (found != actors_.end() && found->second.poll_generation == generation &&
+            found->second.polling) {
+          found->second.cancel_poll = std::move(cancel);
         }
         return;
       }
@@ -333,10 +366,14 @@ void ActorSubmitter::OnInfo(const ActorId& id, absl::Status status,
   Actions actions;
   {
     MutexLock lock(&mutex_);
-    Actor& actor = actors_[id];
+    Actor& actor = actors_[id];  // (known while its poll is out)
     actor.polling = false;
     actor.cancel_poll = nullptr;
     if (shutdown_) return;
+    if (!status.ok() && actor.dead) {
+      ForgetIfDone(id);  // (its poll was cancelled: nothing more to learn)
+      return;
+    }
     if (!status.ok()) {
       LUMEN_LOG_DEBUG("actor {}: GCS poll failed: {}; retrying", id.Hex(), status.ToString());
       actor.polling = true;  // the retry below is the poll in flight
@@ -345,9 +382,10 @@ void ActorSubmitter::OnInfo(const ActorId& id, absl::Status status,
         Actions later;
         {
           MutexLock lock(&mutex_);
-          Actor& a = actors_[id];
+          Actor& a = actors_[id];  // (known while polling)
           a.polling = false;
           if (!shutdown_ && !a.dead && HasWork(a)) Poll(id, a, &later);
+          ForgetIfDone(id);
         }
         RunAll(later);
         rpcs_.End();
@@ -372,12 +410,14 @@ void ActorSubmitter::OnInfo(const ActorId& id, absl::Status status,
     Pump(id, actor, &actions);
     // An actor with nothing out is not followed: its next call polls again.
     if (!actor.dead && HasWork(actor)) Poll(id, actor, &actions);
+    ForgetIfDone(id);
   }
   RunAll(actions);
 }
 
 void ActorSubmitter::MarkDead(const ActorId& id, const std::string& cause) {
   Actions actions;
+  std::function<void()> cancel_poll;
   {
     MutexLock lock(&mutex_);
     Actor& actor = actors_[id];
@@ -389,8 +429,11 @@ void ActorSubmitter::MarkDead(const ActorId& id, const std::string& cause) {
     }
     ResolveLost(actor, &actions);
     Pump(id, actor, &actions);
+    cancel_poll = std::move(actor.cancel_poll);  // nothing more to learn from the GCS
+    ForgetIfDone(id);
   }
   RunAll(actions);
+  if (cancel_poll) cancel_poll();  // unlocked: its callback takes the lock
 }
 
 void ActorSubmitter::MarkRestarting(const ActorId& id, int32_t killed) {

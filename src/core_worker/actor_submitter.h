@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -57,7 +58,8 @@ struct ActorSubmitterDeps {
 ///     dead -> ActorDiedError with the cause; restarted -> resent if the actor's
 ///     max_task_retries allows, else ActorDiedError.
 /// The actor's state comes from a GetActorInfo long poll per actor, while calls to it wait
-/// or are out (an idle actor is not polled; its next call polls again). Thread-safe.
+/// or are out (an idle actor is not polled; its next call polls again). A dead actor is
+/// forgotten once nothing waits on it. Thread-safe.
 class ActorSubmitter {
  public:
   static constexpr int kMaxBatch = 100;
@@ -83,6 +85,9 @@ class ActorSubmitter {
   /// Fails every waiting call and stops polling.
   void Shutdown();
   bool WaitForCallbacks(std::chrono::milliseconds timeout) { return rpcs_.WaitIdle(timeout); }
+  /// Actors this process keeps state for: those alive it called, and dead ones with calls
+  /// still settling (for tests).
+  size_t NumActors();
 
  private:
   struct Call {
@@ -146,6 +151,12 @@ class ActorSubmitter {
   void ResendLater(const ActorId& id, Push push) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   /// Every call of `push` still waits in actor.lost for it.
   static bool StillLost(const Actor& actor, const Push& push);
+  /// A push's connection broke: its calls wait in actor.lost for the GCS's verdict, and
+  /// it is sent again meanwhile.
+  void OnLost(const ActorId& id, Actor& actor, const Push& push, const absl::Status& status,
+              Actions* actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  /// Forgets a dead actor with nothing left waiting (a later call asks the GCS again).
+  void ForgetIfDone(const ActorId& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   /// Calls wait, are out, or were lost: the actor's state must be followed.
   static bool HasWork(const Actor& actor) {
     return !actor.pending.empty() || !actor.lost.empty() || actor.pushes_in_flight > 0;
@@ -161,6 +172,11 @@ class ActorSubmitter {
   RpcTracker rpcs_;
   Mutex mutex_;
   std::map<ActorId, Actor> actors_ ABSL_GUARDED_BY(mutex_);
+  // Dead actors forgotten, with their death cause (the last kMaxForgotten): calls to
+  // them are refused at once.
+  static constexpr size_t kMaxForgotten = 10000;
+  std::map<ActorId, std::string> forgotten_ ABSL_GUARDED_BY(mutex_);
+  std::deque<ActorId> forgotten_order_ ABSL_GUARDED_BY(mutex_);
   bool shutdown_ ABSL_GUARDED_BY(mutex_) = false;
 };
 

@@ -456,6 +456,7 @@ TEST_F(ActorSubmitterTest, DeadActorFailsPendingAndLostCallsWithTheCauseAndRefus
   ExpectError(b, ErrorKind::kActorDied, cause);
   EXPECT_EQ(Sent("w1"), std::vector<std::string>{"A"});  // nothing else left
   EXPECT_EQ(gcs_.NumParked(), 0u);                        // no more polling
+  EXPECT_EQ(submitter_->NumActors(), 0u);                 // nor any state kept for it
 
   TaskId task = TaskId::FromRandom();
   absl::Status refused = submitter_->Submit(actor_, Spec("D", {}, task));
@@ -464,6 +465,18 @@ TEST_F(ActorSubmitterTest, DeadActorFailsPendingAndLostCallsWithTheCauseAndRefus
 }
 
 // 7.
+TEST_F(ActorSubmitterTest, OnlyActorsInUseKeepState) {
+  ObjectId a = Call("A");
+  Gcs(rpc::ActorInfo::ALIVE, 0, "w1");
+  Worker("w1").Answer();
+  ExpectValue(a, "r:A");
+  EXPECT_EQ(submitter_->NumActors(), 1u);  // alive: its stream to the actor goes on
+  submitter_->MarkDead(actor_, "killed by this process");
+  EXPECT_EQ(submitter_->NumActors(), 0u);
+  EXPECT_EQ(submitter_->Submit(actor_, Spec("B", {}, TaskId::FromRandom())).code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
 TEST_F(ActorSubmitterTest, MarkRestartingHoldsCallsUntilTheNextIncarnationIsAlive) {
   ObjectId a = Call("A");
   Gcs(rpc::ActorInfo::ALIVE, 0, "w1");
