@@ -1,8 +1,9 @@
 // Retries are idempotent under RPC faults. Every push (tasks, actor calls, actor
 // creations), from every process of the cluster, may be dropped before it is sent or lose
 // its reply after it ran (LUMEN_TESTING_RPC_FAILURE), and its reply may come late
-// (LUMEN_TESTING_RPC_DELAY). Then: a task without retries runs at most once; retried
-// tasks, nested ones too, all succeed; every actor call runs exactly once, in order.
+// (LUMEN_TESTING_RPC_DELAY); lease requests lose their grants. Then: a task without
+// retries runs at most once; retried tasks, nested ones too, all succeed; every actor
+// call runs exactly once, in order; and no lease is left holding the node's CPUs.
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
@@ -22,7 +23,8 @@ namespace {
 // Set before anything reads them (once per process); the cluster's processes inherit
 // them. Run the binary with other values to try other faults.
 const bool kFaultsSet = [] {
-  setenv("LUMEN_TESTING_RPC_FAILURE", "PushTasks=-1:10:10", /*overwrite=*/0);
+  setenv("LUMEN_TESTING_RPC_FAILURE", "PushTasks=-1:10:10,RequestWorkerLease=-1:0:20",
+         /*overwrite=*/0);
   setenv("LUMEN_TESTING_RPC_DELAY", "PushTasks=0:3", /*overwrite=*/0);
   return true;
 }();
@@ -79,7 +81,16 @@ class Log {
 };
 LUMEN_REMOTE(Record, RecordNested, Log::Create, &Log::Add, &Log::Seen);
 
-class RpcFaultTest : public lumen::test::ClusterTest {};
+class RpcFaultTest : public lumen::test::ClusterTest {
+ protected:
+  // Nothing is left holding the node's CPUs (a lease whose grant was lost is given back).
+  void TearDown() override {
+    EXPECT_TRUE(lumen::test::WaitUntil(
+        [] { return lumen::AvailableResources()["CPU"] == 2; }, /*seconds=*/60))
+        << "CPUs still held: " << lumen::AvailableResources()["CPU"] << " of 2 free";
+    lumen::test::ClusterTest::TearDown();
+  }
+};
 
 TEST_F(RpcFaultTest, TasksWithoutRetriesRunAtMostOnce) {
   std::string path = lumen::test::TempPath("at_most_once");

@@ -142,6 +142,10 @@ void TaskSubmitter::RequestLease(const std::string& key, KeyState& state, Action
   *request.mutable_resources() = state.resources;
   request.set_requester_worker_id(deps_.worker_id.Binary());
   request.set_requester_address(deps_.self_endpoint);
+  // Ours to choose: a request whose reply is lost is given back by this id (else its
+  // grant would hold a worker nobody uses).
+  LeaseId lease_id = LeaseId::FromRandom();
+  request.set_lease_id(lease_id.Binary());
   *request.mutable_scheduling() = state.scheduling;
   if (remote != nullptr) {
     ++remote_requests_[remote];
@@ -149,7 +153,7 @@ void TaskSubmitter::RequestLease(const std::string& key, KeyState& state, Action
     *request.mutable_launch() = deps_.launch;
   }
   rpcs_.Begin();
-  actions->push_back([this, key, remote, request = std::move(request)]() mutable {
+  actions->push_back([this, key, remote, lease_id, request = std::move(request)]() mutable {
     bool stopped;
     {
       MutexLock lock(&mutex_);
@@ -162,12 +166,25 @@ void TaskSubmitter::RequestLease(const std::string& key, KeyState& state, Action
     }
     RayletClient* raylet = remote ? remote.get() : deps_.raylet;
     raylet->RequestWorkerLease(
-        std::move(request),
-        [this, key, remote](absl::Status status, rpc::RequestWorkerLeaseReply&& reply) {
+        std::move(request), [this, key, remote, lease_id](
+                                absl::Status status, rpc::RequestWorkerLeaseReply&& reply) {
+          if (!status.ok()) GiveBackRequest(lease_id, remote);
           OnLeaseReply(key, status, std::move(reply), remote);
           rpcs_.End();
         });
   });
+}
+
+void TaskSubmitter::GiveBackRequest(const LeaseId& lease_id,
+                                    const std::shared_ptr<RayletClient>& remote) {
+  rpc::ReturnWorkerLeaseRequest request;
+  request.set_lease_id(lease_id.Binary());
+  rpcs_.Begin();
+  RayletClient* raylet = remote ? remote.get() : deps_.raylet;
+  raylet->ReturnWorkerLease(std::move(request),
+                            [this, remote](absl::Status, rpc::ReturnWorkerLeaseReply&&) {
+                              rpcs_.End();  // (remote kept alive until it answers)
+                            });
 }
 
 bool TaskSubmitter::HasIdleParkedRequests(const KeyState& state) {

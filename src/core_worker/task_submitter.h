@@ -165,6 +165,8 @@ class TaskSubmitter {
   /// Asks for a lease again after `delay` (the raylet said not now).
   void PumpLater(const std::string& key, KeyState& state, std::chrono::milliseconds delay)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  /// A lease request failed (its reply may be lost): gives back whatever it became.
+  void GiveBackRequest(const LeaseId& lease_id, const std::shared_ptr<RayletClient>& remote);
   void OnLeaseReply(const std::string& key, absl::Status status,
                     rpc::RequestWorkerLeaseReply reply, std::shared_ptr<RayletClient> remote);
   RayletClient* RayletOf(const LeasePtr& lease) const {

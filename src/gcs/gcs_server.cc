@@ -79,6 +79,9 @@ ActorManagerDeps GcsServer::MakeActorDeps() {
       *request.mutable_launch() = job->info.launch();
     }
     request.set_detached_actor(spec.detached());
+    // Chosen here: a request whose reply is lost is given back by it.
+    std::string lease_id = LeaseId::FromRandom().Binary();
+    request.set_lease_id(lease_id);
     auto context = calls_.Begin();
     if (context == nullptr) {
       return callback(absl::UnavailableError("the GCS is stopping"), {}, endpoint);
@@ -87,8 +90,9 @@ ActorManagerDeps GcsServer::MakeActorDeps() {
     rpc::CallUnary<rpc::RequestWorkerLeaseRequest, rpc::RequestWorkerLeaseReply>(
         [stub](auto... args) { stub->async()->RequestWorkerLease(args...); },
         std::move(request),
-        [this, stub, endpoint, callback, context](absl::Status status,
-                                                  rpc::RequestWorkerLeaseReply&& reply) {
+        [this, stub, endpoint, lease_id, callback, context](
+            absl::Status status, rpc::RequestWorkerLeaseReply&& reply) {
+          if (!status.ok()) ReturnLease(stub, lease_id, /*worker_failed=*/false);
           callback(status, std::move(reply), endpoint);
           calls_.End(context);
         },
@@ -113,20 +117,9 @@ ActorManagerDeps GcsServer::MakeActorDeps() {
         -1, context);
   };
   deps.kill_worker = [this](const ActorLease& lease) {
-    auto context = calls_.Begin();
-    if (context == nullptr) return;
-    auto stub = std::shared_ptr<rpc::RayletService::Stub>(
-        rpc::RayletService::NewStub(rpc::MakeChannel(lease.raylet_endpoint)));
-    rpc::ReturnWorkerLeaseRequest request;
-    request.set_lease_id(lease.lease_id);
-    request.set_worker_failed(true);
-    rpc::CallUnary<rpc::ReturnWorkerLeaseRequest, rpc::ReturnWorkerLeaseReply>(
-        [stub](auto... args) { stub->async()->ReturnWorkerLease(args...); },
-        std::move(request),
-        [this, stub, context](absl::Status, rpc::ReturnWorkerLeaseReply&&) {
-          calls_.End(context);
-        },
-        5000, context);
+    ReturnLease(std::shared_ptr<rpc::RayletService::Stub>(
+                    rpc::RayletService::NewStub(rpc::MakeChannel(lease.raylet_endpoint))),
+                lease.lease_id, /*worker_failed=*/true);
   };
   deps.namespace_of = [this](const std::string& job_id) {
     const JobEntry* job = FindJob(job_id);
@@ -134,6 +127,22 @@ ActorManagerDeps GcsServer::MakeActorDeps() {
     return "anonymous-" + JobId::FromBinary(job_id).Hex();
   };
   return deps;
+}
+
+void GcsServer::ReturnLease(std::shared_ptr<rpc::RayletService::Stub> raylet,
+                            const std::string& lease_id, bool worker_failed) {
+  auto context = calls_.Begin();
+  if (context == nullptr) return;
+  rpc::ReturnWorkerLeaseRequest request;
+  request.set_lease_id(lease_id);
+  request.set_worker_failed(worker_failed);
+  rpc::CallUnary<rpc::ReturnWorkerLeaseRequest, rpc::ReturnWorkerLeaseReply>(
+      [raylet](auto... args) { raylet->async()->ReturnWorkerLease(args...); },
+      std::move(request),
+      [this, raylet, context](absl::Status, rpc::ReturnWorkerLeaseReply&&) {
+        calls_.End(context);
+      },
+      5000, context);
 }
 
 GcsServer::JobEntry* GcsServer::FindJob(const std::string& job_id) {

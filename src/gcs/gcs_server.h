@@ -14,6 +14,7 @@
 #include "gcs/log_channel.h"
 #include "gcs/node_manager.h"
 #include "gcs.grpc.pb.h"
+#include "raylet.grpc.pb.h"
 #include "rpc/call_tracker.h"
 #include "rpc/rpc.h"
 
@@ -91,6 +92,9 @@ class GcsServer {
   JobEntry* FindJob(const std::string& job_id);  // binary JobId; nullptr when unknown
   const JobEntry* FindJob(const std::string& job_id) const;
   ActorManagerDeps MakeActorDeps();
+  /// Gives back `lease_id` at `raylet` (a lease, or a request whose reply was lost).
+  void ReturnLease(std::shared_ptr<rpc::RayletService::Stub> raylet, const std::string& lease_id,
+                   bool worker_failed);
   /// A live node whose total resources fit `demand`, or nullptr: the job's driver's node
   /// when it fits (the only raylet that can start the job's workers until jobs are
   /// registered cluster-wide), else any.

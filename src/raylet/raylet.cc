@@ -386,9 +386,31 @@ void Raylet::HandleRequestWorkerLease(const rpc::RequestWorkerLeaseRequest& requ
     } else if (job->cached.empty()) {
       FetchExecutable(request.job_id(), 0);  // again, if the last fetch failed
     }
+    LeaseId lease_id = LeaseId::FromBinary(request.lease_id());
+    if (!request.lease_id().empty() && lease_id.IsNil()) {
+      return done(absl::InvalidArgumentError("malformed lease_id"));
+    }
+    if (!lease_id.IsNil()) {
+      if (returned_ids_.contains(lease_id)) {  // its requester gave up on it
+        reply->set_canceled(true);
+        return done(absl::OkStatus());
+      }
+      if (Worker* worker = pool_.FindByLease(lease_id)) {  // sent again: the same grant
+        FillGrant(*worker, reply);
+        return done(absl::OkStatus());
+      }
+      // Sent again while the first is parked: this one takes its place.
+      for (PendingLease& earlier : TakePending([&](const PendingLease& parked) {
+             return parked.lease_id == lease_id;
+           })) {
+        earlier.reply->set_canceled(true);
+        earlier.done(absl::OkStatus());
+      }
+    }
     PendingLease pending{request.job_id(), WorkerId::FromBinary(request.requester_worker_id()),
                          request.requester_address(), demand, reply, done,
                          request.grant_or_reject()};
+    pending.lease_id = lease_id;
     pending.strategy = request.scheduling();
     pending.detached_actor = request.detached_actor();
     pending.pinned = pending.strategy.kind() == rpc::SchedulingStrategy::NODE_AFFINITY &&
@@ -485,23 +507,27 @@ void Raylet::ScheduleLeases() {
 
 void Raylet::Grant(PendingLease& pending, Worker* worker, std::vector<int> gpu_ids) {
   worker->state = Worker::State::kLeased;
-  worker->lease = LeaseId::FromRandom();
+  worker->lease = pending.lease_id.IsNil() ? LeaseId::FromRandom() : pending.lease_id;
   worker->leased_to = pending.requester;
   worker->leased_to_address = pending.requester_address;
   worker->detached_actor = pending.detached_actor;
   worker->held = pending.demand;
   worker->gpu_ids = gpu_ids;
   worker->blocked = false;
-  pending.reply->set_granted(true);
-  pending.reply->set_lease_id(worker->lease.Binary());
-  pending.reply->set_worker_id(worker->id.Binary());
-  pending.reply->set_worker_endpoint(worker->endpoint);
-  pending.reply->set_worker_address(worker->address);
-  pending.reply->set_worker_frame_address(worker->frame_address);
-  pending.reply->set_node_id(node_id_.Binary());
-  pending.reply->set_worker_pid(worker->pid);
-  for (int id : gpu_ids) pending.reply->add_gpu_ids(id);
+  FillGrant(*worker, pending.reply);
   pending.done(absl::OkStatus());
+}
+
+void Raylet::FillGrant(const Worker& worker, rpc::RequestWorkerLeaseReply* reply) {
+  reply->set_granted(true);
+  reply->set_lease_id(worker.lease.Binary());
+  reply->set_worker_id(worker.id.Binary());
+  reply->set_worker_endpoint(worker.endpoint);
+  reply->set_worker_address(worker.address);
+  reply->set_worker_frame_address(worker.frame_address);
+  reply->set_node_id(node_id_.Binary());
+  reply->set_worker_pid(worker.pid);
+  for (int id : worker.gpu_ids) reply->add_gpu_ids(id);
 }
 
 void Raylet::ReleaseLease(Worker* worker) {
@@ -524,6 +550,7 @@ void Raylet::HandleReturnWorkerLease(const rpc::ReturnWorkerLeaseRequest& reques
       if (request.worker_failed() && exit != recent_exits_.end()) {
         reply->set_worker_exit(exit->second);
       }
+      if (exit == recent_exits_.end() && !lease.IsNil()) ForgetRequest(lease);
       return done(absl::OkStatus());
     }
     ReleaseLease(worker);
@@ -620,6 +647,23 @@ void Raylet::HandleGetNodeInfo(const rpc::GetNodeInfoRequest&, rpc::GetNodeInfoR
     reply->set_num_idle_workers(idle);
     done(absl::OkStatus());
   });
+}
+
+void Raylet::ForgetRequest(const LeaseId& lease) {
+  // Never granted: a request with this id still parked is answered, and one yet to come
+  // will be (its requester gave up on it: the reply was lost, say).
+  for (PendingLease& parked : TakePending([&](const PendingLease& pending) {
+         return pending.lease_id == lease;
+       })) {
+    parked.reply->set_canceled(true);
+    parked.done(absl::OkStatus());
+  }
+  if (!returned_ids_.insert(lease).second) return;
+  returned_order_.push_back(lease);
+  while (returned_order_.size() > kMaxReturnedIds) {
+    returned_ids_.erase(returned_order_.front());
+    returned_order_.pop_front();
+  }
 }
 
 std::vector<Raylet::PendingLease> Raylet::TakePending(

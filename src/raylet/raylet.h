@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "common/event_loop.h"
 #include "common/ids.h"
 #include "common/mutex.h"
@@ -108,6 +109,7 @@ class Raylet {
     bool pinned = false;           // hard node affinity to this node: never sent on
     rpc::SchedulingStrategy strategy;
     bool detached_actor = false;   // its worker outlives the job's driver
+    LeaseId lease_id;              // the requester's choice; Nil: one is made at the grant
   };
   /// Another node, as of the last GetAllNodes.
   struct RemoteNode {
@@ -149,6 +151,10 @@ class Raylet {
                                                         std::string* failure);
   void Grant(PendingLease& pending, Worker* worker, std::vector<int> gpu_ids);
   void ReleaseLease(Worker* worker);
+  /// ReturnWorkerLease of a lease id never granted: see ReturnWorkerLeaseRequest.
+  void ForgetRequest(const LeaseId& lease);
+  /// Fills a granted reply for `worker`'s lease.
+  void FillGrant(const Worker& worker, rpc::RequestWorkerLeaseReply* reply);
   void OnTick();
   /// Forgets exited workers and frees what they held; true when any exited.
   bool ReapWorkers();
@@ -210,6 +216,11 @@ class Raylet {
   // How the workers reaped lately ended, by worker id and by the lease they held then
   // (binary ids; loop-only).
   std::map<std::string, std::string> recent_exits_;
+  // Lease ids returned before they were granted (the requester gave up on the request):
+  // the request, if it still comes, is answered `canceled`. The last kMaxReturnedIds.
+  static constexpr size_t kMaxReturnedIds = 10000;
+  absl::flat_hash_set<LeaseId> returned_ids_;
+  std::deque<LeaseId> returned_order_;
   std::deque<std::string> recent_exit_order_;
   // Infeasible demands asked for lately (owners ask again every second while they wait),
   // by ResourceSet::ToString: the shape and when it was last asked for.
