@@ -277,7 +277,8 @@ void TaskExecutor::RunItem(Item& item, TaskContext* context) {
     MutexLock lock(&mutex_);
     actor = actor_;
   }
-  // An actor keeps the devices of its lease; its method pushes carry none.
+  // The devices of the lease (CUDA_VISIBLE_DEVICES was set to them when this process
+  // started); an actor keeps its creation's, its method pushes carry none.
   bool exit_actor = false;
   for (int index = 0; index < item.request->tasks_size(); ++index) {
     const rpc::TaskSpec& spec = item.request->tasks(index);
