@@ -239,6 +239,7 @@ class Bench {
   Bench(const Options& options, const Machine& machine) : options_(options), machine_(machine) {}
 
   bool quick() const { return options_.quick; }
+  int runs() const { return options_.runs; }
 
   bool Selected(const std::string& name) const {
     return options_.filter.empty() || name.find(options_.filter) != std::string::npos;

@@ -2,7 +2,9 @@
 // - by default: leaves two named actors behind (one detached), prints "ready" and exits
 //   without Shutdown, as a driver that crashes or is killed does: its process is gone;
 // - with --tasks-everywhere: runs a task on every node, prints "ready", shuts down and
-//   returns, as a driver that finished its job does.
+//   returns, as a driver that finished its job does;
+// - with --placement-groups: reserves the groups "kept" (detached) and "dropped" (half a
+//   CPU each), prints "ready" and exits without Shutdown.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -30,6 +32,16 @@ int main(int argc, char** argv) {
     std::printf("ready\n");
     lumen::Shutdown();
     return 0;
+  }
+  if (argc > 1 && std::strcmp(argv[argc - 1], "--placement-groups") == 0) {
+    auto kept = lumen::CreatePlacementGroup({.name = "kept",
+                                             .bundles = {{{"CPU", 0.5}}},
+                                             .lifetime = lumen::ActorLifetime::kDetached});
+    auto dropped = lumen::CreatePlacementGroup({.name = "dropped", .bundles = {{{"CPU", 0.5}}}});
+    if (!kept.Wait(std::chrono::seconds(60)) || !dropped.Wait(std::chrono::seconds(60))) return 1;
+    std::printf("ready\n");
+    std::fflush(stdout);
+    std::_Exit(0);
   }
   auto keeper = lumen::Actor(Tally::Create)
                     .SetName("keeper", "shared")

@@ -19,11 +19,6 @@
 
 namespace lumen {
 
-enum class ActorLifetime {
-  kNonDetached,  // dies with the process that created it (the default)
-  kDetached,     // lives until killed, beyond its creator and its creator's job
-};
-
 namespace detail {
 
 template <typename M>
@@ -213,6 +208,15 @@ class ActorCreator<T* (*)(Params...)> {
   ActorCreator& SetSchedulingStrategy(SchedulingStrategy strategy) {
     detail::ValidateStrategy(strategy);
     options_.scheduling = std::move(strategy);
+    return *this;
+  }
+  /// Places the actor in bundle `bundle_index` of `group` (-1: any of its bundles): it
+  /// runs where that bundle is reserved and holds its resources out of the bundle (its
+  /// demand must fit in it: ConfigError when it is created otherwise). It restarts there
+  /// (per max_restarts) when the bundle is placed again after a node died, and is killed
+  /// when the group is removed. Replaces SetSchedulingStrategy.
+  ActorCreator& SetPlacementGroup(const PlacementGroup& group, int bundle_index = -1) {
+    options_.placement = detail::MakePlacementTarget(group, bundle_index);
     return *this;
   }
 

@@ -8,6 +8,7 @@
 #include "lumen/memory.h"
 #include "lumen/object_api.h"
 #include "lumen/object_ref.h"
+#include "lumen/placement_group.h"
 #include "lumen/runtime_context.h"
 #include "lumen/scheduling.h"
 #include "lumen/task.h"

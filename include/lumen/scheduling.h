@@ -1,5 +1,5 @@
 // Scheduling strategies: where a task or actor may run (Task(...) and Actor(...)
-// .SetSchedulingStrategy).
+// .SetSchedulingStrategy), and how long actors and placement groups live.
 #pragma once
 
 #include <string>
@@ -23,5 +23,13 @@ struct NodeAffinityStrategy {
 };
 
 using SchedulingStrategy = std::variant<DefaultStrategy, SpreadStrategy, NodeAffinityStrategy>;
+
+/// How long an actor (Actor(...).SetLifetime) or a placement group
+/// (PlacementGroupOptions::lifetime) lives.
+enum class ActorLifetime {
+  kNonDetached,  // an actor: dies with the process that created it (the default); a
+                 // placement group: is removed when its creator's job ends
+  kDetached,     // lives until killed / removed, beyond its creator and its creator's job
+};
 
 }  // namespace lumen

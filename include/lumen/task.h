@@ -11,6 +11,7 @@
 #include "lumen/detail/runtime.h"
 #include "lumen/errors.h"
 #include "lumen/object_ref.h"
+#include "lumen/placement_group.h"
 
 namespace lumen {
 namespace detail {
@@ -87,6 +88,14 @@ class TaskCaller<R (*)(Params...)> {
   TaskCaller& SetSchedulingStrategy(SchedulingStrategy strategy) {
     detail::ValidateStrategy(strategy);
     options_.scheduling = std::move(strategy);
+    return *this;
+  }
+  /// Runs the task in bundle `bundle_index` of `group` (-1: any of its bundles), on the
+  /// bundle's resources: its demand must fit in the bundle (ConfigError at Remote
+  /// otherwise). When the group is removed, the task stops (TaskCancelledError).
+  /// Replaces SetSchedulingStrategy.
+  TaskCaller& SetPlacementGroup(const PlacementGroup& group, int bundle_index = -1) {
+    options_.placement = detail::MakePlacementTarget(group, bundle_index);
     return *this;
   }
 

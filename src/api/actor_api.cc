@@ -16,7 +16,8 @@ CreatedActor CreateActor(const std::string& factory_name, const std::string& cla
                                       options.max_restarts,
                                       options.max_task_retries,
                                       options.max_concurrency,
-                                      ToProto(options.scheduling)};
+                                      ToProto(options.scheduling, options.placement,
+                                              options.resources, "Actor(...).Remote")};
   auto created = runtime->core->CreateActor(factory_name, class_name,
                                             ToTaskArgs(std::move(args)), internal);
   if (created.ok()) {

@@ -1,6 +1,7 @@
 #include "api/convert.h"
 
 #include "api/runtime.h"
+#include "common/bundles.h"
 #include "common/ids.h"
 #include "lumen/errors.h"
 #include "lumen/object_ref.h"
@@ -32,6 +33,26 @@ rpc::SchedulingStrategy ToProto(const SchedulingStrategy& strategy) {
     out.set_node_id(NodeId::FromHex(affinity->node_id).Binary());
     out.set_soft(affinity->soft);
   }
+  return out;
+}
+
+rpc::SchedulingStrategy ToProto(const SchedulingStrategy& strategy,
+                                const std::optional<PlacementTarget>& placement,
+                                const std::map<std::string, double>& demand, const char* call) {
+  if (!placement) return ToProto(strategy);
+  std::map<std::string, double> wanted;
+  for (const auto& [name, amount] : demand) {
+    if (amount > 0) wanted[name] = amount;
+  }
+  absl::Status fits = CheckFitsBundle(wanted, placement->bundles, placement->bundle_index);
+  if (!fits.ok()) {
+    throw ConfigError(std::string("lumen: ") + call + ": placement group " +
+                      placement->group_id + ": " + std::string(fits.message()));
+  }
+  rpc::SchedulingStrategy out;
+  out.set_kind(rpc::SchedulingStrategy::PLACEMENT_GROUP);
+  out.set_placement_group_id(PlacementGroupId::FromHex(placement->group_id).Binary());
+  out.set_bundle_index(placement->bundle_index);
   return out;
 }
 

@@ -24,6 +24,11 @@ std::vector<rpc::TaskArg> ToTaskArgs(std::vector<SerializedArg> args);
 
 /// The strategy as it travels (node ids in binary).
 rpc::SchedulingStrategy ToProto(const SchedulingStrategy& strategy);
+/// With a placement group: PLACEMENT_GROUP, once `demand` is checked to fit the bundle
+/// (ConfigError naming `call` otherwise).
+rpc::SchedulingStrategy ToProto(const SchedulingStrategy& strategy,
+                                const std::optional<PlacementTarget>& placement,
+                                const std::map<std::string, double>& demand, const char* call);
 
 /// Throws the lumen::Error subclass matching an object's error.
 [[noreturn]] void ThrowObjectError(const core::StoredObject& object);

@@ -81,8 +81,11 @@ RefData SubmitTask(const std::string& function_name, std::vector<SerializedArg> 
                    const TaskOptions& options) {
   auto runtime = api::Require("Task(...).Remote");
   std::vector<rpc::TaskArg> protos = ToTaskArgs(std::move(args));
-  core::TaskOptionsInternal internal{options.name, options.resources, options.max_retries,
-                                     options.retry_exceptions, ToProto(options.scheduling)};
+  std::map<std::string, double> demand = options.resources;
+  if (demand.empty()) demand["CPU"] = 1;
+  core::TaskOptionsInternal internal{
+      options.name, options.resources, options.max_retries, options.retry_exceptions,
+      ToProto(options.scheduling, options.placement, demand, "Task(...).Remote")};
   auto ref = runtime->core->SubmitTask(function_name, std::move(protos), internal);
   if (!ref.ok()) ThrowStatus(ref.status());
   return FromProto(*ref);

@@ -143,6 +143,10 @@ void StartDriver(Runtime& runtime, const rpc::NodeInfo& node) {
   auto launch = UploadExecutable(*runtime.gcs);
   if (!launch.ok()) throw ConfigError("lumen: cannot register the job's executable: " +
                                       std::string(launch.status().message()));
+  // The driver's core worker id, chosen now: the GCS ends the job's placement groups
+  // when the process with this id is reported gone.
+  WorkerId driver_id = WorkerId::FromRandom();
+  launch->set_driver_worker_id(driver_id.Binary());
   *job_request.mutable_launch() = *launch;
   auto job = rpc::CallBlocking<rpc::RegisterJobRequest, rpc::RegisterJobReply>(
       [&](auto* ctx, const auto& req, auto* rep) {
@@ -161,7 +165,7 @@ void StartDriver(Runtime& runtime, const rpc::NodeInfo& node) {
   options.raylet_endpoint = node.raylet_endpoint();
   options.gcs_endpoint = runtime.gcs_address;
   options.job_id = JobId::FromBinary(runtime.job_id);
-  options.worker_id = WorkerId::FromRandom();
+  options.worker_id = driver_id;
   options.launch = *launch;
   auto core = core::CoreWorker::Create(options);
   if (!core.ok()) throw ConfigError("lumen: cannot start the driver's core worker: " +
@@ -328,6 +332,10 @@ std::map<std::string, std::string> TakeWorkerEnvironment() {
     std::_Exit(1);
   }
   runtime->core = std::move(*core);
+  // Nodes(), placement groups and the like, from tasks and actors too.
+  runtime->gcs_address = options.gcs_endpoint;
+  runtime->gcs = rpc::GcsService::NewStub(rpc::MakeChannel(runtime->gcs_address));
+  runtime->job_id = options.job_id.Binary();
   core::CoreWorker* worker = runtime->core.get();
   {
     std::lock_guard<std::mutex> lock(g_mutex);

@@ -1,10 +1,12 @@
-// `lumen status`: the nodes of a cluster, their resources used / total, what waits.
+// `lumen status`: the nodes of a cluster, their resources used / total, what waits, and
+// the placement groups.
 #include <cstdio>
 #include <fstream>
 #include <map>
 #include <string>
 
 #include "cli/cli.h"
+#include "common/bundles.h"
 #include "common/ids.h"
 #include "common/session.h"
 #include "gcs.grpc.pb.h"
@@ -27,6 +29,11 @@ std::string Shape(const google::protobuf::Map<std::string, double>& shape) {
     out += name + ": " + Amount(amount);
   }
   return out + "}";
+}
+
+std::string GroupLabel(const rpc::PlacementGroupInfo& group) {
+  std::string id = PlacementGroupId::FromBinary(group.placement_group_id()).Hex();
+  return group.name().empty() ? id : "'" + group.name() + "' " + id;
 }
 
 }  // namespace
@@ -67,6 +74,7 @@ int Status(const std::string& given) {
                 node.alive() ? "" : "  DEAD");
     std::map<std::string, double> sorted(node.total().begin(), node.total().end());
     for (const auto& [name, amount] : sorted) {
+      if (IsBundleResource(name)) continue;  // shown with their group, below
       auto it = node.available().find(name);
       double free = it == node.available().end() ? 0 : it->second;
       std::printf("  %-12s %s / %s used\n", name.c_str(), Amount(amount - free).c_str(),
@@ -93,7 +101,49 @@ int Status(const std::string& given) {
                   NodeId::FromBinary(node.node_id()).Hex().substr(0, 8).c_str());
     }
   }
+  auto groups = rpc::CallBlocking<rpc::ListPlacementGroupsRequest, rpc::ListPlacementGroupsReply>(
+      [&](auto* ctx, const auto& req, auto* rep) {
+        return stub->ListPlacementGroups(ctx, req, rep);
+      },
+      rpc::ListPlacementGroupsRequest(), 5000);
+  if (groups.ok()) {
+    for (const auto& group : groups->groups()) {
+      if (group.state() != rpc::PlacementGroupInfo::PENDING &&
+          group.state() != rpc::PlacementGroupInfo::RESCHEDULING) {
+        continue;
+      }
+      ++demands;
+      std::printf("  placement group %s: %d bundle(s) %s\n", GroupLabel(group).c_str(),
+                  group.bundles_size(),
+                  group.infeasible() ? "infeasible: no nodes can hold it" : "pending");
+    }
+  }
   if (demands == 0) std::printf("  (no resource demands)\n");
+  std::printf("\nPlacement groups\n");
+  int shown = 0;
+  if (!groups.ok()) {
+    std::printf("  (unknown: %s)\n", std::string(groups.status().message()).c_str());
+    return 0;
+  }
+  for (const auto& group : groups->groups()) {
+    if (group.state() == rpc::PlacementGroupInfo::REMOVED) continue;
+    ++shown;
+    std::printf("  %s  %s  %s\n", GroupLabel(group).c_str(),
+                rpc::PlacementGroupInfo::State_Name(group.state()).c_str(),
+                rpc::PlacementGroupInfo::Strategy_Name(group.strategy()).c_str());
+    for (int i = 0; i < group.bundles_size(); ++i) {
+      const auto& bundle = group.bundles(i);
+      std::printf("    bundle %d %s  %s\n", i, Shape(bundle.resources()).c_str(),
+                  bundle.node_id().empty()
+                      ? "not placed"
+                      : ("on node " + NodeId::FromBinary(bundle.node_id()).Hex().substr(0, 8))
+                            .c_str());
+    }
+    if (!group.waiting_reason().empty()) {
+      std::printf("    waiting: %s\n", group.waiting_reason().c_str());
+    }
+  }
+  if (shown == 0) std::printf("  (none)\n");
   return 0;
 }
 

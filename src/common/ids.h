@@ -102,6 +102,7 @@ class WorkerId : public BaseId<WorkerId, 16> {};
 class LeaseId : public BaseId<LeaseId, 16> {};
 class TaskId : public BaseId<TaskId, 16> {};
 class ActorId : public BaseId<ActorId, 16> {};
+class PlacementGroupId : public BaseId<PlacementGroupId, 16> {};
 
 /// An object is the index-th return (index >= 1) or put (index has kPutBit) of a task,
 /// or (index 0) the handles of an actor: counted like an object's refs, never stored.

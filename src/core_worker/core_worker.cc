@@ -8,6 +8,7 @@
 
 #include "common/logging.h"
 #include "common/process.h"
+#include "common/bundles.h"
 #include "common/resources.h"
 #include "common/status.h"
 
@@ -130,7 +131,8 @@ absl::Status CoreWorker::Start() {
       free_stored, MakeGrpcRayletFactory(), JobLaunch(), &lineage_,
       [this](const std::string& endpoint, const TaskId& task, std::function<void()> will_skip) {
         CancelOnWorker(endpoint, task, std::move(will_skip));
-      }});
+      },
+      [this](const std::string& group_id) { return PlacementGroupRemoved(group_id); }});
   gcs_actor_client_ = MakeGrpcGcsActorClient(options_.gcs_endpoint);
   actor_submitter_ = std::make_unique<ActorSubmitter>(
       ActorSubmitterDeps{endpoint_, options_.worker_id.Binary(), &store_, &refs_, &timers_,
@@ -554,6 +556,16 @@ void CoreWorker::RemoveLocalRef(const std::string& id) {
   refs_.RemoveLocal(ObjectId::FromBinary(id));
 }
 
+void PlaceInBundle(const rpc::SchedulingStrategy& where,
+                   google::protobuf::Map<std::string, double>* resources) {
+  if (where.kind() != rpc::SchedulingStrategy::PLACEMENT_GROUP) return;
+  ResourceSet demand = ResourceSet::FromMap({resources->begin(), resources->end()});
+  ResourceSet placed = BundleDemand(
+      demand, PlacementGroupId::FromBinary(where.placement_group_id()), where.bundle_index());
+  resources->clear();
+  for (const auto& [name, amount] : placed.ToMap()) (*resources)[name] = amount;
+}
+
 absl::StatusOr<rpc::ObjectRefProto> CoreWorker::SubmitTask(const std::string& function_name,
                                                            std::vector<rpc::TaskArg> args,
                                                            const TaskOptionsInternal& options) {
@@ -577,6 +589,7 @@ absl::StatusOr<rpc::ObjectRefProto> CoreWorker::SubmitTask(const std::string& fu
   }
   spec.set_owner(endpoint_);
   *spec.mutable_scheduling() = options.scheduling;
+  PlaceInBundle(options.scheduling, spec.mutable_resources());
   if (options_.is_worker) spec.set_parent_task_id(executor_->CurrentContext().task_id);
   ObjectId return_id = ObjectId::ForTaskReturn(task_id, 1);
   refs_.AddOwned(return_id);
@@ -721,6 +734,20 @@ void CoreWorker::NotifyBlocked(bool blocked) {
       },
       request, 5000)
       .IgnoreError();
+}
+
+std::string CoreWorker::PlacementGroupRemoved(const std::string& group_id) {
+  rpc::GetPlacementGroupRequest request;
+  request.set_placement_group_id(group_id);
+  auto reply = rpc::CallBlocking<rpc::GetPlacementGroupRequest, rpc::GetPlacementGroupReply>(
+      [this](auto* ctx, const auto& req, auto* rep) {
+        return gcs_->GetPlacementGroup(ctx, req, rep);
+      },
+      request, 2000);
+  if (!reply.ok()) return "";  // unknown: asked again at the next answer
+  if (!reply->found()) return "the GCS knows no such group";
+  if (reply->group().state() != rpc::PlacementGroupInfo::REMOVED) return "";
+  return reply->group().removal_cause();
 }
 
 std::string CoreWorker::ClusterCapacity() {

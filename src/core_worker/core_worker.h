@@ -62,6 +62,11 @@ struct ActorCreationOptions {
   rpc::SchedulingStrategy scheduling;
 };
 
+/// A demand placed in a placement-group bundle (scheduling kind PLACEMENT_GROUP) becomes
+/// a demand of the bundle's resources (common/bundles.h); others are left as they are.
+void PlaceInBundle(const rpc::SchedulingStrategy& where,
+                   google::protobuf::Map<std::string, double>* resources);
+
 struct CreatedActor {
   std::string actor_id;  // binary
   /// Stands for its handles (ObjectId::ForActorHandle), owned here with one local ref
@@ -188,6 +193,8 @@ class CoreWorker {
   absl::StatusOr<std::vector<ObjectPtr>> GetRounds(const std::vector<rpc::ObjectRefProto>& refs,
                                                    std::chrono::milliseconds timeout,
                                                    int rebuilds);
+  /// Why placement group `group_id` was removed, or "" (SubmitterDeps).
+  std::string PlacementGroupRemoved(const std::string& group_id);
   std::string ClusterCapacity();
   void NotifyBlocked(bool blocked);
   TaskId NextPutTaskId();

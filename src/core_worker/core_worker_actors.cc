@@ -28,6 +28,7 @@ absl::StatusOr<CreatedActor> CoreWorker::CreateActor(const std::string& factory,
   }
   spec->set_class_name(class_name);
   *spec->mutable_scheduling() = options.scheduling;
+  PlaceInBundle(options.scheduling, spec->mutable_resources());
   auto registered = rpc::CallBlocking<rpc::RegisterActorRequest, rpc::RegisterActorReply>(
       [this](auto* ctx, const auto& req, auto* rep) { return gcs_->RegisterActor(ctx, req, rep); },
       request, 10000);

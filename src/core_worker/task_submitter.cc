@@ -271,6 +271,12 @@ void TaskSubmitter::OnLeaseReply(const std::string& key, absl::Status status,
         LUMEN_LOG_WARN("lease request failed: {}; retrying", status.ToString());
         PumpLater(key, state, std::chrono::milliseconds(500));
       }
+    } else if (reply.infeasible() &&
+               state.scheduling.kind() == rpc::SchedulingStrategy::PLACEMENT_GROUP) {
+      // Its bundle is not placed (yet, or again after its node died; the group's Wait
+      // says why), or the group was removed.
+      CheckPlacementGroup(key, state.scheduling.placement_group_id());
+      PumpLater(key, state, std::chrono::milliseconds(200));
     } else if (reply.infeasible()) {
       int64_t now = NowMs();
       if (state.infeasible_since_ms < 0) state.infeasible_since_ms = now;
@@ -533,6 +539,27 @@ ObjectPtr TaskSubmitter::CrashedError(const Lease& lease, const TaskPtr& task) c
       "the worker (pid " + std::to_string(lease.pid) + WorkerNode(lease.node_id) +
           ") running task '" + TaskLabel(task->spec) + "' died: " + how +
           "; no retries left (attempts: " + std::to_string(task->spec.attempt() + 1) + ")");
+}
+
+void TaskSubmitter::CheckPlacementGroup(const std::string& key, const std::string& group_id) {
+  if (!deps_.placement_group_removed) return;
+  deps_.timers->Post([this, key, group_id] {
+    std::string cause = deps_.placement_group_removed(group_id);
+    if (cause.empty()) return;
+    Actions actions;
+    {
+      MutexLock lock(&mutex_);
+      auto it = keys_.find(key);
+      if (it == keys_.end()) return;
+      FailQueue(it->second,
+                StoredObject::MakeError(ErrorKind::kTaskCancelled,
+                                        "the task's placement group was removed (" + cause +
+                                            ")"),
+                &actions);
+      ForgetIfIdle(key);
+    }
+    RunAll(actions);
+  });
 }
 
 void TaskSubmitter::FailQueue(KeyState& state, ObjectPtr error, Actions* actions) {

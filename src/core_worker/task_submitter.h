@@ -49,6 +49,9 @@ struct SubmitterDeps {
   std::function<void(const std::string& endpoint, const TaskId& task,
                      std::function<void()> will_skip)>
       cancel_on_worker;
+  /// Why placement group `group_id` (binary) was removed, or "" while it exists (asks
+  /// the GCS; blocking). Null: never asked.
+  std::function<std::string(const std::string& group_id)> placement_group_removed;
 };
 
 /// Tasks with the same resource demand share a scheduling key; each key keeps a queue
@@ -187,6 +190,9 @@ class TaskSubmitter {
   void Finish(const TaskPtr& task, const rpc::TaskResult* result, ObjectPtr error);
   void FailQueue(KeyState& state, ObjectPtr error, Actions* actions)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  /// The tasks of `key` wait for a placement-group bundle that is not placed: if the
+  /// group was removed, they end with TaskCancelledError (asks on the timer thread).
+  void CheckPlacementGroup(const std::string& key, const std::string& group_id);
   /// Forgets `key` when nothing is queued, leased or asked for under it (a process that
   /// ran tasks of many shapes keeps only those in use). Call with no KeyState& held.
   void ForgetIfIdle(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);

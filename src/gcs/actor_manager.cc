@@ -366,6 +366,17 @@ void ActorManager::OnNodeDeath(const std::string& node_id, const std::string& ca
   }
 }
 
+void ActorManager::OnPlacementGroupRemoved(const std::string& group_id,
+                                           const std::string& cause) {
+  for (auto& [id, actor] : actors_) {
+    const rpc::SchedulingStrategy& where = actor.spec.scheduling();
+    if (where.kind() == rpc::SchedulingStrategy::PLACEMENT_GROUP &&
+        where.placement_group_id() == group_id) {
+      Die(actor, cause, /*stop_worker=*/true);
+    }
+  }
+}
+
 void ActorManager::Stop() {
   stopped_ = true;
   for (auto& [id, actor] : actors_) AnswerPolls(actor);

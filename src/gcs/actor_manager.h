@@ -103,6 +103,8 @@ class ActorManager {
   /// A node was declared dead: actors on it restart elsewhere or die with `cause` (their
   /// workers went with the node).
   void OnNodeDeath(const std::string& node_id, const std::string& cause);
+  /// Its placement group was removed: the actors placed in it die (no restart).
+  void OnPlacementGroupRemoved(const std::string& group_id, const std::string& cause);
   /// Answers every parked long poll (the server is stopping).
   void Stop();
 

@@ -36,6 +36,10 @@ class GcsGrpcService final : public rpc::GcsService::CallbackService {
   LUMEN_RPC_FORWARD(handler_, GetLogs)
   LUMEN_RPC_FORWARD(handler_, UploadExecutable)
   LUMEN_RPC_FORWARD(handler_, ReadExecutable)
+  LUMEN_RPC_FORWARD(handler_, CreatePlacementGroup)
+  LUMEN_RPC_FORWARD(handler_, GetPlacementGroup)
+  LUMEN_RPC_FORWARD(handler_, ListPlacementGroups)
+  LUMEN_RPC_FORWARD(handler_, RemovePlacementGroup)
 
  private:
   GcsServer* handler_;
@@ -54,7 +58,8 @@ GcsServer::GcsServer(GcsOptions options)
                     std::function<void()> fn) { loop_.RunAfter(delay, std::move(fn)); },
              options_.health_check_period_ms * options_.health_check_failure_threshold),
       executables_(options_.storage_dir.empty() ? ""
-                                                : options_.storage_dir + "/executables") {}
+                                                : options_.storage_dir + "/executables"),
+      placement_groups_(MakePlacementGroupDeps(), &nodes_) {}
 
 ActorManagerDeps GcsServer::MakeActorDeps() {
   ActorManagerDeps deps;
@@ -63,40 +68,7 @@ ActorManagerDeps GcsServer::MakeActorDeps() {
     loop_.RunAfter(delay, std::move(fn));
   };
   deps.lease_worker = [this](const rpc::ActorSpec& spec, auto callback) {
-    const rpc::NodeInfo* node = PickNode(spec);
-    if (node == nullptr) {
-      rpc::RequestWorkerLeaseReply reply;
-      reply.set_infeasible(true);
-      return callback(absl::OkStatus(), std::move(reply), "");
-    }
-    std::string endpoint = node->raylet_address();
-    auto stub = std::shared_ptr<rpc::RayletService::Stub>(
-        rpc::RayletService::NewStub(rpc::MakeChannel(endpoint)));
-    rpc::RequestWorkerLeaseRequest request;
-    request.set_job_id(spec.job_id());
-    *request.mutable_resources() = spec.resources();
-    if (const JobEntry* job = FindJob(spec.job_id())) {
-      *request.mutable_launch() = job->info.launch();
-    }
-    request.set_detached_actor(spec.detached());
-    // Chosen here: a request whose reply is lost is given back by it.
-    std::string lease_id = LeaseId::FromRandom().Binary();
-    request.set_lease_id(lease_id);
-    auto context = calls_.Begin();
-    if (context == nullptr) {
-      return callback(absl::UnavailableError("the GCS is stopping"), {}, endpoint);
-    }
-    // No requester: the lease belongs to the GCS, not to a worker whose exit ends it.
-    rpc::CallUnary<rpc::RequestWorkerLeaseRequest, rpc::RequestWorkerLeaseReply>(
-        [stub](auto... args) { stub->async()->RequestWorkerLease(args...); },
-        std::move(request),
-        [this, stub, endpoint, lease_id, callback, context](
-            absl::Status status, rpc::RequestWorkerLeaseReply&& reply) {
-          if (!status.ok()) ReturnLease(stub, lease_id, /*worker_failed=*/false);
-          callback(status, std::move(reply), endpoint);
-          calls_.End(context);
-        },
-        -1, context);
+    LeaseActorWorker(spec, std::move(callback));
   };
   deps.push_creation = [this](const ActorLease& lease, const rpc::TaskSpec& creation,
                               auto callback) {
@@ -121,12 +93,76 @@ ActorManagerDeps GcsServer::MakeActorDeps() {
                     rpc::RayletService::NewStub(rpc::MakeChannel(lease.raylet_endpoint))),
                 lease.lease_id, /*worker_failed=*/true);
   };
-  deps.namespace_of = [this](const std::string& job_id) {
-    const JobEntry* job = FindJob(job_id);
-    if (job != nullptr && !job->info.namespace_().empty()) return job->info.namespace_();
-    return "anonymous-" + JobId::FromBinary(job_id).Hex();
-  };
+  deps.namespace_of = [this](const std::string& job_id) { return NamespaceOf(job_id); };
   return deps;
+}
+
+std::string GcsServer::NamespaceOf(const std::string& job_id) const {
+  const JobEntry* job = FindJob(job_id);
+  if (job != nullptr && !job->info.namespace_().empty()) return job->info.namespace_();
+  return "anonymous-" + JobId::FromBinary(job_id).Hex();
+}
+
+void GcsServer::LeaseActorWorker(
+    const rpc::ActorSpec& spec,
+    std::function<void(absl::Status, rpc::RequestWorkerLeaseReply, std::string)> callback) {
+  const rpc::SchedulingStrategy& where = spec.scheduling();
+  if (where.kind() == rpc::SchedulingStrategy::PLACEMENT_GROUP) {
+    // Its bundle's resources exist only once the bundle is placed: wait for that.
+    placement_groups_.WhenPlaced(
+        where.placement_group_id(), where.bundle_index(),
+        [this, spec, where, callback](const std::string& failure) {
+          if (!failure.empty()) {
+            rpc::RequestWorkerLeaseReply reply;
+            reply.set_failure(failure);
+            return callback(absl::OkStatus(), std::move(reply), "");
+          }
+          // Straight to the bundle's node (the view of its resources may lag).
+          const rpc::NodeInfo* node = nodes_.Find(
+              placement_groups_.BundleNode(where.placement_group_id(), where.bundle_index()));
+          LeaseActorWorkerOn(node, spec, callback);
+        });
+    return;
+  }
+  LeaseActorWorkerOn(PickNode(spec), spec, std::move(callback));
+}
+
+void GcsServer::LeaseActorWorkerOn(
+    const rpc::NodeInfo* node, const rpc::ActorSpec& spec,
+    std::function<void(absl::Status, rpc::RequestWorkerLeaseReply, std::string)> callback) {
+  if (node == nullptr || !node->alive()) {
+    rpc::RequestWorkerLeaseReply reply;
+    reply.set_infeasible(true);
+    return callback(absl::OkStatus(), std::move(reply), "");
+  }
+  std::string endpoint = node->raylet_address();
+  auto stub = std::shared_ptr<rpc::RayletService::Stub>(
+      rpc::RayletService::NewStub(rpc::MakeChannel(endpoint)));
+  rpc::RequestWorkerLeaseRequest request;
+  request.set_job_id(spec.job_id());
+  *request.mutable_resources() = spec.resources();
+  if (const JobEntry* job = FindJob(spec.job_id())) {
+    *request.mutable_launch() = job->info.launch();
+  }
+  request.set_detached_actor(spec.detached());
+  // Chosen here: a request whose reply is lost is given back by it.
+  std::string lease_id = LeaseId::FromRandom().Binary();
+  request.set_lease_id(lease_id);
+  auto context = calls_.Begin();
+  if (context == nullptr) {
+    return callback(absl::UnavailableError("the GCS is stopping"), {}, endpoint);
+  }
+  // No requester: the lease belongs to the GCS, not to a worker whose exit ends it.
+  rpc::CallUnary<rpc::RequestWorkerLeaseRequest, rpc::RequestWorkerLeaseReply>(
+      [stub](auto... args) { stub->async()->RequestWorkerLease(args...); },
+      std::move(request),
+      [this, stub, endpoint, lease_id, callback, context](
+          absl::Status status, rpc::RequestWorkerLeaseReply&& reply) {
+        if (!status.ok()) ReturnLease(stub, lease_id, /*worker_failed=*/false);
+        callback(status, std::move(reply), endpoint);
+        calls_.End(context);
+      },
+      -1, context);
 }
 
 void GcsServer::ReturnLease(std::shared_ptr<rpc::RayletService::Stub> raylet,
@@ -191,6 +227,8 @@ absl::StatusOr<std::string> GcsServer::Start() {
         "the health check period must be > 0 ms and the failure threshold >= 1");
   }
   nodes_.SetOnDeath([this](const rpc::NodeInfo& node) {
+    // Its bundles first: the actors in them restart once their bundle is placed again.
+    placement_groups_.OnNodeDeath(node.node_id());
     actors_.OnNodeDeath(node.node_id(), "its node " + NodeId::FromBinary(node.node_id()).Hex() +
                                             " at " + node.node_ip() + " died (" +
                                             node.death_cause() + ")");
@@ -205,6 +243,7 @@ void GcsServer::Stop() {
   // Parked long polls would hold the server's shutdown until their deadline.
   loop_.Post([this] {
     actors_.Stop();
+    placement_groups_.Stop();
     logs_.Stop();
     nodes_.Stop();
   });
@@ -222,6 +261,7 @@ void GcsServer::HandleRegisterNode(const rpc::RegisterNodeRequest& request,
   loop_.Post([this, request, reply, done] {
     reply->set_heartbeat_period_ms(options_.health_check_period_ms);
     done(nodes_.Register(request.node()));
+    placement_groups_.OnNodesChanged();
   });
 }
 
@@ -267,6 +307,7 @@ void GcsServer::HandleFinishJob(const rpc::FinishJobRequest& request,
       actors_.OnWorkerDeath(request.driver_worker_id(), request.driver_pid(),
                             "finished its job");
     }
+    placement_groups_.OnJobFinished(request.job_id());
     done(absl::OkStatus());
   });
 }
@@ -372,6 +413,9 @@ void GcsServer::HandleReportWorkerDeath(const rpc::ReportWorkerDeathRequest& req
   loop_.Post([this, request, done] {
     actors_.OnWorkerDeath(request.worker_id(), request.pid(), request.how());
     if (!request.address().empty()) nodes_.OwnerGone(request.address());
+    // A driver that died without finishing its job ends it for its placement groups.
+    std::string job = JobOfDriver(request.worker_id());
+    if (!job.empty()) placement_groups_.OnJobFinished(job);
     done(absl::OkStatus());
   });
 }

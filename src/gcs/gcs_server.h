@@ -13,6 +13,7 @@
 #include "gcs/executable_store.h"
 #include "gcs/log_channel.h"
 #include "gcs/node_manager.h"
+#include "gcs/placement_group_manager.h"
 #include "gcs.grpc.pb.h"
 #include "raylet.grpc.pb.h"
 #include "rpc/call_tracker.h"
@@ -83,6 +84,15 @@ class GcsServer {
                               rpc::UploadExecutableReply* reply, rpc::Done done);
   void HandleReadExecutable(const rpc::ReadExecutableRequest& request,
                             rpc::ReadExecutableReply* reply, rpc::Done done);
+  // Placement groups (gcs_server_placement.cc).
+  void HandleCreatePlacementGroup(const rpc::CreatePlacementGroupRequest& request,
+                                  rpc::CreatePlacementGroupReply* reply, rpc::Done done);
+  void HandleGetPlacementGroup(const rpc::GetPlacementGroupRequest& request,
+                               rpc::GetPlacementGroupReply* reply, rpc::Done done);
+  void HandleListPlacementGroups(const rpc::ListPlacementGroupsRequest& request,
+                                 rpc::ListPlacementGroupsReply* reply, rpc::Done done);
+  void HandleRemovePlacementGroup(const rpc::RemovePlacementGroupRequest& request,
+                                  rpc::RemovePlacementGroupReply* reply, rpc::Done done);
 
  private:
   struct JobEntry {
@@ -92,6 +102,27 @@ class GcsServer {
   JobEntry* FindJob(const std::string& job_id);  // binary JobId; nullptr when unknown
   const JobEntry* FindJob(const std::string& job_id) const;
   ActorManagerDeps MakeActorDeps();
+  PlacementGroupDeps MakePlacementGroupDeps();
+  /// The namespace of a job (where its named actors and groups live).
+  std::string NamespaceOf(const std::string& job_id) const;
+  /// The (binary) id of the job whose driver is `worker_id`, or "".
+  std::string JobOfDriver(const std::string& worker_id) const;
+  /// Leases a worker for an actor (ActorManagerDeps::lease_worker); one placed in a
+  /// placement group waits for its bundle to be placed first.
+  void LeaseActorWorker(const rpc::ActorSpec& spec,
+                        std::function<void(absl::Status, rpc::RequestWorkerLeaseReply,
+                                           std::string)> callback);
+  /// Leases a worker for the actor on `node` (nullptr or dead: infeasible).
+  void LeaseActorWorkerOn(const rpc::NodeInfo* node, const rpc::ActorSpec& spec,
+                          std::function<void(absl::Status, rpc::RequestWorkerLeaseReply,
+                                             std::string)> callback);
+  /// A unary call to the raylet at `address`, tracked so that Stop waits for it.
+  template <typename Request, typename Reply, typename StartCall>
+  void CallRaylet(const std::string& address, StartCall start, Request request,
+                  std::function<void(absl::Status, Reply)> callback, int64_t timeout_ms);
+  /// Gives bundles back at a raylet, trying again while it lives.
+  void ReturnBundles(const std::string& address, rpc::ReturnBundlesRequest request, int tries,
+                     std::function<void(rpc::ReturnBundlesReply)> done);
   /// Gives back `lease_id` at `raylet` (a lease, or a request whose reply was lost).
   void ReturnLease(std::shared_ptr<rpc::RayletService::Stub> raylet, const std::string& lease_id,
                    bool worker_failed);
@@ -116,6 +147,7 @@ class GcsServer {
   LogChannel logs_;
   NodeManager nodes_;
   ExecutableStore executables_;
+  PlacementGroupManager placement_groups_;  // uses nodes_
 };
 
 }  // namespace lumen::gcs

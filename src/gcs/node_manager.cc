@@ -56,15 +56,42 @@ NodeManager::Liveness NodeManager::Heartbeat(const rpc::NodeHeartbeatRequest& re
   if (request.has_resources()) {
     // What waits there is for `lumen status`, which reads whole entries: no new version.
     *node.mutable_pending() = request.pending();
-    std::map<std::string, double> before(node.available().begin(), node.available().end());
-    std::map<std::string, double> after(request.available().begin(), request.available().end());
-    if (before != after) {
-      *node.mutable_available() = request.available();
-      node.set_version(++version_);
-      Changed();
-    }
+    SetResources(it->second, request.total(), request.available(), request.resources_seq());
   }
   return Liveness::kAlive;
+}
+
+void NodeManager::UpdateResources(const std::string& node_id, const ResourceMap& total,
+                                  const ResourceMap& available, uint64_t seq) {
+  auto it = nodes_.find(node_id);
+  if (total.empty() || it == nodes_.end() || !it->second.info.alive()) return;
+  SetResources(it->second, total, available, seq);
+}
+
+void NodeManager::SetResources(Entry& entry, const ResourceMap& total,
+                               const ResourceMap& available, uint64_t seq) {
+  // Heartbeats and replies about bundles travel apart: one made earlier may come later.
+  if (seq != 0 && seq <= entry.resources_seq) return;
+  if (seq != 0) entry.resources_seq = seq;
+  rpc::NodeInfo& node = entry.info;
+  using Sorted = std::map<std::string, double>;
+  bool changed = false;
+  if (Sorted(node.available().begin(), node.available().end()) !=
+      Sorted(available.begin(), available.end())) {
+    *node.mutable_available() = available;
+    changed = true;
+  }
+  // Total changes with the placement-group bundles the node holds (a raylet that does
+  // not send it keeps the total it registered with).
+  if (!total.empty() &&
+      Sorted(node.total().begin(), node.total().end()) != Sorted(total.begin(), total.end())) {
+    *node.mutable_total() = total;
+    changed = true;
+  }
+  if (changed) {
+    node.set_version(++version_);
+    Changed();
+  }
 }
 
 void NodeManager::CheckHealth() {
@@ -131,6 +158,7 @@ void NodeManager::Fill(const Cursor& cursor, rpc::GetAllNodesReply* reply) const
       update->set_node_id(id);
       update->set_version(entry.info.version());
       *update->mutable_available() = entry.info.available();
+      *update->mutable_total() = entry.info.total();
     }
   }
   reply->set_version(version_);

@@ -42,6 +42,11 @@ class NodeManager {
   enum class Liveness { kAlive, kUnknown, kDead };
   /// kUnknown: the node must register again; kDead: it must stop.
   Liveness Heartbeat(const rpc::NodeHeartbeatRequest& request);
+  using ResourceMap = google::protobuf::Map<std::string, double>;
+  /// A node's resources as a raylet's reply about its bundles gave them (fresher than
+  /// its last report). A reply without the node's total changes nothing.
+  void UpdateResources(const std::string& node_id, const ResourceMap& total,
+                       const ResourceMap& available, uint64_t seq);
   /// Nodes (but the head) silent for longer than node_timeout_ms are dead.
   void CheckHealth();
   /// An owner (a core worker's TCP address) exited: published with the view. The last
@@ -71,6 +76,7 @@ class NodeManager {
     rpc::NodeInfo info;         // info.version(): its last change of any kind
     uint64_t state_version = 0;  // its registration or death
     std::vector<std::string> processes;  // its drivers' and workers' TCP addresses
+    uint64_t resources_seq = 0;  // of the last report of its resources applied
   };
   /// What a poll asks for.
   struct Cursor {
@@ -85,6 +91,9 @@ class NodeManager {
     rpc::Done done;
   };
   bool HasNews(const Cursor& cursor) const;
+  /// Applies a report stamped `seq` (0: unstamped) unless a later one was applied.
+  void SetResources(struct Entry& entry, const ResourceMap& total, const ResourceMap& available,
+                    uint64_t seq);
   void Fill(const Cursor& cursor, rpc::GetAllNodesReply* reply) const;
   /// Something changed: parked polls hear of it at the next publish.
   void Changed();

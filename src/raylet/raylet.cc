@@ -34,16 +34,19 @@ class RayletGrpcService final : public rpc::RayletService::CallbackService {
   LUMEN_RPC_FORWARD(handler_, FreeObjects)
   LUMEN_RPC_FORWARD(handler_->store(), GetStoreStats)
   LUMEN_RPC_FORWARD(handler_->objects(), PullObjects)
+  LUMEN_RPC_FORWARD(handler_, PrepareBundles)
+  LUMEN_RPC_FORWARD(handler_, CommitBundles)
+  LUMEN_RPC_FORWARD(handler_, ReturnBundles)
 
  private:
   Raylet* handler_;
 };
 
+}  // namespace
+
 void ToProtoMap(const ResourceSet& set, google::protobuf::Map<std::string, double>* out) {
   for (const auto& [k, v] : set.ToMap()) (*out)[k] = v;
 }
-
-}  // namespace
 
 Raylet::Raylet(RayletOptions options)
     : options_(std::move(options)),
@@ -71,8 +74,8 @@ rpc::RegisterNodeRequest Raylet::NodeRegistration() const {
   node->set_node_ip(options_.node_ip);
   node->set_is_head(options_.is_head);
   node->set_session_dir(options_.session_dir);
-  ToProtoMap(options_.total, node->mutable_total());
-  ToProtoMap(options_.total, node->mutable_available());
+  ToProtoMap(resources_.total(), node->mutable_total());
+  ToProtoMap(resources_.available(), node->mutable_available());
   return request;
 }
 
@@ -192,7 +195,7 @@ void Raylet::Stop() {
 
 void Raylet::MaybeReport() {
   // What is free and what waits here, as text: a report goes when it changes.
-  std::string report = resources_.available().ToString();
+  std::string report = resources_.available().ToString() + resources_.total().ToString();
   for (const PendingLease& pending : pending_) report += "|" + pending.demand.ToString();
   for (const auto& [shape, seen] : infeasible_seen_) report += "|!" + shape;
   int64_t now = NowMs();
@@ -233,6 +236,8 @@ void Raylet::SendHeartbeat(bool with_resources, const std::vector<std::string>* 
     request.mutable_processes()->Assign(processes->begin(), processes->end());
   }
   ToProtoMap(resources_.available(), request.mutable_available());
+  ToProtoMap(resources_.total(), request.mutable_total());
+  if (with_resources) request.set_resources_seq(++resources_seq_);
   // What waits here, by shape: `lumen status` shows it.
   std::map<std::string, rpc::ResourceDemand> by_shape;
   for (const PendingLease& pending : pending_) {
@@ -442,6 +447,12 @@ void Raylet::Admit(PendingLease pending, bool view_fresh) {
       for (const auto& entry : cluster_view_) {
         if (entry.second.total.Contains(demand)) return SpillBack(pending, entry);
       }
+      if (!view_fresh) {
+        // A node that fits may have joined, or a placement-group bundle been committed,
+        // since the view was last heard of: ask again before saying it never fits.
+        awaiting_view_.push_back(std::move(pending));
+        return RefreshClusterView(/*wait=*/false);
+      }
     }
     infeasible_seen_[demand.ToString()] = {demand, NowMs()};
     reply->set_infeasible(true);
@@ -469,6 +480,7 @@ void Raylet::ScheduleLeases() {
     std::vector<int> gpu_ids;
     std::optional<std::optional<std::string>> devices;  // set when it fits now
     if (resources_.TryAllocate(it->demand, &gpu_ids)) {
+      if (gpu_ids.empty()) gpu_ids = BundleDevices(it->demand);
       devices = VisibleDevices(gpu_ids);
       if (Worker* idle = pool_.FindIdle(it->job, *devices)) {
         Grant(*it, idle, std::move(gpu_ids));
@@ -958,6 +970,9 @@ void Raylet::ApplyClusterView(const rpc::GetAllNodesReply& reply) {
     if (it == cluster_view_.end() || it->second.version >= update.version()) continue;
     it->second.reported =
         ResourceSet::FromMap({update.available().begin(), update.available().end()});
+    if (!update.total().empty()) {
+      it->second.total = ResourceSet::FromMap({update.total().begin(), update.total().end()});
+    }
     it->second.available = it->second.reported;
     it->second.version = update.version();
     it->second.charged_ms = 0;

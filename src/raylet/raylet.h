@@ -29,6 +29,8 @@
 
 namespace lumen::raylet {
 
+void ToProtoMap(const ResourceSet& set, google::protobuf::Map<std::string, double>* out);
+
 struct RayletOptions {
   std::string session_dir;
   std::string logs_dir;
@@ -96,6 +98,13 @@ class Raylet {
   /// Frees here, stops pulls of the objects, and forwards the free to `node_ids`.
   void HandleFreeObjects(const rpc::FreeObjectsRequest& request, rpc::FreeObjectsReply* reply,
                          rpc::Done done);
+  /// Placement-group bundles (raylet_bundles.cc): see PrepareBundlesRequest.
+  void HandlePrepareBundles(const rpc::PrepareBundlesRequest& request,
+                            rpc::PrepareBundlesReply* reply, rpc::Done done);
+  void HandleCommitBundles(const rpc::CommitBundlesRequest& request,
+                           rpc::CommitBundlesReply* reply, rpc::Done done);
+  void HandleReturnBundles(const rpc::ReturnBundlesRequest& request,
+                           rpc::ReturnBundlesReply* reply, rpc::Done done);
 
  private:
   struct PendingLease {
@@ -125,6 +134,23 @@ class Raylet {
     void Charge(const ResourceSet& demand);
   };
   void ScheduleLeases();
+  /// A bundle reserved here: prepared (its resources taken from what is free), then
+  /// committed (its own resources added; see common/bundles.h).
+  struct BundleEntry {
+    ResourceSet resources;
+    std::vector<int> gpu_ids;  // devices it took (GPU in the bundle)
+    bool committed = false;
+  };
+  /// The devices of the bundles a demand in a bundle runs on (empty: none).
+  std::vector<int> BundleDevices(const ResourceSet& demand) const;
+  /// Gives back one bundle: its workers are killed, its resources go back.
+  void ReturnBundle(const std::string& group, int index);
+  std::map<std::pair<std::string, int>, BundleEntry> bundles_;  // loop-only; (group, index)
+  /// Stamps each report of this node's resources (loop-only): see resources_seq.
+  uint64_t resources_seq_ = 0;
+  /// A reply about bundles carries the node's resources after it, stamped.
+  template <typename Reply>
+  void FillResources(Reply* reply);
   /// Hybrid policy, for a demand that does not fit here now: the alive node with room
   /// for it and the lowest CPU use, whose view is then charged with it; nullptr when
   /// none has room.

@@ -44,11 +44,22 @@ bool ResourcePool::AssignGpus(int64_t units, std::vector<int>* gpu_ids) {
 void ResourcePool::Release(const ResourceSet& demand, const std::vector<int>& gpu_ids) {
   available_.Add(demand);
   int64_t units = std::llround(demand.Get("GPU") * ResourceSet::kUnit);
+  if (units == 0) return;  // devices of a bundle (GPU_group_...): the bundle holds them
   if (gpu_ids.size() == 1 && units <= ResourceSet::kUnit) {
     gpu_free_[gpu_ids[0]] += units;
   } else {
     for (int i : gpu_ids) gpu_free_[i] = ResourceSet::kUnit;
   }
+}
+
+void ResourcePool::AddTotal(const ResourceSet& resources) {
+  total_.Add(resources);
+  available_.Add(resources);
+}
+
+void ResourcePool::RemoveTotal(const ResourceSet& resources) {
+  total_.Subtract(resources);
+  available_.Subtract(resources);
 }
 
 void ResourcePool::LendCpu(double cpus) {

@@ -26,6 +26,10 @@ class ResourcePool {
   /// Temporarily lends (blocked worker) or takes back (unblocked) CPU only; available may
   /// go negative while a worker runs again on a full node.
   void LendCpu(double cpus);
+  /// A committed placement-group bundle adds its own resources (total and available);
+  /// returning it removes them.
+  void AddTotal(const ResourceSet& resources);
+  void RemoveTotal(const ResourceSet& resources);
   void ReclaimCpu(double cpus);
 
  private:

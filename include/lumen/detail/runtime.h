@@ -7,6 +7,7 @@
 #include <map>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,12 +42,20 @@ struct SerializedArg {
   std::vector<RefData> nested;    // ObjectRefs serialized inside `data`
 };
 
+/// A placement-group bundle to run in (Task/Actor .SetPlacementGroup).
+struct PlacementTarget {
+  std::string group_id;  // hex
+  int bundle_index = -1;  // -1: any bundle
+  std::vector<std::map<std::string, double>> bundles;  // the group's, to check demands
+};
+
 struct TaskOptions {
   std::string name;
   std::map<std::string, double> resources;  // empty: {"CPU": 1}
   int max_retries = 3;
   bool retry_exceptions = false;
   SchedulingStrategy scheduling;
+  std::optional<PlacementTarget> placement;  // set: it replaces `scheduling`
 };
 
 // Reference counting of ObjectRef handles in this process. No-ops before Init and after
@@ -85,6 +94,7 @@ struct ActorOptions {
   int max_task_retries = 0;
   int max_concurrency = 1;
   SchedulingStrategy scheduling;
+  std::optional<PlacementTarget> placement;  // set: it replaces `scheduling`
 };
 
 /// Thrown by lumen::ExitActor to unwind the running method. Not a std::exception, so a
