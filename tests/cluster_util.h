@@ -188,9 +188,17 @@ inline bool WaitForFreeCpus(double cpus) {
 /// node 1 (2 CPUs and a resource "far", in its own mount namespace where one can be
 /// made: a private /dev/shm, the test's folder hidden), node 2 (2 CPUs).
 class ThreeNodeTest : public ::testing::Test {
+ public:
+  const std::string& NodeIdOf(size_t i) const { return cluster_.node_ids().at(i); }
+
  protected:
+  /// The head's flags (a subclass may add to them).
+  virtual std::string HeadFlags() const { return "--num-cpus=1"; }
+  /// Runs before the first daemon starts (it inherits the environment).
+  virtual void BeforeStart() {}
   void SetUp() override {
-    ASSERT_TRUE(cluster_.StartHead("127.0.0.2", "--num-cpus=1")) << cluster_.last_output();
+    BeforeStart();
+    ASSERT_TRUE(cluster_.StartHead("127.0.0.2", HeadFlags())) << cluster_.last_output();
     isolated_ = CanIsolateShm();
     ASSERT_TRUE(cluster_.AddNode("127.0.0.3", "--num-cpus=2 --resources='{\"far\": 1}'",
                                  isolated_))

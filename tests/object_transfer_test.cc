@@ -64,9 +64,17 @@ bool Holds(std::string hex) {
   return false;
 }
 
+// The digest of an argument and the node it was read on.
+std::pair<uint64_t, std::string> DigestHere(const std::vector<uint8_t>& bytes) {
+  return {Digest(bytes), lumen::GetRuntimeContext().NodeId()};
+}
+
+// Objects this node's object manager pulled from other nodes since it started.
+uint64_t PulledHere() { return lumen::GetMemoryInfo(false).total_pulled; }
+
 }  // namespace
 
-LUMEN_REMOTE(Bytes, Digest, Ramp, Total, Holds);
+LUMEN_REMOTE(Bytes, Digest, Ramp, Total, Holds, DigestHere, PulledHere);
 
 namespace {
 
@@ -134,16 +142,60 @@ TEST_F(ThreeNodeTest, ADriverThatExitsHoldingObjectsLeavesNoCopyOnAnyNode) {
       << "the copies of an exited owner's object stayed";
 }
 
+// Objects pulled so far by each node's object manager.
+std::vector<uint64_t> PulledPerNode(const ThreeNodeTest& test) {
+  std::vector<uint64_t> out;
+  for (size_t i = 0; i < 3; ++i) {
+    auto on = lumen::NodeAffinityStrategy{.node_id = test.NodeIdOf(i), .soft = false};
+    out.push_back(*lumen::Get(lumen::Task(PulledHere).SetSchedulingStrategy(on).Remote(),
+                              Seconds(60)));
+  }
+  return out;
+}
+
+// Data locality: a task (default strategy) whose 200 MiB argument was made on node 2 is
+// leased there, and the bytes move nowhere.
+TEST_F(ThreeNodeTest, ATaskRunsWhereItsLargeArgumentIs) {
+  constexpr int64_t kSize = int64_t(200) << 20;
+  auto block = lumen::Task(Bytes).SetSchedulingStrategy(On(2)).Remote(kSize, 11);
+  ASSERT_EQ(lumen::Wait(std::vector<lumen::ObjectRef<std::vector<uint8_t>>>{block}, 1,
+                        Seconds(120))
+                .ready.size(),
+            1u);
+  std::vector<uint64_t> before = PulledPerNode(*this);
+  for (int round = 0; round < 3; ++round) {
+    auto [digest, node] = *lumen::Get(lumen::Task(DigestHere).Remote(block), Seconds(120));
+    EXPECT_EQ(digest, DigestOfBytes(kSize, 11));
+    EXPECT_EQ(node, cluster_.node_ids().at(2)) << "the task ran away from its argument";
+  }
+  EXPECT_EQ(PulledPerNode(*this), before) << "the argument was copied to another node";
+}
+
 TEST_F(ThreeNodeTest, ReadersOnTwoNodesAtOnceAllGetIt) {
   auto series = lumen::Task(Ramp).SetSchedulingStrategy(On(1)).Remote(1 << 19);
+  ASSERT_EQ(lumen::Wait(std::vector<lumen::ObjectRef<std::vector<double>>>{series}, 1,
+                        Seconds(120))
+                .ready.size(),
+            1u);
+  std::vector<uint64_t> before = PulledPerNode(*this);
   std::vector<lumen::ObjectRef<double>> sums;
   for (int i = 0; i < 6; ++i) {
     sums.push_back(lumen::Task(Total).SetSchedulingStrategy(On(2)).Remote(series));
   }
   for (const auto& sum : lumen::Get(sums, Seconds(120))) EXPECT_EQ(*sum, Total(Ramp(1 << 19)));
-  // The driver reads it through a copy in its own node's store.
+  // Six readers on node 2, one copy pulled there.
+  std::vector<uint64_t> after = PulledPerNode(*this);
+  EXPECT_EQ(after[2], before[2] + 1) << "node 2 pulled the object more than once";
+  // The driver waits for it, then reads it through a copy in its own node's store:
+  // pulled once, for both.
+  ASSERT_EQ(lumen::Wait(std::vector<lumen::ObjectRef<std::vector<double>>>{series}, 1,
+                        Seconds(60))
+                .ready.size(),
+            1u);
+  EXPECT_EQ(lumen::Get(series, Seconds(60))->size(), size_t(1) << 19);
   EXPECT_EQ(lumen::Get(series, Seconds(60))->size(), size_t(1) << 19);
   EXPECT_TRUE(Holds(series.ID()));
+  EXPECT_EQ(PulledPerNode(*this)[0], after[0] + 1) << "the driver's node pulled it twice";
 }
 
 }  // namespace

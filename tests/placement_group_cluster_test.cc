@@ -40,23 +40,12 @@ namespace {
 constexpr const char* kFastHealth =
     "--health-check-period-ms=200 --health-check-failure-threshold=5";
 
-/// The head (1 CPU) and two nodes of 2 CPUs (node 1 isolated where it can be).
-class PlacementGroupClusterTest : public ::testing::Test {
+/// The head (1 CPU) and two nodes of 2 CPUs (ThreeNodeTest), with fast health checks:
+/// a killed node is declared dead about a second later.
+class PlacementGroupClusterTest : public ThreeNodeTest {
  protected:
-  virtual void BeforeStart() {}
-  void SetUp() override {
-    BeforeStart();
-    ASSERT_TRUE(cluster_.StartHead("127.0.0.2", std::string("--num-cpus=1 ") + kFastHealth))
-        << cluster_.last_output();
-    ASSERT_TRUE(cluster_.AddNode("127.0.0.3", "--num-cpus=2", CanIsolateShm()))
-        << cluster_.last_output();
-    ASSERT_TRUE(cluster_.AddNode("127.0.0.4", "--num-cpus=2", false)) << cluster_.last_output();
-    cluster_.Join();
-    ASSERT_TRUE(WaitForFreeCpus(5));
-  }
-  void TearDown() override {
-    lumen::Shutdown();
-    cluster_.Stop();
+  std::string HeadFlags() const override {
+    return ThreeNodeTest::HeadFlags() + " " + kFastHealth;
   }
   static bool NoBundleResources() {
     for (const auto& [name, amount] : lumen::ClusterResources()) {
@@ -71,7 +60,6 @@ class PlacementGroupClusterTest : public ::testing::Test {
     std::vector<std::map<std::string, double>> shape(bundles, {{"CPU", cpus}});
     return lumen::CreatePlacementGroup({.bundles = shape, .strategy = strategy});
   }
-  LocalCluster cluster_;
 };
 
 TEST_F(PlacementGroupClusterTest, EachStrategyPlacesBundlesWhereTheyFit) {

@@ -28,6 +28,8 @@ struct MemoryInfo {
   uint64_t total_spilled = 0;  // objects spilled since the node started
   uint64_t total_restored = 0;
   uint64_t total_evicted = 0;
+  uint64_t total_pulled = 0;   // objects copied here from other nodes since it started
+  uint64_t pulled_bytes = 0;   // and their bytes
   std::string spill_dir;
   std::vector<StoredObjectInfo> objects;  // filled when asked for
   /// Objects this process owns or borrows (inline or in the store) that something still

@@ -26,6 +26,8 @@ MemoryInfo GetMemoryInfo(bool include_objects) {
   info.total_spilled = stats->total_spilled();
   info.total_restored = stats->total_restored();
   info.total_evicted = stats->total_evicted();
+  info.total_pulled = stats->total_pulled();
+  info.pulled_bytes = stats->pulled_bytes();
   info.spill_dir = stats->spill_dir();
   info.tracked_in_process = runtime->core->NumTrackedRefs();
   for (const auto& object : stats->objects()) {
@@ -50,7 +52,8 @@ std::string MemorySummary() {
       << " used, " << info.num_objects << " object(s), " << info.num_spilled << " spilled ("
       << ReadableBytes(info.spilled_bytes) << " in " << info.spill_dir << ")\n"
       << "since start: " << info.total_spilled << " spilled, " << info.total_restored
-      << " restored, " << info.total_evicted << " evicted\n"
+      << " restored, " << info.total_evicted << " evicted, " << info.total_pulled
+      << " pulled from other nodes (" << ReadableBytes(info.pulled_bytes) << ")\n"
       << "this process owns or borrows " << info.tracked_in_process << " live object(s)\n";
   std::map<std::string, std::vector<const StoredObjectInfo*>> by_owner;
   for (const auto& object : info.objects) by_owner[object.owner].push_back(&object);

@@ -132,7 +132,8 @@ absl::Status CoreWorker::Start() {
       [this](const std::string& endpoint, const TaskId& task, std::function<void()> will_skip) {
         CancelOnWorker(endpoint, task, std::move(will_skip));
       },
-      [this](const std::string& group_id) { return PlacementGroupRemoved(group_id); }});
+      [this](const std::string& group_id) { return PlacementGroupRemoved(group_id); },
+      options_.node_id.Binary()});
   gcs_actor_client_ = MakeGrpcGcsActorClient(options_.gcs_endpoint);
   actor_submitter_ = std::make_unique<ActorSubmitter>(
       ActorSubmitterDeps{endpoint_, options_.worker_id.Binary(), &store_, &refs_, &timers_,
@@ -250,6 +251,7 @@ absl::StatusOr<rpc::ObjectRefProto> CoreWorker::Put(std::string data,
   if (!stored.ok()) return stored.status();
   object->in_store = *stored;
   if (*stored) object->store_node = options_.node_id.Binary();
+  if (*stored) object->store_size = data.size();
   if (!*stored) object->data = std::move(data);
   google::protobuf::RepeatedPtrField<rpc::ObjectRefProto> inners(nested.begin(), nested.end());
   object->nested = std::move(nested);
@@ -266,6 +268,7 @@ absl::StatusOr<rpc::ObjectRefProto> CoreWorker::PutWith(
     LUMEN_RETURN_IF_ERROR(store_client_->Put(id, endpoint_, size, write));
     object->in_store = true;
     object->store_node = options_.node_id.Binary();
+    object->store_size = size;
   } else {
     object->data.resize(size);
     write(reinterpret_cast<uint8_t*>(object->data.data()));
@@ -514,6 +517,7 @@ absl::Status CoreWorker::PromoteLargeArgs(std::vector<rpc::TaskArg>* args,
     auto object = std::make_shared<StoredObject>();
     object->in_store = true;
     object->store_node = options_.node_id.Binary();
+    object->store_size = arg.value().size();
     object->nested.assign(arg.nested().begin(), arg.nested().end());
     *arg.mutable_ref() = AddPut(id, std::move(object));  // replaces the value (a oneof)
     refs_.AddContained(id, arg.nested(), endpoint_, /*registered=*/false);

@@ -32,6 +32,7 @@ struct StoredObject {
   std::string data;                       // msgpack bytes (empty on error)
   bool in_store = false;                  // the bytes are in a node's object store:
   std::string store_node;                 // that node's id (binary), the primary copy
+  uint64_t store_size = 0;                // and the value's size there (0: unknown)
   const uint8_t* view = nullptr;          // pinned bytes in shared memory, or nullptr
   uint64_t view_size = 0;
   std::shared_ptr<const void> pin;        // keeps `view` mapped and pinned
@@ -65,7 +66,8 @@ struct StoredObject {
   static std::shared_ptr<StoredObject> FromProto(const std::string& data, bool has_error,
                                                  const rpc::ErrorInfo& info,
                                                  bool in_store = false,
-                                                 const std::string& store_node = "") {
+                                                 const std::string& store_node = "",
+                                                 uint64_t store_size = 0) {
     auto object = std::make_shared<StoredObject>();
     if (has_error) {
       object->error = ErrorKind(info.kind() == 0 ? int(ErrorKind::kInternal) : info.kind());
@@ -75,6 +77,7 @@ struct StoredObject {
       object->data = data;
       object->in_store = in_store;
       object->store_node = store_node;
+      object->store_size = store_size;
     }
     return object;
   }

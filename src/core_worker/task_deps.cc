@@ -109,7 +109,8 @@ void StoreTaskReturns(const rpc::TaskSpec& spec, const rpc::TaskResult* result,
     ObjectPtr object = error;
     if (ret != nullptr) {
       auto stored = StoredObject::FromProto(ret->data(), ret->is_error(), ret->error(),
-                                            ret->in_store(), ret->store_node_id());
+                                            ret->in_store(), ret->store_node_id(),
+                                            ret->size());
       stored->nested.assign(ret->nested().begin(), ret->nested().end());
       object = stored;
     }

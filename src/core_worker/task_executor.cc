@@ -477,6 +477,7 @@ void TaskExecutor::Execute(const rpc::TaskSpec& spec, rpc::TaskResult* result,
   if (!in_store->empty()) {
     ret->set_in_store(true);
     ret->set_store_node_id(std::move(*in_store));
+    ret->set_size(out.size());
   } else {
     ret->set_data(std::move(out));
   }

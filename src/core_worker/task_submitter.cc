@@ -57,7 +57,38 @@ void TaskSubmitter::Submit(rpc::TaskSpec spec, int max_retries, bool retry_excep
                    });
 }
 
+std::string TaskSubmitter::PreferredNode(const rpc::TaskSpec& spec) const {
+  std::map<std::string, uint64_t> bytes;  // by node: argument bytes in its store
+  for (const rpc::TaskArg& arg : spec.args()) {
+    if (!arg.has_ref() || arg.ref().owner() != deps_.self_endpoint) continue;
+    ObjectPtr object = deps_.store->GetIfReady(ObjectId::FromBinary(arg.ref().id()));
+    if (object != nullptr && object->in_store && !object->store_node.empty()) {
+      bytes[object->store_node] += object->store_size;
+    }
+  }
+  std::string best;
+  uint64_t most = 0;
+  for (const auto& [node, total] : bytes) {
+    if (total > most) {
+      best = node;
+      most = total;
+    }
+  }
+  return most >= kLocalityMinBytes && best != deps_.node_id ? best : "";
+}
+
 void TaskSubmitter::Enqueue(TaskPtr task) {
+  if (task->spec.scheduling().kind() == rpc::SchedulingStrategy::DEFAULT) {
+    // Data locality: where most of its argument bytes are, when that node has room (a
+    // soft affinity: elsewhere, by the hybrid policy, when it is full or gone).
+    std::string node = PreferredNode(task->spec);
+    if (!node.empty()) {
+      rpc::SchedulingStrategy* where = task->spec.mutable_scheduling();
+      where->set_kind(rpc::SchedulingStrategy::NODE_AFFINITY);
+      where->set_node_id(node);
+      where->set_soft(true);
+    }
+  }
   Actions actions;
   {
     MutexLock lock(&mutex_);
@@ -147,6 +178,13 @@ void TaskSubmitter::RequestLease(const std::string& key, KeyState& state, Action
   LeaseId lease_id = LeaseId::FromRandom();
   request.set_lease_id(lease_id.Binary());
   *request.mutable_scheduling() = state.scheduling;
+  const rpc::SchedulingStrategy& where = state.scheduling;
+  if (remote == nullptr && where.kind() == rpc::SchedulingStrategy::NODE_AFFINITY &&
+      where.soft() && state.affinity_declined_ms >= 0 &&
+      NowMs() - state.affinity_declined_ms < kAffinityDeclinedMs) {
+    // Its node had no room a moment ago: wherever the hybrid policy finds room.
+    request.mutable_scheduling()->set_kind(rpc::SchedulingStrategy::DEFAULT);
+  }
   if (remote != nullptr) {
     ++remote_requests_[remote];
     request.set_grant_or_reject(true);
@@ -252,6 +290,11 @@ void TaskSubmitter::OnLeaseReply(const std::string& key, absl::Status status,
       RequestLease(key, state, &actions, deps_.connect_raylet(reply.spillback_address()));
     } else if (status.ok() && (reply.rejected() || !reply.spillback_address().empty())) {
       // No room there after all (or nothing left to run): back to the local raylet.
+      const rpc::SchedulingStrategy& where = state.scheduling;
+      if (reply.rejected() && where.kind() == rpc::SchedulingStrategy::NODE_AFFINITY &&
+          where.soft()) {
+        state.affinity_declined_ms = NowMs();
+      }
       if (!state.queue.empty()) PumpLater(key, state, std::chrono::milliseconds(50));
     } else if (!status.ok() && remote != nullptr) {
       LUMEN_LOG_WARN("lease request to another node failed: {}; asking again here",

@@ -52,6 +52,8 @@ struct SubmitterDeps {
   /// Why placement group `group_id` (binary) was removed, or "" while it exists (asks
   /// the GCS; blocking). Null: never asked.
   std::function<std::string(const std::string& group_id)> placement_group_removed;
+  /// This process's node (binary id): tasks whose arguments are elsewhere go there.
+  std::string node_id;
 };
 
 /// Tasks with the same resource demand share a scheduling key; each key keeps a queue
@@ -69,6 +71,12 @@ class TaskSubmitter {
   static constexpr int kLeaseIdleMs = 20;
   static constexpr int kInfeasibleWarningMs = 30000;
   static constexpr int kInfeasibleGraceMs = 900;
+  /// A task with at least this many bytes of arguments (owned here, in one node's store)
+  /// asks for a lease on that node first.
+  static constexpr uint64_t kLocalityMinBytes = 1 << 20;
+  /// After a soft node affinity's node rejected a lease, how long to place by the hybrid
+  /// policy instead.
+  static constexpr int64_t kAffinityDeclinedMs = 1000;
 
   explicit TaskSubmitter(SubmitterDeps deps) : deps_(std::move(deps)) {}
 
@@ -146,10 +154,16 @@ class TaskSubmitter {
     bool cancel_timer_armed = false;
     int64_t last_infeasible_warning_ms = -1;
     int64_t infeasible_since_ms = -1;  // first infeasible answer of the current wait
+    // A soft node affinity's node last said it had no room (-1: never): for a while the
+    // local raylet is asked by the hybrid policy instead.
+    int64_t affinity_declined_ms = -1;
   };
   using Actions = std::vector<std::function<void()>>;
 
   void Enqueue(TaskPtr task);
+  /// The node holding most of the task's argument bytes when that is not this node and
+  /// they reach kLocalityMinBytes, else "".
+  std::string PreferredNode(const rpc::TaskSpec& spec) const;
   void Pump(const std::string& key, KeyState& state, Actions* actions)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   /// Asks the local raylet, or (after a spillback) `remote` for a grant-or-reject.

@@ -12,6 +12,7 @@
 // primary (it learnt of the copy when the puller asked it where the object is).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -68,6 +69,10 @@ class ObjectManager {
   /// Fails every pull, cancels calls in flight and waits for them. Idempotent.
   void Stop();
 
+  /// Objects pulled from other nodes since the start, and their bytes.
+  uint64_t pulled_objects() const { return pulled_objects_.load(); }
+  uint64_t pulled_bytes() const { return pulled_bytes_.load(); }
+
  private:
   struct Pull;
   using PullPtr = std::shared_ptr<Pull>;
@@ -101,6 +106,8 @@ class ObjectManager {
   Mutex mutex_;
   CondVar idle_;  // outstanding_ reached 0
   bool stopped_ ABSL_GUARDED_BY(mutex_) = false;
+  std::atomic<uint64_t> pulled_objects_{0};
+  std::atomic<uint64_t> pulled_bytes_{0};
   ChunkServer server_;
   ChunkClient client_;
   std::map<std::string, NodeAddresses> nodes_ ABSL_GUARDED_BY(mutex_);

@@ -32,7 +32,7 @@ class RayletGrpcService final : public rpc::RayletService::CallbackService {
   LUMEN_RPC_FORWARD(handler_->store(), GetObjects)
   LUMEN_RPC_FORWARD(handler_->store(), ReleaseObjects)
   LUMEN_RPC_FORWARD(handler_, FreeObjects)
-  LUMEN_RPC_FORWARD(handler_->store(), GetStoreStats)
+  LUMEN_RPC_FORWARD(handler_, GetStoreStats)
   LUMEN_RPC_FORWARD(handler_->objects(), PullObjects)
   LUMEN_RPC_FORWARD(handler_, PrepareBundles)
   LUMEN_RPC_FORWARD(handler_, CommitBundles)
@@ -552,6 +552,15 @@ void Raylet::ReleaseLease(Worker* worker) {
   worker->lease = LeaseId::Nil();
 }
 
+void Raylet::HandleGetStoreStats(const rpc::GetStoreStatsRequest& request,
+                                  rpc::GetStoreStatsReply* reply, rpc::Done done) {
+  store_->HandleGetStoreStats(request, reply, [this, reply, done](absl::Status status) {
+    reply->set_total_pulled(objects_->pulled_objects());
+    reply->set_pulled_bytes(objects_->pulled_bytes());
+    done(status);
+  });
+}
+
 void Raylet::HandleReturnWorkerLease(const rpc::ReturnWorkerLeaseRequest& request,
                                      rpc::ReturnWorkerLeaseReply* reply, rpc::Done done) {
   loop_.Post([this, request, reply, done] {
@@ -844,8 +853,11 @@ const std::pair<const std::string, Raylet::RemoteNode>* Raylet::Place(
     case rpc::SchedulingStrategy::NODE_AFFINITY: {
       if (strategy.node_id() == node_id_.Binary()) return nullptr;  // here
       auto it = cluster_view_.find(strategy.node_id());
+      // Soft: there when it may fit; that node grants or rejects, and its requester
+      // falls back to the hybrid policy for a while when it rejects (the view of its
+      // free resources lags: it would send work away from a node with room).
       if (it != cluster_view_.end() &&
-          (!strategy.soft() || it->second.available.Contains(demand))) {
+          (!strategy.soft() || it->second.total.Contains(demand))) {
         it->second.Charge(demand);
         return &*it;
       }

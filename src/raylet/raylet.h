@@ -95,6 +95,9 @@ class Raylet {
                            rpc::NotifyBlockedReply* reply, rpc::Done done);
   void HandleGetNodeInfo(const rpc::GetNodeInfoRequest& request,
                          rpc::GetNodeInfoReply* reply, rpc::Done done);
+  /// The store's statistics, and the object manager's pulls.
+  void HandleGetStoreStats(const rpc::GetStoreStatsRequest& request,
+                           rpc::GetStoreStatsReply* reply, rpc::Done done);
   /// Frees here, stops pulls of the objects, and forwards the free to `node_ids`.
   void HandleFreeObjects(const rpc::FreeObjectsRequest& request, rpc::FreeObjectsReply* reply,
                          rpc::Done done);

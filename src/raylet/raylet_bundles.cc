@@ -124,6 +124,7 @@ void Raylet::ReturnBundle(const std::string& group_id, int index) {
 
 std::vector<int> Raylet::BundleDevices(const ResourceSet& demand) const {
   std::vector<int> devices;
+  if (bundles_.empty()) return devices;  // every grant asks: the common case is cheap
   std::map<std::string, double> wanted = demand.ToMap();
   for (const auto& [key, entry] : bundles_) {
     if (!entry.committed || entry.gpu_ids.empty()) continue;
