@@ -117,6 +117,33 @@ TEST_F(PlacementGroupClusterTest, EachStrategyPlacesBundlesWhereTheyFit) {
   EXPECT_TRUE(WaitUntil(NoBundleResources));
 }
 
+// An actor waiting at a raylet for room in a full bundle is answered when the group is
+// removed: no demand is left behind for a bundle that is gone.
+TEST_F(PlacementGroupClusterTest, WorkWaitingForAFullBundleEndsWithItsGroup) {
+  auto group = Make(PlacementStrategy::kStrictPack, 1, 1);
+  ASSERT_TRUE(group.Wait(std::chrono::seconds(60)));
+  auto placed = [&] {
+    return lumen::Actor(Member::Create).SetResource("CPU", 1).SetPlacementGroup(group, 0).Remote();
+  };
+  auto holder = placed();
+  ASSERT_EQ(*lumen::Get(holder.Task(&Member::Node).Remote(), std::chrono::seconds(60)),
+            group.BundleNodeIds()[0]);
+  auto waiting = placed();
+  auto status = [&] {
+    std::string out;
+    EXPECT_EQ(RunCommand(LumenCli() + " status --address=" + cluster_.address(), &out), 0);
+    return out;
+  };
+  std::string bundle_cpu = "CPU_group_0_" + group.ID();
+  EXPECT_TRUE(WaitUntil([&] { return status().find(bundle_cpu) != std::string::npos; }))
+      << "the waiting actor's demand is not shown: " << status();
+  lumen::RemovePlacementGroup(group.ID());
+  EXPECT_THROW(lumen::Get(waiting.Task(&Member::Node).Remote(), std::chrono::seconds(30)),
+               lumen::ActorDiedError);
+  EXPECT_TRUE(WaitUntil([&] { return status().find("(no resource demands)") != std::string::npos; }))
+      << status();
+}
+
 TEST_F(PlacementGroupClusterTest, APendingGroupIsPlacedWhenANodeJoins) {
   auto group = lumen::CreatePlacementGroup(
       {.name = "wide", .bundles = {{{"CPU", 1}}, {{"CPU", 1}}, {{"CPU", 1}}, {{"CPU", 1}}},

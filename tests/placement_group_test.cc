@@ -180,12 +180,23 @@ TEST_F(PlacementGroupTest, GroupsAreNamedListedAndFoundByName) {
 TEST_F(PlacementGroupTest, RemovalKillsTheActorsAndStopsTheTasksInside) {
   auto pg = lumen::CreatePlacementGroup({.bundles = {{{"CPU", 1}}, {{"CPU", 1}}}});
   ASSERT_TRUE(pg.Wait(std::chrono::seconds(30)));
-  auto actor = lumen::Actor(Worker::Create).SetPlacementGroup(pg, 0).SetMaxRestarts(5).Remote();
+  auto actor = lumen::Actor(Worker::Create)
+                   .SetResource("CPU", 1)
+                   .SetPlacementGroup(pg, 0)
+                   .SetMaxRestarts(5)
+                   .Remote();
   int actor_pid = *lumen::Get(actor.Task(&Worker::Pid).Remote(), std::chrono::seconds(60));
   auto task = lumen::Task(SleepMs).SetPlacementGroup(pg, 1).Remote(60000);
+  // Each bundle is full: these two wait for it at the raylet.
+  auto parked_actor =
+      lumen::Actor(Worker::Create).SetResource("CPU", 1).SetPlacementGroup(pg, 0).Remote();
+  auto parked_task = lumen::Task(SleepMs).SetPlacementGroup(pg, 1).Remote(1);
   ASSERT_TRUE(WaitUntil([] { return FreeCpus() == 2; }));  // the bundles, not more
   std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the task is running
   lumen::RemovePlacementGroup(pg.ID());
+  EXPECT_THROW(lumen::Get(parked_task, std::chrono::seconds(30)), lumen::TaskCancelledError);
+  EXPECT_THROW(lumen::Get(parked_actor.Task(&Worker::Pid).Remote(), std::chrono::seconds(30)),
+               lumen::ActorDiedError);
   // The actor is dead for good (its restarts notwithstanding), and its process is gone.
   EXPECT_TRUE(WaitProcessGone(actor_pid, 30));
   try {

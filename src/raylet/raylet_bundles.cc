@@ -116,7 +116,14 @@ void Raylet::ReturnBundle(const std::string& group_id, int index) {
       worker->state = Worker::State::kExiting;
       pool_.Kill(worker->id, /*force=*/true);
     }
-    // Parked requests for it may wait on: the GCS may place the bundle here again.
+    // Requests parked for its resources are answered: they would wait for a bundle that
+    // is gone (an owner asks again and learns that the group was removed).
+    for (PendingLease& parked : TakePending([&](const PendingLease& pending) {
+           return pending.demand.Get(marker) > 0 || (!group_left && pending.demand.Get(any) > 0);
+         })) {
+      parked.reply->set_canceled(true);
+      parked.done(absl::OkStatus());
+    }
     resources_.RemoveTotal(BundleResources(entry.resources, group, index));
   }
   resources_.Release(entry.resources, entry.gpu_ids);
