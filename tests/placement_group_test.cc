@@ -29,6 +29,18 @@ int SleepMs(int ms) {
   return getpid();
 }
 
+// A task in a bundle that runs a task in the same bundle and waits for it.
+int NestedInBundle(std::string group_id, int depth) {
+  if (depth == 0) return 0;
+  auto group = lumen::ListPlacementGroups();
+  for (const auto& g : group) {
+    if (g.ID() != group_id) continue;
+    return 1 + *lumen::Get(lumen::Task(NestedInBundle).SetPlacementGroup(g, 0).Remote(group_id,
+                                                                                    depth - 1));
+  }
+  return -1000;
+}
+
 class Worker {
  public:
   static Worker* Create() { return new Worker(); }
@@ -38,7 +50,7 @@ class Worker {
 
 }  // namespace
 
-LUMEN_REMOTE(Assigned, SleepMs, Worker::Create, &Worker::Pid, &Worker::Node);
+LUMEN_REMOTE(Assigned, SleepMs, NestedInBundle, Worker::Create, &Worker::Pid, &Worker::Node);
 
 namespace lumen::test {
 namespace {
@@ -93,6 +105,16 @@ TEST_F(PlacementGroupTest, ReservesBundlesAndRunsTasksInsideThem) {
       << "the bundles' CPUs came back and their resources are gone: " << FreeCpus();
   lumen::RemovePlacementGroup(pg.ID());  // again: nothing happens
   EXPECT_THROW(pg.Wait(std::chrono::seconds(1)), lumen::Error);
+}
+
+// A bundle of one CPU runs a chain of tasks each waiting for the next: a task blocked in
+// Get lends its bundle's CPU back, as it lends a node's.
+TEST_F(PlacementGroupTest, NestedTasksInAOneCpuBundleDoNotDeadlock) {
+  auto pg = lumen::CreatePlacementGroup({.bundles = {{{"CPU", 1}}}});
+  ASSERT_TRUE(pg.Wait(std::chrono::seconds(30)));
+  auto chain = lumen::Task(NestedInBundle).SetPlacementGroup(pg, 0).Remote(pg.ID(), 3);
+  EXPECT_EQ(*lumen::Get(chain, std::chrono::seconds(60)), 3);
+  lumen::RemovePlacementGroup(pg.ID());
 }
 
 TEST_F(PlacementGroupTest, ADemandLargerThanItsBundleIsRefusedAtSubmission) {

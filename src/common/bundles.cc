@@ -35,6 +35,14 @@ ResourceSet BundleDemand(const ResourceSet& demand, const PlacementGroupId& grou
   return ResourceSet::FromMap(out);
 }
 
+ResourceSet CpuPart(const ResourceSet& held) {
+  std::map<std::string, double> cpu;
+  for (const auto& [name, amount] : held.ToMap()) {
+    if (name == "CPU" || name.rfind("CPU_group_", 0) == 0) cpu[name] = amount;
+  }
+  return ResourceSet::FromMap(cpu);
+}
+
 bool IsBundleResource(const std::string& name) {
   return name.find("_group_") != std::string::npos;
 }

@@ -30,6 +30,9 @@ ResourceSet BundleResources(const ResourceSet& bundle, const PlacementGroupId& g
 /// renamed to the bundle's (a specific bundle's demand takes the group-wide name too, so
 /// that both stay within what was reserved), plus the marker.
 ResourceSet BundleDemand(const ResourceSet& demand, const PlacementGroupId& group, int index);
+/// The CPU in `held`: the node's ("CPU") and bundles' ("CPU_group_..."). What a worker
+/// blocked in Get lends back until it runs again.
+ResourceSet CpuPart(const ResourceSet& held);
 /// True for a resource name that belongs to a bundle ("..._group_...").
 bool IsBundleResource(const std::string& name);
 /// Checks that `demand` fits in `bundle` (index >= 0), or in one of `bundles` (-1); the

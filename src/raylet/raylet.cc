@@ -8,6 +8,7 @@
 #include <future>
 #include <thread>
 
+#include "common/bundles.h"
 #include "common/clock.h"
 #include "common/digest.h"
 #include "common/logging.h"
@@ -543,7 +544,7 @@ void Raylet::FillGrant(const Worker& worker, rpc::RequestWorkerLeaseReply* reply
 }
 
 void Raylet::ReleaseLease(Worker* worker) {
-  if (worker->blocked) resources_.ReclaimCpu(worker->held.Get("CPU"));
+  if (worker->blocked) resources_.ReclaimCpu(CpuPart(worker->held));
   resources_.Release(worker->held, worker->gpu_ids);
   worker->held = ResourceSet();
   worker->gpu_ids.clear();
@@ -641,7 +642,7 @@ void Raylet::HandleNotifyBlocked(const rpc::NotifyBlockedRequest& request,
     if (worker != nullptr && worker->state == Worker::State::kLeased &&
         worker->blocked != request.blocked()) {
       worker->blocked = request.blocked();
-      double cpus = worker->held.Get("CPU");
+      ResourceSet cpus = CpuPart(worker->held);  // bundles' CPU too
       if (request.blocked()) {
         resources_.LendCpu(cpus);
       } else {

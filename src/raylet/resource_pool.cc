@@ -62,12 +62,8 @@ void ResourcePool::RemoveTotal(const ResourceSet& resources) {
   available_.Subtract(resources);
 }
 
-void ResourcePool::LendCpu(double cpus) {
-  if (cpus > 0) available_.Add(ResourceSet::FromMap({{"CPU", cpus}}));
-}
+void ResourcePool::LendCpu(const ResourceSet& cpus) { available_.Add(cpus); }
 
-void ResourcePool::ReclaimCpu(double cpus) {
-  if (cpus > 0) available_.Subtract(ResourceSet::FromMap({{"CPU", cpus}}));
-}
+void ResourcePool::ReclaimCpu(const ResourceSet& cpus) { available_.Subtract(cpus); }
 
 }  // namespace lumen::raylet

@@ -23,14 +23,15 @@ class ResourcePool {
   bool TryAllocate(const ResourceSet& demand, std::vector<int>* gpu_ids);
   /// Gives back what TryAllocate took.
   void Release(const ResourceSet& demand, const std::vector<int>& gpu_ids);
-  /// Temporarily lends (blocked worker) or takes back (unblocked) CPU only; available may
-  /// go negative while a worker runs again on a full node.
-  void LendCpu(double cpus);
+  /// Temporarily lends (blocked worker) or takes back (unblocked) CPU only (common/
+  /// bundles.h CpuPart); available may go negative while a worker runs again on a full
+  /// node.
+  void LendCpu(const ResourceSet& cpus);
+  void ReclaimCpu(const ResourceSet& cpus);
   /// A committed placement-group bundle adds its own resources (total and available);
   /// returning it removes them.
   void AddTotal(const ResourceSet& resources);
   void RemoveTotal(const ResourceSet& resources);
-  void ReclaimCpu(double cpus);
 
  private:
   bool AssignGpus(int64_t units, std::vector<int>* gpu_ids);

@@ -81,9 +81,9 @@ TEST(ResourcePoolTest, BlockedWorkerLendsItsCpu) {
   ResourceSet one = ResourceSet::FromMap({{"CPU", 1}});
   ASSERT_TRUE(pool.TryAllocate(one, &gpus));
   EXPECT_FALSE(pool.TryAllocate(one, &gpus));
-  pool.LendCpu(1);
+  pool.LendCpu(ResourceSet::FromMap({{"CPU", 1}}));
   EXPECT_TRUE(pool.TryAllocate(one, &gpus));
-  pool.ReclaimCpu(1);
+  pool.ReclaimCpu(ResourceSet::FromMap({{"CPU", 1}}));
   EXPECT_EQ(pool.available().Get("CPU"), -1);
 }
 
