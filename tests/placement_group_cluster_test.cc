@@ -191,22 +191,26 @@ TEST_F(PlacementGroupClusterTest, AGroupIsRemovedWithItsJobUnlessDetached) {
 TEST_F(PlacementGroupClusterTest, BundlesOfAKilledNodeArePlacedAgainAndTheirActorRestarts) {
   if (!CanIsolateShm()) GTEST_SKIP() << "no mount namespaces here: a killed node's store "
                                         "would be left in /dev/shm";
-  // 2 CPUs a bundle: only nodes 1 and 2 hold them, one each.
+  // 2 CPUs a bundle: only nodes 1 and 2 hold them, one each. Node 1 (in a mount
+  // namespace of its own: what it leaves in /dev/shm goes with it) is the one killed.
   auto group = Make(PlacementStrategy::kStrictSpread, 2, 2);
   ASSERT_TRUE(group.Wait(std::chrono::seconds(60)));
   auto before = group.BundleNodeIds();
-  size_t doomed = before[0] == cluster_.node_ids().at(1) ? 1 : 2;
-  ASSERT_EQ(before[0], cluster_.node_ids().at(doomed));
-  auto member = lumen::Actor(Member::Create).SetPlacementGroup(group, 0).SetMaxRestarts(1).Remote();
-  ASSERT_EQ(*lumen::Get(member.Task(&Member::Node).Remote(), std::chrono::seconds(60)), before[0]);
+  const int lost = before[0] == cluster_.node_ids().at(1) ? 0 : 1;  // the bundle on node 1
+  const int kept = 1 - lost;
+  ASSERT_EQ(before[lost], cluster_.node_ids().at(1));
+  auto member =
+      lumen::Actor(Member::Create).SetPlacementGroup(group, lost).SetMaxRestarts(1).Remote();
+  ASSERT_EQ(*lumen::Get(member.Task(&Member::Node).Remote(), std::chrono::seconds(60)),
+            before[lost]);
 
   // The node is SIGKILLed and started again in its place (a new node, same size).
-  ASSERT_TRUE(cluster_.ReplaceNode(doomed)) << cluster_.last_output();
-  const std::string fresh = cluster_.node_ids().at(doomed);
-  ASSERT_TRUE(WaitUntil([&] { return group.BundleNodeIds()[0] == fresh; }, 90))
-      << "bundle 0 was not placed again on the new node";
+  ASSERT_TRUE(cluster_.ReplaceNode(1)) << cluster_.last_output();
+  const std::string fresh = cluster_.node_ids().at(1);
+  ASSERT_TRUE(WaitUntil([&] { return group.BundleNodeIds()[lost] == fresh; }, 90))
+      << "the lost bundle was not placed again on the new node";
   EXPECT_TRUE(group.Wait(std::chrono::seconds(60)));
-  EXPECT_EQ(group.BundleNodeIds()[1], before[1]) << "the bundle on the live node stayed";
+  EXPECT_EQ(group.BundleNodeIds()[kept], before[kept]) << "the bundle on the live node stayed";
   EXPECT_EQ(*lumen::Get(member.Task(&Member::Node).Remote(), std::chrono::seconds(90)), fresh);
   lumen::RemovePlacementGroup(group.ID());
   EXPECT_TRUE(WaitForFreeCpus(5));
