@@ -285,8 +285,8 @@ void ObjectManager::Finish(const PullPtr& pull, const std::string& error) {
   if (!error.empty()) {
     LUMEN_LOG_DEBUG("object manager: {}", error);
   } else if (pull->dest != nullptr) {
-    pulled_objects_.fetch_add(1);
-    pulled_bytes_.fetch_add(pull->size);
+    pull_stats_->objects.fetch_add(1);
+    pull_stats_->bytes.fetch_add(pull->size);
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() -
                                                    pull->started).count();
     LUMEN_LOG_DEBUG("object manager: pulled {} ({} bytes) from {} in {:.3f} s ({:.2f} GB/s)",

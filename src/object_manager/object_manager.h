@@ -69,9 +69,13 @@ class ObjectManager {
   /// Fails every pull, cancels calls in flight and waits for them. Idempotent.
   void Stop();
 
-  /// Objects pulled from other nodes since the start, and their bytes.
-  uint64_t pulled_objects() const { return pulled_objects_.load(); }
-  uint64_t pulled_bytes() const { return pulled_bytes_.load(); }
+  /// Objects pulled from other nodes since the start, and their bytes: shared, so that
+  /// a reader may outlive the manager (the raylet's stats handler, at Stop).
+  struct PullStats {
+    std::atomic<uint64_t> objects{0};
+    std::atomic<uint64_t> bytes{0};
+  };
+  std::shared_ptr<const PullStats> pull_stats() const { return pull_stats_; }
 
  private:
   struct Pull;
@@ -106,8 +110,7 @@ class ObjectManager {
   Mutex mutex_;
   CondVar idle_;  // outstanding_ reached 0
   bool stopped_ ABSL_GUARDED_BY(mutex_) = false;
-  std::atomic<uint64_t> pulled_objects_{0};
-  std::atomic<uint64_t> pulled_bytes_{0};
+  std::shared_ptr<PullStats> pull_stats_ = std::make_shared<PullStats>();
   ChunkServer server_;
   ChunkClient client_;
   std::map<std::string, NodeAddresses> nodes_ ABSL_GUARDED_BY(mutex_);

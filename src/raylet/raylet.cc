@@ -116,6 +116,7 @@ absl::StatusOr<std::string> Raylet::Start() {
   if (!store.ok()) return store.status();
   store_ = std::move(*store);
   objects_ = std::make_unique<object_manager::ObjectManager>(node_id_, store_.get());
+  pull_stats_ = objects_->pull_stats();
   gcs_ = rpc::GcsService::NewStub(rpc::MakeChannel(options_.gcs_endpoint));
   executables_ = std::make_unique<ExecutableCache>(
       options_.session_dir + "/executables",
@@ -555,10 +556,11 @@ void Raylet::ReleaseLease(Worker* worker) {
 
 void Raylet::HandleGetStoreStats(const rpc::GetStoreStatsRequest& request,
                                   rpc::GetStoreStatsReply* reply, rpc::Done done) {
-  store_->HandleGetStoreStats(request, reply, [this, reply, done](absl::Status status) {
-    reply->set_total_pulled(objects_->pulled_objects());
-    reply->set_pulled_bytes(objects_->pulled_bytes());
-    done(status);
+  // The store answers on its own loop, which may outlive objects_ at Stop.
+  store_->HandleGetStoreStats(request, reply, [stats = pull_stats_, reply, done](absl::Status s) {
+    reply->set_total_pulled(stats->objects.load());
+    reply->set_pulled_bytes(stats->bytes.load());
+    done(s);
   });
 }
 

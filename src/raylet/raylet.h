@@ -256,6 +256,8 @@ class Raylet {
   std::map<std::string, std::pair<ResourceSet, int64_t>> infeasible_seen_;
   std::unique_ptr<StoreServer> store_;
   std::unique_ptr<object_manager::ObjectManager> objects_;  // uses store_
+  // Its pull counters, kept from its start (GetStoreStats reads them).
+  std::shared_ptr<const object_manager::ObjectManager::PullStats> pull_stats_;
   std::unique_ptr<ExecutableCache> executables_;  // reads from gcs_
   std::set<std::string> fetching_for_;  // loop-only: jobs whose executable is on its way
   std::string address_;
