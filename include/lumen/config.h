@@ -53,6 +53,10 @@ struct Config {
   bool keep_session_dir = false;
   /// Echo what workers print to this terminal, prefixed with "(pid=N) ".
   bool log_to_driver = true;
+  /// Record every task's state changes for the state API (`lumen list tasks`,
+  /// lumen::state); false (--lumen-task-events=false, which the job's workers also get)
+  /// records none.
+  bool task_events = true;
 };
 
 }  // namespace lumen

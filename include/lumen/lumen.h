@@ -11,6 +11,7 @@
 #include "lumen/placement_group.h"
 #include "lumen/runtime_context.h"
 #include "lumen/scheduling.h"
+#include "lumen/state.h"
 #include "lumen/task.h"
 
 namespace lumen {

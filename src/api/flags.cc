@@ -55,6 +55,8 @@ void ApplyFlags(Config& config, int argc, char** argv) {
       config.keep_session_dir = ParseBool(flag, value);
     } else if (flag == "--lumen-log-to-driver") {
       config.log_to_driver = ParseBool(flag, value);
+    } else if (flag == "--lumen-task-events") {
+      config.task_events = ParseBool(flag, value);
     } else if (flag == "--lumen-resources") {
       // name:amount,name:amount
       size_t start = 0;

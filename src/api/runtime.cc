@@ -167,6 +167,7 @@ void StartDriver(Runtime& runtime, const rpc::NodeInfo& node) {
   options.job_id = JobId::FromBinary(runtime.job_id);
   options.worker_id = driver_id;
   options.launch = *launch;
+  options.task_events = config.task_events;
   auto core = core::CoreWorker::Create(options);
   if (!core.ok()) throw ConfigError("lumen: cannot start the driver's core worker: " +
                                     std::string(core.status().message()));
@@ -311,6 +312,7 @@ std::map<std::string, std::string> TakeWorkerEnvironment() {
   options.job_id = JobId::FromHex(env["LUMEN_JOB_ID"]);
   options.worker_id = WorkerId::FromHex(env["LUMEN_WORKER_ID"]);
   options.node_id = NodeId::FromHex(env["LUMEN_NODE_ID"]);
+  options.task_events = config.task_events;
   if (!env["LUMEN_NODE_IP"].empty()) options.node_ip = env["LUMEN_NODE_IP"];
   // The tasks it submits run the same executable as the driver's (this file is a copy).
   options.launch.set_executable(env["LUMEN_EXECUTABLE_NAME"]);

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace lumen::cli {
 
@@ -17,7 +18,9 @@ struct StartOptions {
   std::string resources_json;     // {"name": amount, ...}
   int64_t object_store_memory = -1;
   std::string temp_dir = "/tmp/lumen";
-  int dashboard_port = 8265;      // reserved for the dashboard (not served yet)
+  std::string dashboard_host = "127.0.0.1";  // head: the state API's HTTP server
+  int dashboard_port = 8265;      // 0: a free port
+  int64_t max_task_events = 100000;  // head: task attempts the state API keeps
   bool block = false;
   int ready_fd = -1;              // internal: where a daemon reports that it is up
   std::string log_level = "info";
@@ -36,6 +39,20 @@ int Stop(bool force);
 /// here), their resources used / total, and the demands waiting. Non-zero when no
 /// cluster answers.
 int Status(const std::string& address);
+
+/// `lumen list | get | summary` (state.cc): the head's state API.
+struct StateOptions {
+  std::string address;   // the head's GCS ("" / "auto": the cluster started here)
+  std::string resource;  // tasks, actors, nodes, jobs, placement-groups (or singular)
+  std::string id;        // get
+  std::vector<std::string> filters;  // list: key=value, key!=value
+  size_t limit = 100;    // list: rows at most (paged through)
+  bool detail = false;   // list: every field of each row
+  std::string format = "table";  // or json
+};
+int List(const StateOptions& options);
+int GetOne(const StateOptions& options);
+int Summary(const StateOptions& options);
 
 /// Resolves "" / "auto" to the cluster started on this machine; empty when none.
 std::string ResolveAddress(const std::string& address);

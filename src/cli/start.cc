@@ -80,6 +80,11 @@ std::string Validate(const StartOptions& options, node::NodeOptions* node) {
   node->health_check_period_ms = options.health_check_period_ms;
   node->health_check_failure_threshold = options.health_check_failure_threshold;
   node->head = options.head;
+  if (options.head) {
+    node->dashboard_host = options.dashboard_host;
+    node->dashboard_port = options.dashboard_port;
+    node->max_task_events = size_t(options.max_task_events);
+  }
   node->gcs_address = options.address;
   node->node_ip = options.node_ip;
   node->gcs_port = options.port;
@@ -169,6 +174,8 @@ int RunBlocking(const StartOptions& options) {
     std::string temp = Session::CurrentClusterFile() + "." + std::to_string(getpid());
     std::ofstream(temp) << gcs << "\n";
     fs::rename(temp, Session::CurrentClusterFile(), ec);
+    // Where the state API is, for `lumen` commands and scripts on this machine.
+    std::ofstream(session_dir + "/dashboard") << (*node)->dashboard_address() << "\n";
   }
   std::printf("lumen: started %s node %s at %s (session %s)\n",
               options.head ? "head" : "worker", (*node)->node_id().Hex().c_str(),
@@ -176,7 +183,8 @@ int RunBlocking(const StartOptions& options) {
   std::printf("lumen: drivers join with lumen::Config::address = \"%s\" (or LUMEN_ADDRESS=%s)\n",
               gcs.c_str(), gcs.c_str());
   std::fflush(stdout);
-  Report(options.ready_fd, "ok " + (*node)->node_id().Hex() + " " + gcs + " " + session_dir);
+  Report(options.ready_fd, "ok " + (*node)->node_id().Hex() + " " + gcs + " " + session_dir +
+                              " " + (*node)->dashboard_address());
 
   int signo = 0;
   while (sigwait(&stop_signals, &signo) != 0) {
@@ -238,8 +246,8 @@ int RunDaemon(const StartOptions& options) {
   }
   close(ready[0]);
   if (line.rfind("ok ", 0) == 0) {
-    char node_id[64] = {0}, gcs[256] = {0}, session[4096] = {0};
-    std::sscanf(line.c_str(), "ok %63s %255s %4095s", node_id, gcs, session);
+    char node_id[64] = {0}, gcs[256] = {0}, session[4096] = {0}, dashboard[256] = {0};
+    std::sscanf(line.c_str(), "ok %63s %255s %4095s %255s", node_id, gcs, session, dashboard);
     std::printf("lumen: started %s node %s (pid %d)\n", options.head ? "head" : "worker",
                 node_id, pid);
     std::printf("lumen: logs in %s/logs\n", session);
@@ -247,6 +255,7 @@ int RunDaemon(const StartOptions& options) {
                 "(or LUMEN_ADDRESS=%s, or \"auto\")\n", gcs, gcs);
     if (options.head) {
       std::printf("lumen: other nodes join with `lumen start --address=%s`\n", gcs);
+      std::printf("lumen: state API at http://%s/api/v0/ (`lumen list tasks`)\n", dashboard);
     }
     return 0;
   }

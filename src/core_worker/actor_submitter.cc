@@ -29,6 +29,7 @@ absl::Status ActorSubmitter::Submit(const ActorId& id, rpc::TaskSpec spec,
     if (!actor.polling) Poll(id, actor, &actions);
   }
   RunAll(actions);
+  if (deps_.events != nullptr) deps_.events->Submitted(call->spec);
   Call* raw = call.get();
   if (!handle.IsNil()) {
     deps_.refs->AddTaskUse(handle);
@@ -118,7 +119,13 @@ void ActorSubmitter::Send(const ActorId& id, const Actor& actor, Push push, Acti
   request.set_caller_id(deps_.caller_id);
   request.set_push_seq(push.seq);
   request.set_acked_push_seq(*actor.unanswered.begin());
-  for (const CallPtr& call : push.batch) *request.add_tasks() = call->spec;
+  for (const CallPtr& call : push.batch) {
+    *request.add_tasks() = call->spec;
+    if (deps_.events != nullptr) {
+      deps_.events->Record(call->spec, rpc::SUBMITTED_TO_WORKER, actor.info.node_id(),
+                           actor.info.worker_id());
+    }
+  }
   rpcs_.Begin();
   actions->push_back([this, id, push = std::move(push), request = std::move(request)]() mutable {
     std::shared_ptr<WorkerClient> client = push.client;
@@ -313,7 +320,9 @@ void ActorSubmitter::ResolveLost(Actor& actor, Actions* actions) {
         actor.pending[call->seq] = call;  // it never ran: not a retry
       } else if (max < 0 || call->retries_used < max) {
         ++call->retries_used;
-        call->spec.set_attempt(call->spec.attempt() + 1);
+        NextAttempt(deps_.events, &call->spec,
+                    "ActorDiedError: the actor restarted while running this call (" +
+                        actor.info.death_cause() + "); retrying");
         actor.pending[call->seq] = call;  // keeps its place in the caller's order
       } else {
         ObjectPtr error = StoredObject::MakeError(
@@ -463,6 +472,7 @@ ObjectPtr ActorSubmitter::DeathError(const ActorId& id, const Actor& actor) cons
 
 void ActorSubmitter::Finish(const CallPtr& call, const rpc::TaskResult* result,
                             ObjectPtr error) {
+  if (deps_.events != nullptr) deps_.events->Ended(call->spec, result, error);
   StoreTaskReturns(call->spec, result, std::move(error), call->task_uses, deps_.store,
                    deps_.refs, deps_.free_stored);
 }

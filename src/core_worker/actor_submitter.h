@@ -17,6 +17,7 @@
 #include "common/ids.h"
 #include "common/mutex.h"
 #include "core_worker/clients.h"
+#include "core_worker/task_events.h"
 #include "core_worker/memory_store.h"
 #include "core_worker/reference_counter.h"
 #include "core_worker/rpc_tracker.h"
@@ -39,6 +40,8 @@ struct ActorSubmitterDeps {
   std::function<void(const ActorId&)> on_dead;
   /// A lost push is first sent again after this long (doubling to 1 s).
   int resend_after_ms = 20;
+  /// Where the calls' state changes are recorded (null: nowhere).
+  TaskEvents* events = nullptr;
 };
 
 /// Per actor this process calls:

@@ -15,6 +15,10 @@
 namespace lumen::core {
 namespace {
 
+// Task events: how long a periodic flush may take, and the last one at shutdown.
+constexpr int64_t kFlushTimeoutMs = 10000;
+constexpr int64_t kFinalFlushTimeoutMs = 2000;
+
 class CoreWorkerGrpcService final : public rpc::CoreWorkerService::CallbackService {
  public:
   explicit CoreWorkerGrpcService(CoreWorker* handler) : handler_(handler) {}
@@ -69,6 +73,7 @@ absl::Status CoreWorker::Start() {
   raylet_ = rpc::RayletService::NewStub(rpc::MakeChannel(options_.raylet_endpoint));
   raylet_client_ = MakeGrpcRayletClient(options_.raylet_endpoint);
   gcs_ = rpc::GcsService::NewStub(rpc::MakeChannel(options_.gcs_endpoint));
+  task_events_ = std::make_unique<TaskEvents>(options_.task_events, options_.worker_id);
   executor_ = std::make_unique<TaskExecutor>(
       [this](const rpc::ObjectRefProto& ref) -> ObjectPtr {
         auto objects = Get({ref}, std::chrono::milliseconds(-1));
@@ -87,7 +92,12 @@ absl::Status CoreWorker::Start() {
         return *stored ? options_.node_id.Binary() : std::string();
       },
       [this](const std::string& caller, const std::vector<detail::RefData>& returned,
-             bool delivered) { HandOffReturned(caller, returned, delivered); });
+             bool delivered) {
+        HandOffReturned(caller, returned, delivered);
+        // Events of the tasks this one submitted go now: a worker may be stopped (its
+        // job ended) before the next period.
+        if (task_events_->HasBuffered()) FlushTaskEvents(/*blocking=*/false);
+      });
   timers_.Start();
   service_ = std::make_unique<CoreWorkerGrpcService>(this);
   auto endpoints = server_.Start(
@@ -133,12 +143,13 @@ absl::Status CoreWorker::Start() {
         CancelOnWorker(endpoint, task, std::move(will_skip));
       },
       [this](const std::string& group_id) { return PlacementGroupRemoved(group_id); },
-      options_.node_id.Binary()});
+      options_.node_id.Binary(), task_events_.get()});
   gcs_actor_client_ = MakeGrpcGcsActorClient(options_.gcs_endpoint);
   actor_submitter_ = std::make_unique<ActorSubmitter>(
       ActorSubmitterDeps{endpoint_, options_.worker_id.Binary(), &store_, &refs_, &timers_,
                          gcs_actor_client_.get(), push_clients, free_stored, &options_.node_id,
-                         [this](const ActorId& actor) { ReleaseCreationUses(actor); }});
+                         [this](const ActorId& actor) { ReleaseCreationUses(actor); },
+                         /*resend_after_ms=*/20, task_events_.get()});
 
   if (options_.is_worker) {
     rpc::RegisterWorkerRequest request;
@@ -176,7 +187,42 @@ absl::Status CoreWorker::Start() {
       gcs_.get(), &timers_,
       [this](const std::vector<std::string>& addresses) { OnPeersGone(addresses); });
   peer_watch_->Start();
+  if (task_events_->enabled()) {
+    timers_.RunEvery(std::chrono::milliseconds(TaskEvents::kFlushPeriodMs),
+                     [this] { FlushTaskEvents(/*blocking=*/false); });
+  }
   return absl::OkStatus();
+}
+
+void CoreWorker::FlushTaskEvents(bool blocking) {
+  rpc::AddTaskEventsRequest request;
+  if (blocking) {
+    if (!task_events_->TakeBatch(&request)) return;
+    auto sent = rpc::CallBlocking<rpc::AddTaskEventsRequest, rpc::AddTaskEventsReply>(
+        [this](auto* ctx, const auto& req, auto* rep) {
+          return gcs_->AddTaskEvents(ctx, req, rep);
+        },
+        request, kFinalFlushTimeoutMs);
+    if (!sent.ok()) {
+      LUMEN_LOG_WARN("core worker: the last {} task event(s) did not reach the GCS: {}",
+                     request.events_size(), std::string(sent.status().message()));
+    }
+    flush_in_flight_ = false;
+    return;
+  }
+  rpcs_.Begin();
+  rpc::CallUnary<rpc::AddTaskEventsRequest, rpc::AddTaskEventsReply>(
+      [this](auto... args) { gcs_->async()->AddTaskEvents(args...); }, std::move(request),
+      [this](absl::Status status, rpc::AddTaskEventsReply&&) {
+        // Lost with an unreachable GCS: the state API misses them (they are not resent,
+        // so that a GCS that is down cannot make a worker's memory grow).
+        if (!status.ok()) {
+          LUMEN_LOG_DEBUG("core worker: task events lost: {}", std::string(status.message()));
+        }
+        flush_in_flight_ = false;
+        rpcs_.End();
+      },
+      kFlushTimeoutMs);
 }
 
 rpc::JobLaunchInfo CoreWorker::JobLaunch() const {
@@ -216,6 +262,10 @@ void CoreWorker::Shutdown() {
   SendRemoveBorrowers(refs_.TakeAllRegistered(), /*wait=*/true);
   if (submitter_) submitter_->Shutdown();
   if (actor_submitter_) actor_submitter_->Shutdown();
+  if (task_events_ && task_events_->enabled() && gcs_) {
+    // What ended since the last period (the driver's last tasks, say).
+    FlushTaskEvents(/*blocking=*/true);
+  }
   frames_.Stop();  // fails the calls still out, so their callbacks end
   // Answers parked GetObject calls (with NOT_FOUND) so the server can stop.
   store_.Shutdown();

@@ -20,6 +20,7 @@
 #include "core_worker/peer_watch.h"
 #include "core_worker/reference_counter.h"
 #include "core_worker/store_client.h"
+#include "core_worker/task_events.h"
 #include "core_worker/task_executor.h"
 #include "core_worker/task_submitter.h"
 #include "gcs.grpc.pb.h"
@@ -41,6 +42,8 @@ struct CoreWorkerOptions {
   // How raylets launch this program as the job's workers (its executable by digest,
   // argv); the driver and worker ids in it are filled in by the core worker.
   rpc::JobLaunchInfo launch;
+  // Record task events and send them to the GCS (core_worker/task_events.h).
+  bool task_events = true;
 };
 
 struct TaskOptionsInternal {
@@ -198,6 +201,9 @@ class CoreWorker {
   std::string ClusterCapacity();
   void NotifyBlocked(bool blocked);
   TaskId NextPutTaskId();
+  /// Sends the buffered task events to the GCS: asynchronously (one flush in flight at a
+  /// time), or at shutdown blocking, bounded.
+  void FlushTaskEvents(bool blocking);
   /// A hosted actor called ExitActor: dead in the GCS before this worker stops.
   void ReportActorExit(const std::string& actor_id);
   /// Sends the factory call of a registered actor (its owned arguments resolved).
@@ -285,6 +291,8 @@ class CoreWorker {
   // Where the last frame push came from: the executor, idle, reads it (likely the next).
   std::weak_ptr<rpc::FrameConnection> last_push_ ABSL_GUARDED_BY(last_push_mutex_);
   RpcTracker rpcs_;
+  std::unique_ptr<TaskEvents> task_events_;
+  std::atomic<bool> flush_in_flight_{false};
   TaskId driver_task_id_ = TaskId::FromRandom();  // parent of the driver's objects
   std::atomic<uint32_t> put_index_{0};
   std::atomic<bool> shutdown_{false};

@@ -1,5 +1,7 @@
 #include "core_worker/task_executor.h"
 
+#include "common/clock.h"
+
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -306,6 +308,8 @@ void TaskExecutor::RunItem(Item& item, TaskContext* context) {
       running.gpu_ids = gpu_ids;
     }
     SetContext(context, running);
+    // When it ran, for its owner's task events (the timeline's slices).
+    result->set_start_time_us(WallMicros());
     std::vector<detail::RefData> returned;
     if (spec.has_actor_creation()) {
       CreateActor(spec, gpu_ids, result);
@@ -314,6 +318,7 @@ void TaskExecutor::RunItem(Item& item, TaskContext* context) {
     } else {
       Execute(spec, result, &exit_actor, &returned);
     }
+    result->set_end_time_us(WallMicros());
     if (on_task_done_) {
       bool delivered = result->returns_size() > 0 && !result->returns(0).is_error();
       on_task_done_(spec.owner(), returned, delivered);

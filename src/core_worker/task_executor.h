@@ -71,6 +71,7 @@ class TaskExecutor {
 
   /// Before Run.
   void SetIdleWait(IdleWait idle_wait) { idle_wait_ = std::move(idle_wait); }
+
   void Enqueue(const rpc::PushTasksRequest* request, rpc::PushTasksReply* reply,
                rpc::Done done);
   /// Runs until Stop. Unanswered requests are answered with an error at Stop.

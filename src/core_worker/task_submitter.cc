@@ -42,6 +42,7 @@ void TaskSubmitter::Submit(rpc::TaskSpec spec, int max_retries, bool retry_excep
     MutexLock lock(&mutex_);
     pending_[TaskId::FromBinary(task->spec.task_id())] = task;
   }
+  if (deps_.events != nullptr) deps_.events->Submitted(task->spec);
 
   // Pin every by-reference argument; wait for the ones owned here and inline them.
   Task* raw = task.get();
@@ -78,6 +79,9 @@ std::string TaskSubmitter::PreferredNode(const rpc::TaskSpec& spec) const {
 }
 
 void TaskSubmitter::Enqueue(TaskPtr task) {
+  if (deps_.events != nullptr && TaskEvents::HasRefArgs(task->spec)) {
+    deps_.events->Record(task->spec, rpc::PENDING_NODE_ASSIGNMENT);
+  }
   if (task->spec.scheduling().kind() == rpc::SchedulingStrategy::DEFAULT) {
     // Data locality: where most of its argument bytes are, when that node has room (a
     // soft affinity: elsewhere, by the hybrid policy, when it is full or gone).
@@ -362,6 +366,7 @@ void TaskSubmitter::OnLeaseReply(const std::string& key, absl::Status status,
       lease->raylet = remote;
       lease->pid = reply.worker_pid();
       lease->node_id = reply.node_id();
+      lease->worker_id = reply.worker_id();
       // This node's workers over their Unix sockets, another's over TCP (frames both).
       bool local = remote == nullptr || reply.worker_address().empty();
       lease->endpoint = local ? reply.worker_endpoint() : reply.worker_address();
@@ -408,6 +413,10 @@ void TaskSubmitter::PushBatch(const std::string& key, const LeasePtr& lease,
   for (const TaskPtr& task : batch) {
     *request.add_tasks() = task->spec;
     task->lease = lease;
+    if (deps_.events != nullptr) {
+      deps_.events->Record(task->spec, rpc::SUBMITTED_TO_WORKER, lease->node_id,
+                           lease->worker_id);
+    }
   }
   rpcs_.Begin();
   actions->push_back([this, key, lease, seq, once, batch = std::move(batch),
@@ -449,7 +458,13 @@ void TaskSubmitter::OnPushReply(const std::string& key, const LeasePtr& lease, u
         if (result.is_application_error() && task->retry_exceptions &&
             task->retries_left != 0 && !shutdown_ && !task->cancelled) {
           if (task->retries_left > 0) --task->retries_left;
-          task->spec.set_attempt(task->spec.attempt() + 1);
+          NextAttempt(deps_.events, &task->spec,
+                      result.returns_size() > 0
+                          ? DescribeError(ErrorKind(result.returns(0).error().kind()),
+                                          result.returns(0).error().type_name(),
+                                          result.returns(0).error().message()) +
+                                " (retrying)"
+                          : "TaskError (retrying)");
           state.queue.push_back(task);
         } else {
           finished.emplace_back(task, int(i));
@@ -480,7 +495,10 @@ void TaskSubmitter::OnPushReply(const std::string& key, const LeasePtr& lease, u
           continue;
         }
         if (charged && task->retries_left > 0) --task->retries_left;
-        if (charged) task->spec.set_attempt(task->spec.attempt() + 1);
+        if (charged) {
+          NextAttempt(deps_.events, &task->spec,
+                      "WorkerCrashedError: " + lease->failure + " (retrying)");
+        }
         task->isolate = true;
         Requeue(state, task, &actions);
       }
@@ -692,6 +710,7 @@ void TaskSubmitter::Finish(const TaskPtr& task, const rpc::TaskResult* result,
     }
     deps_.lineage->Keep(task->spec, task->retries_left, task->retry_exceptions, stored);
   }
+  if (deps_.events != nullptr) deps_.events->Ended(task->spec, result, error);
   StoreTaskReturns(task->spec, result, std::move(error), task->task_uses, deps_.store,
                    deps_.refs, deps_.free_stored);
 }

@@ -23,6 +23,7 @@
 #include "core_worker/reference_counter.h"
 #include "core_worker/rpc_tracker.h"
 #include "core_worker/task_deps.h"
+#include "core_worker/task_events.h"
 
 namespace lumen::core {
 
@@ -54,6 +55,8 @@ struct SubmitterDeps {
   std::function<std::string(const std::string& group_id)> placement_group_removed;
   /// This process's node (binary id): tasks whose arguments are elsewhere go there.
   std::string node_id;
+  /// Where the tasks' state changes are recorded (null: nowhere).
+  TaskEvents* events = nullptr;
 };
 
 /// Tasks with the same resource demand share a scheduling key; each key keeps a queue
@@ -119,6 +122,7 @@ class TaskSubmitter {
     std::shared_ptr<RayletClient> raylet;  // who granted it; nullptr: the local raylet
     int pid = 0;
     std::string node_id;  // binary: the node the worker runs on
+    std::string worker_id;  // binary
     std::shared_ptr<WorkerClient> client;
     std::string endpoint;  // the worker's CoreWorkerService
     std::vector<int> gpu_ids;

@@ -107,6 +107,11 @@ class ActorManager {
   void OnPlacementGroupRemoved(const std::string& group_id, const std::string& cause);
   /// Answers every parked long poll (the server is stopping).
   void Stop();
+  /// Every actor, dead or alive, by binary actor id: f(spec, info).
+  template <typename F>
+  void ForEach(F&& f) const {
+    for (const auto& [id, actor] : actors_) f(actor.spec, actor.info);
+  }
 
  private:
   struct Poll {

@@ -40,6 +40,8 @@ class GcsGrpcService final : public rpc::GcsService::CallbackService {
   LUMEN_RPC_FORWARD(handler_, GetPlacementGroup)
   LUMEN_RPC_FORWARD(handler_, ListPlacementGroups)
   LUMEN_RPC_FORWARD(handler_, RemovePlacementGroup)
+  LUMEN_RPC_FORWARD(handler_, AddTaskEvents)
+  LUMEN_RPC_FORWARD(handler_, QueryState)
 
  private:
   GcsServer* handler_;
@@ -59,7 +61,8 @@ GcsServer::GcsServer(GcsOptions options)
              options_.health_check_period_ms * options_.health_check_failure_threshold),
       executables_(options_.storage_dir.empty() ? ""
                                                 : options_.storage_dir + "/executables"),
-      placement_groups_(MakePlacementGroupDeps(), &nodes_) {}
+      placement_groups_(MakePlacementGroupDeps(), &nodes_),
+      task_events_(options_.max_task_events) {}
 
 ActorManagerDeps GcsServer::MakeActorDeps() {
   ActorManagerDeps deps;
@@ -74,6 +77,7 @@ ActorManagerDeps GcsServer::MakeActorDeps() {
                               auto callback) {
     auto context = calls_.Begin();
     if (context == nullptr) return callback(absl::UnavailableError("the GCS is stopping"), {});
+    RecordCreation(creation, rpc::SUBMITTED_TO_WORKER, lease.node_id, lease.worker_id);
     auto stub = std::shared_ptr<rpc::CoreWorkerService::Stub>(
         rpc::CoreWorkerService::NewStub(rpc::MakeChannel(lease.address)));
     rpc::PushTasksRequest request;
@@ -82,7 +86,13 @@ ActorManagerDeps GcsServer::MakeActorDeps() {
     *request.add_tasks() = creation;
     rpc::CallUnary<rpc::PushTasksRequest, rpc::PushTasksReply>(
         [stub](auto... args) { stub->async()->PushTasks(args...); }, std::move(request),
-        [this, stub, callback, context](absl::Status status, rpc::PushTasksReply&& reply) {
+        [this, stub, callback, context, creation](absl::Status status,
+                                                  rpc::PushTasksReply&& reply) {
+          if (status.ok() && reply.results_size() == 1) {
+            loop_.Post([this, creation, result = reply.results(0)] {
+              RecordCreation(creation, rpc::FINISHED, "", "", &result);
+            });
+          }
           callback(status, std::move(reply));
           calls_.End(context);
         },
@@ -233,6 +243,17 @@ absl::StatusOr<std::string> GcsServer::Start() {
                                             " at " + node.node_ip() + " died (" +
                                             node.death_cause() + ")");
   });
+  if (!options_.http_host.empty()) {
+    http_ = std::make_unique<http::Server>(
+        loop_.io(), [this](const http::Request& request) { return ServeHttp(request); });
+    auto port = http_->Listen(options_.http_host, options_.http_port);
+    if (!port.ok()) {
+      return absl::Status(port.status().code(),
+                          "the state API's HTTP server: " + std::string(port.status().message()) +
+                              " (--dashboard-host, --dashboard-port; port 0 picks a free one)");
+    }
+    http_port_ = *port;
+  }
   loop_.Start();
   loop_.RunEvery(std::chrono::milliseconds(options_.health_check_period_ms),
                  [this] { nodes_.CheckHealth(); });
@@ -242,6 +263,7 @@ absl::StatusOr<std::string> GcsServer::Start() {
 void GcsServer::Stop() {
   // Parked long polls would hold the server's shutdown until their deadline.
   loop_.Post([this] {
+    if (http_) http_->Stop();
     actors_.Stop();
     placement_groups_.Stop();
     logs_.Stop();
@@ -289,6 +311,7 @@ void GcsServer::HandleRegisterJob(const rpc::RegisterJobRequest& request,
   loop_.Post([this, request, reply, done] {
     uint32_t job = next_job_++;
     jobs_[job].info = request;
+    jobs_[job].start_ms = WallMs();
     reply->set_job_id(JobId::FromInt(job).Binary());
     done(absl::OkStatus());
   });
@@ -299,6 +322,7 @@ void GcsServer::HandleFinishJob(const rpc::FinishJobRequest& request,
   loop_.Post([this, request, done] {
     JobEntry* job = FindJob(request.job_id());
     if (job == nullptr) return done(absl::NotFoundError("no such job"));
+    if (!job->finished) job->end_ms = WallMs();
     job->finished = true;
     logs_.DropJob(request.job_id());
     if (!request.driver_address().empty()) nodes_.OwnerGone(request.driver_address());
@@ -369,7 +393,9 @@ void GcsServer::HandleRegisterActor(const rpc::RegisterActorRequest& request,
 void GcsServer::HandleCreateActor(const rpc::CreateActorRequest& request,
                                   rpc::CreateActorReply*, rpc::Done done) {
   loop_.Post([this, request, done] {
-    done(actors_.Create(request.actor_id(), request.creation_task()));
+    absl::Status created = actors_.Create(request.actor_id(), request.creation_task());
+    if (created.ok()) RecordCreation(request.creation_task(), rpc::PENDING_NODE_ASSIGNMENT);
+    done(created);
   });
 }
 
@@ -415,7 +441,13 @@ void GcsServer::HandleReportWorkerDeath(const rpc::ReportWorkerDeathRequest& req
     if (!request.address().empty()) nodes_.OwnerGone(request.address());
     // A driver that died without finishing its job ends it for its placement groups.
     std::string job = JobOfDriver(request.worker_id());
-    if (!job.empty()) placement_groups_.OnJobFinished(job);
+    if (!job.empty()) {
+      JobEntry* entry = FindJob(job);
+      entry->finished = true;
+      entry->end_ms = WallMs();
+      entry->driver_died = request.how();
+      placement_groups_.OnJobFinished(job);
+    }
     done(absl::OkStatus());
   });
 }

@@ -14,6 +14,9 @@
 #include "gcs/log_channel.h"
 #include "gcs/node_manager.h"
 #include "gcs/placement_group_manager.h"
+#include "gcs/state_query.h"
+#include "gcs/task_event_table.h"
+#include "http/http_server.h"
 #include "gcs.grpc.pb.h"
 #include "raylet.grpc.pb.h"
 #include "rpc/call_tracker.h"
@@ -28,6 +31,12 @@ struct GcsOptions {
   /// periods is declared dead (its actors restart elsewhere or die).
   int64_t health_check_period_ms = 1000;
   int health_check_failure_threshold = 5;
+  /// The head's HTTP server (the state API at /api/v0/): host ("" = none) and port (0:
+  /// a free one).
+  std::string http_host;
+  int http_port = 0;
+  /// Task attempts the state API keeps (the oldest are evicted past it).
+  size_t max_task_events = TaskEventTable::kDefaultMaxTasks;
   /// Where the GCS keeps files (the jobs' executables, under executables/); empty: it
   /// keeps none, and drivers cannot register their executable.
   std::string storage_dir;
@@ -42,6 +51,8 @@ class GcsServer {
 
   /// Starts the loop and the gRPC server; returns the endpoint ("127.0.0.1:port").
   absl::StatusOr<std::string> Start();
+  /// The HTTP server's port once started (0: none).
+  int http_port() const { return http_port_; }
   void Stop();
 
   void HandleRegisterNode(const rpc::RegisterNodeRequest& request,
@@ -93,11 +104,23 @@ class GcsServer {
                                  rpc::ListPlacementGroupsReply* reply, rpc::Done done);
   void HandleRemovePlacementGroup(const rpc::RemovePlacementGroupRequest& request,
                                   rpc::RemovePlacementGroupReply* reply, rpc::Done done);
+  // The state API (gcs_server_state.cc).
+  void HandleAddTaskEvents(const rpc::AddTaskEventsRequest& request,
+                           rpc::AddTaskEventsReply* reply, rpc::Done done);
+  void HandleQueryState(const rpc::QueryStateRequest& request, rpc::QueryStateReply* reply,
+                        rpc::Done done);
+  /// Answers a state API target ("/api/v0/tasks?limit=10"): on the loop only.
+  StateReply ServeState(const std::string& target);
+  /// Every route of the head's HTTP server (on the loop).
+  http::Response ServeHttp(const http::Request& request);
 
  private:
   struct JobEntry {
     rpc::RegisterJobRequest info;
     bool finished = false;
+    int64_t start_ms = 0;     // wall clock
+    int64_t end_ms = 0;       // once finished
+    std::string driver_died;  // how, when it ended because its driver died
   };
   JobEntry* FindJob(const std::string& job_id);  // binary JobId; nullptr when unknown
   const JobEntry* FindJob(const std::string& job_id) const;
@@ -116,6 +139,22 @@ class GcsServer {
   void LeaseActorWorkerOn(const rpc::NodeInfo* node, const rpc::ActorSpec& spec,
                           std::function<void(absl::Status, rpc::RequestWorkerLeaseReply,
                                              std::string)> callback);
+  // State API rows (gcs_server_state.cc).
+  StateReply ListNodes(const StateRequest& request);
+  StateReply ListActors(const StateRequest& request);
+  StateReply ListJobs(const StateRequest& request);
+  StateReply ListPlacementGroups(const StateRequest& request);
+  StateReply ListTasks(const StateRequest& request);
+  StateReply SummarizeTasks(const StateRequest& request);
+  StateReply SummarizeActors(const StateRequest& request);
+  /// An actor's creation task changed state (the GCS runs it, not its creator): into the
+  /// task table, described. FINISHED with a `result`: RUNNING and FINISHED or FAILED at
+  /// the worker's times. On the loop.
+  void RecordCreation(const rpc::TaskSpec& creation, rpc::TaskStatus state,
+                      const std::string& node_id = "", const std::string& worker_id = "",
+                      const rpc::TaskResult* result = nullptr);
+  /// The warnings every task list carries (events dropped or evicted).
+  std::vector<std::string> TaskWarnings() const;
   /// A unary call to the raylet at `address`, tracked so that Stop waits for it.
   template <typename Request, typename Reply, typename StartCall>
   void CallRaylet(const std::string& address, StartCall start, Request request,
@@ -148,6 +187,9 @@ class GcsServer {
   NodeManager nodes_;
   ExecutableStore executables_;
   PlacementGroupManager placement_groups_;  // uses nodes_
+  TaskEventTable task_events_;
+  std::unique_ptr<http::Server> http_;  // runs on loop_
+  int http_port_ = 0;
 };
 
 }  // namespace lumen::gcs

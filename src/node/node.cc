@@ -50,10 +50,17 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
     gcs_options.storage_dir = node->session_.dir() + "/gcs";
     gcs_options.health_check_period_ms = options.health_check_period_ms;
     gcs_options.health_check_failure_threshold = options.health_check_failure_threshold;
+    gcs_options.http_host = options.dashboard_host;
+    gcs_options.http_port = options.dashboard_port;
+    gcs_options.max_task_events = options.max_task_events;
     node->gcs_ = std::make_unique<gcs::GcsServer>(gcs_options);
     auto endpoint = node->gcs_->Start();
     if (!endpoint.ok()) return fail("cannot start the GCS", endpoint.status());
     node->gcs_address_ = *endpoint;
+    if (node->gcs_->http_port() != 0) {
+      node->dashboard_address_ =
+          options.dashboard_host + ":" + std::to_string(node->gcs_->http_port());
+    }
   } else {
     node->gcs_address_ = options.gcs_address;
   }

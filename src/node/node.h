@@ -54,6 +54,12 @@ struct NodeOptions {
   /// is declared dead.
   int64_t health_check_period_ms = 1000;
   int health_check_failure_threshold = 5;
+  /// On a head: the HTTP server of the state API (and dashboard) at host:port (port 0:
+  /// a free one); empty host: none (the embedded cluster).
+  std::string dashboard_host;
+  int dashboard_port = 0;
+  /// On a head: task attempts the state API keeps.
+  size_t max_task_events = 100000;
   /// The GCS declared this node dead (see RayletOptions::on_declared_dead).
   std::function<void(const std::string& why)> on_declared_dead;
 };
@@ -81,6 +87,8 @@ class Node {
   const std::string& raylet_endpoint() const { return raylet_endpoint_; }
   const Session& session() const { return session_; }
   bool is_head() const { return gcs_ != nullptr; }
+  /// "host:port" of the head's HTTP server (state API, dashboard); empty when none.
+  const std::string& dashboard_address() const { return dashboard_address_; }
 
  private:
   Node() = default;
@@ -91,6 +99,7 @@ class Node {
   NodeId node_id_;
   std::string gcs_address_;
   std::string raylet_endpoint_;
+  std::string dashboard_address_;
   bool stopped_ = false;
 };
 
