@@ -207,6 +207,10 @@ void CoreWorker::FlushTaskEvents(bool blocking) {
       LUMEN_LOG_WARN("core worker: the last {} task event(s) did not reach the GCS: {}",
                      request.events_size(), std::string(sent.status().message()));
     }
+    return;
+  }
+  if (flush_in_flight_.exchange(true)) return;  // the next period sends what waits
+  if (!task_events_->TakeBatch(&request)) {
     flush_in_flight_ = false;
     return;
   }
