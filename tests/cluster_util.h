@@ -82,8 +82,12 @@ class LocalCluster {
   bool StartHead(const std::string& ip, const std::string& flags) {
     port_ = FreePort(ip);
     address_ = ip + ":" + std::to_string(port_);
+    // The state API on a port of its own: clusters of tests never share 8265.
+    dashboard_address_ = "127.0.0.1:" + std::to_string(FreePort("127.0.0.1"));
     return StartNode("--head --port=" + std::to_string(port_) + " --node-ip-address=" + ip +
-                     " " + flags, /*isolated=*/false);
+                     " --dashboard-port=" +
+                     dashboard_address_.substr(dashboard_address_.rfind(':') + 1) + " " + flags,
+                     /*isolated=*/false);
   }
   /// Starts a node at `ip` that joins the head; `isolated`: in its own mount namespace
   /// with a private /dev/shm.
@@ -120,6 +124,8 @@ class LocalCluster {
   }
 
   const std::string& address() const { return address_; }
+  /// The head's HTTP server (the state API): "127.0.0.1:port".
+  const std::string& dashboard_address() const { return dashboard_address_; }
   /// Starts this process's driver (a new job) at the head.
   void Join() const {
     lumen::Config config;
@@ -157,6 +163,7 @@ class LocalCluster {
   std::string temp_dir_;
   int port_ = 0;
   std::string address_;
+  std::string dashboard_address_;
   std::string output_;
   std::vector<int> pids_;
   std::vector<std::string> node_ids_;
