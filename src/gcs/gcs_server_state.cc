@@ -66,6 +66,25 @@ json TaskRow(const TaskEventTable::Attempt& attempt) {
   return row;
 }
 
+// A task column's text for filters, without building the row.
+std::string TaskColumn(const TaskEventTable::Attempt& attempt, const std::string& column) {
+  const rpc::TaskDescription& description = attempt.description;
+  if (column == "state") return rpc::TaskStatus_Name(attempt.state);
+  if (column == "name") return description.name();
+  if (column == "type") return rpc::TaskDescription::Type_Name(description.type());
+  if (column == "task_id") return Hex(attempt.task_id);
+  if (column == "attempt_number") return std::to_string(attempt.attempt);
+  if (column == "func_name") return description.function_name();
+  if (column == "job_id") return Hex(description.job_id());
+  if (column == "actor_id") return Hex(description.actor_id());
+  if (column == "parent_task_id") return Hex(description.parent_task_id());
+  if (column == "owner_worker_id") return Hex(description.owner_worker_id());
+  if (column == "node_id") return Hex(attempt.node_id);
+  if (column == "worker_id") return Hex(attempt.worker_id);
+  if (column == "error_message") return attempt.error;
+  return "";
+}
+
 const std::vector<std::string> kTaskColumns = {
     "task_id", "attempt_number", "name", "func_name", "type", "state", "job_id",
     "actor_id", "parent_task_id", "owner_worker_id", "node_id", "worker_id",
@@ -213,7 +232,10 @@ StateReply GcsServer::ListTasks(const StateRequest& request) {
   StatePage page(request, kTaskColumns);
   if (absl::Status ok = page.Check(); !ok.ok()) return ErrorReply(400, std::string(ok.message()));
   for (const auto& [key, attempt] : task_events_.attempts()) {
-    page.Offer(key, [&attempt = attempt] { return TaskRow(attempt); });
+    page.Offer(key, [&attempt = attempt] { return TaskRow(attempt); },
+               [&attempt = attempt](const std::string& column) {
+                 return TaskColumn(attempt, column);
+               });
   }
   return Reply(request, page, TaskWarnings());
 }

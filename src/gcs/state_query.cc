@@ -136,13 +136,12 @@ absl::Status StatePage::Check() const {
   return absl::OkStatus();
 }
 
-bool StatePage::Matches(const nlohmann::json& row) const {
+bool StatePage::Matches(const ColumnText& text) const {
   for (const StateFilter& filter : request_.filters) {
-    auto it = row.find(filter.key);
-    std::string text = it == row.end() ? "" : FilterText(*it);
+    std::string value = text(filter.key);
     // Case-insensitive: states and types are upper case, ids lower case hex.
-    bool same = text.size() == filter.value.size() &&
-                std::equal(text.begin(), text.end(), filter.value.begin(), [](char a, char b) {
+    bool same = value.size() == filter.value.size() &&
+                std::equal(value.begin(), value.end(), filter.value.begin(), [](char a, char b) {
                   return std::tolower(static_cast<unsigned char>(a)) ==
                          std::tolower(static_cast<unsigned char>(b));
                 });
@@ -151,28 +150,30 @@ bool StatePage::Matches(const nlohmann::json& row) const {
   return true;
 }
 
-void StatePage::Offer(const std::string& key, const std::function<nlohmann::json()>& build) {
+void StatePage::Offer(const std::string& key, const std::function<nlohmann::json()>& build,
+                      const ColumnText& text) {
   bool in_page = (after_.empty() || key > after_) && !more_;
-  if (request_.filters.empty()) {
-    ++total_;
-    if (!in_page) return;
-    if (rows_.size() == request_.limit) {
-      more_ = true;
-      return;
+  nlohmann::json row;
+  if (!request_.filters.empty()) {
+    if (text) {
+      if (!Matches(text)) return;
+    } else {
+      row = build();
+      if (!Matches([&row](const std::string& column) {
+            auto it = row.find(column);
+            return it == row.end() ? std::string() : FilterText(*it);
+          })) {
+        return;
+      }
     }
-    rows_.push_back(build());
-    last_key_ = key;
-    return;
   }
-  nlohmann::json row = build();
-  if (!Matches(row)) return;
   ++total_;
   if (!in_page) return;
   if (rows_.size() == request_.limit) {
     more_ = true;
     return;
   }
-  rows_.push_back(std::move(row));
+  rows_.push_back(row.is_null() ? build() : std::move(row));
   last_key_ = key;
 }
 

@@ -53,14 +53,18 @@ class StatePage {
   /// `columns`: the keys a filter may name (InvalidArgument from Check otherwise).
   StatePage(const StateRequest& request, std::vector<std::string> columns);
   absl::Status Check() const;
+  /// A column's value as a filter compares it (FilterText of the row's field).
+  using ColumnText = std::function<std::string(const std::string& column)>;
   /// A row at `key` (binary, increasing from call to call); `build` makes it when the
-  /// page or a filter needs it.
-  void Offer(const std::string& key, const std::function<nlohmann::json()>& build);
+  /// page needs it. Filters read `text` when given (cheaper than building every row of a
+  /// large table), else the built row.
+  void Offer(const std::string& key, const std::function<nlohmann::json()>& build,
+             const ColumnText& text = nullptr);
   /// {"rows": [...], "total": matching rows, "next_token": "" at the end, "warnings": [...]}
   nlohmann::json Result(const std::vector<std::string>& warnings) const;
 
  private:
-  bool Matches(const nlohmann::json& row) const;
+  bool Matches(const ColumnText& text) const;
 
   const StateRequest& request_;
   std::vector<std::string> columns_;
