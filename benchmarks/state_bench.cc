@@ -1,9 +1,9 @@
 // The state API's cost on the head: a GCS (in this process, on its own loop) holding
-// 100,000 task attempts, each made of four events, queried the way `lumen list` and the
+// 100,000 task attempts (each with its four state changes), queried the way `lumen list` and the
 // dashboard do.
 //
-//   state_events_ingest            events/s into the GCS's task table (batches of 1,000
-//                                  events, as core workers send them)
+//   state_events_ingest            attempts/s into the GCS's task table (batches of 1,000,
+//                                  each with its state changes, as core workers send them)
 //   state_list_tasks_100k          ms for the first page (100 rows) of `list tasks`
 //   state_list_tasks_filtered_100k ms for a filtered page (every row is tested)
 //   state_list_tasks_page_10000    ms for a page of 10,000 rows
@@ -12,6 +12,8 @@
 // Times are medians of several queries over gRPC (QueryState, what the CLI uses; HTTP
 // serves the same bytes). Only these in this program's output. Flags as in bench_util.h.
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -32,13 +34,6 @@ namespace rpc = lumen::rpc;
 constexpr int kTasks = 100000;
 constexpr int kEventsPerBatch = 1000;
 
-rpc::TaskEvent Event(const std::string& task, rpc::TaskStatus state, int64_t time_us) {
-  rpc::TaskEvent event;
-  event.set_task_id(task);
-  event.set_state(state);
-  event.set_time_us(time_us);
-  return event;
-}
 
 }  // namespace
 
@@ -72,13 +67,23 @@ int main(int argc, char** argv) {
                LoadAverage().c_str());
   Bench bench(options, machine);
 
-  // 100,000 attempts: submitted (described), sent to a worker, running, finished.
+  // 100,000 attempts, as owners send them: one event per attempt with its state times
+  // (submitted, sent to a worker, running, finished or failed), 1,000 per request.
   std::string node = lumen::NodeId::FromRandom().Binary();
   std::string worker = lumen::WorkerId::FromRandom().Binary();
   int64_t now = 1'700'000'000'000'000;
   rpc::AddTaskEventsRequest batch;
   int64_t events = 0;
   double send_seconds = 0;
+  auto start_batch = [&] {
+    batch.Clear();
+    batch.set_worker_id(worker);
+    batch.set_job_id(lumen::JobId::FromInt(1).Binary());
+    rpc::TaskLocation* where = batch.add_locations();
+    where->set_node_id(node);
+    where->set_worker_id(worker);
+    for (int name = 0; name < 20; ++name) batch.add_names("f" + std::to_string(name));
+  };
   auto send = [&] {
     auto start = Clock::now();
     auto sent = rpc::CallBlocking<rpc::AddTaskEventsRequest, rpc::AddTaskEventsReply>(
@@ -86,23 +91,24 @@ int main(int argc, char** argv) {
         batch, 30000);
     send_seconds += SecondsSince(start);
     events += batch.events_size();
-    batch.Clear();
+    start_batch();
     return sent.ok();
   };
+  start_batch();
   for (int i = 0; i < kTasks; ++i) {
-    std::string task = lumen::TaskId::FromRandom().Binary();
-    rpc::TaskEvent submitted = Event(task, rpc::PENDING_NODE_ASSIGNMENT, now + i * 10);
-    rpc::TaskDescription* description = submitted.mutable_description();
-    description->set_name("f" + std::to_string(i % 20));
-    description->set_function_name(description->name());
-    description->set_job_id(lumen::JobId::FromInt(1).Binary());
-    *batch.add_events() = std::move(submitted);
-    rpc::TaskEvent sent = Event(task, rpc::SUBMITTED_TO_WORKER, now + i * 10 + 1);
-    sent.set_node_id(node);
-    sent.set_worker_id(worker);
-    *batch.add_events() = std::move(sent);
-    *batch.add_events() = Event(task, rpc::RUNNING, now + i * 10 + 2);
-    *batch.add_events() = Event(task, i % 10 == 0 ? rpc::FAILED : rpc::FINISHED, now + i * 10 + 5);
+    rpc::TaskEvent* event = batch.add_events();
+    event->set_task_id(lumen::TaskId::FromRandom().Binary());
+    bool failed = i % 10 == 0;
+    event->set_state(failed ? rpc::FAILED : rpc::FINISHED);
+    event->mutable_state_times_us()->Resize(rpc::TaskStatus_ARRAYSIZE, 0);
+    int64_t at = now + i * 10;
+    event->set_state_times_us(rpc::PENDING_NODE_ASSIGNMENT, at);
+    event->set_state_times_us(rpc::SUBMITTED_TO_WORKER, at + 1);
+    event->set_state_times_us(rpc::RUNNING, at + 2);
+    event->set_state_times_us(failed ? rpc::FAILED : rpc::FINISHED, at + 5);
+    if (failed) event->set_error("TaskError: std::runtime_error: boom");
+    event->set_location(1);
+    event->mutable_description()->set_name(1 + i % 20);
     if (batch.events_size() >= kEventsPerBatch && !send()) {
       std::fprintf(stderr, "state_bench: AddTaskEvents failed\n");
       return 1;
@@ -110,6 +116,7 @@ int main(int argc, char** argv) {
   }
   if (batch.events_size() > 0 && !send()) return 1;
   bench.Emit("state_events_ingest", "events/s", {double(events) / send_seconds});
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the loop merges the last
 
   const int samples = options.quick ? 3 : std::max(5, options.runs * 2);
   auto query_ms = [&](const std::string& target, std::string* body) {

@@ -73,7 +73,8 @@ absl::Status CoreWorker::Start() {
   raylet_ = rpc::RayletService::NewStub(rpc::MakeChannel(options_.raylet_endpoint));
   raylet_client_ = MakeGrpcRayletClient(options_.raylet_endpoint);
   gcs_ = rpc::GcsService::NewStub(rpc::MakeChannel(options_.gcs_endpoint));
-  task_events_ = std::make_unique<TaskEvents>(options_.task_events, options_.worker_id);
+  task_events_ =
+      std::make_unique<TaskEvents>(options_.task_events, options_.worker_id, options_.job_id);
   executor_ = std::make_unique<TaskExecutor>(
       [this](const rpc::ObjectRefProto& ref) -> ObjectPtr {
         auto objects = Get({ref}, std::chrono::milliseconds(-1));

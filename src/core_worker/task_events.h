@@ -1,13 +1,17 @@
-// Task events: the state changes of the tasks a process submits (as their owner) and runs
-// (as their worker), buffered here and sent to the GCS in batches, where the state API
-// (`lumen list tasks`, the timeline) reads them. Recording is a lock and a push of a
-// small record; everything else happens at the flush, once a period, off the task path.
+// Task events: the state changes of the tasks a process submits (as their owner), kept
+// here per attempt and sent to the GCS in batches, where the state API (`lumen list
+// tasks`, the timeline) reads them. Recording is a lock and an append of a fixed-size
+// record; the flush (once a period, off the task path) merges them, so that an attempt
+// that starts and ends between two flushes (most do) travels as one event.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
+
 #include <vector>
 
+#include "absl/container/node_hash_set.h"
 #include "common/ids.h"
 #include "common/mutex.h"
 #include "core_worker/stored_object.h"
@@ -19,14 +23,15 @@ class TaskEvents {
  public:
   /// How often a process sends its events to the GCS.
   static constexpr int kFlushPeriodMs = 1000;
-  /// Events a process keeps between two flushes; more are dropped (and counted: the GCS
-  /// adds the count to the state API's replies, so a user sees that lists are short).
-  static constexpr size_t kMaxBuffered = 100000;
+  /// State changes a process keeps between two flushes; more are dropped (and counted:
+  /// the GCS adds the count to the state API's replies, so a user sees that lists are
+  /// short).
+  static constexpr size_t kMaxBuffered = 400000;
 
   /// `enabled` false: every call is a no-op (--lumen-task-events=false).
-  TaskEvents(bool enabled, WorkerId worker) : enabled_(enabled), worker_(worker) {}
-  /// Whether events wait to be sent.
-  bool HasBuffered();
+  /// Events of this process (`worker`), which submits tasks of `job`.
+  TaskEvents(bool enabled, WorkerId worker, JobId job)
+      : enabled_(enabled), worker_(worker), job_(job) {}
 
   bool enabled() const { return enabled_; }
   /// The owner submitted an attempt: its first event, with what describes the task
@@ -35,43 +40,55 @@ class TaskEvents {
     Submitted(spec, HasRefArgs(spec) ? rpc::PENDING_ARGS_AVAIL : rpc::PENDING_NODE_ASSIGNMENT);
   }
   void Submitted(const rpc::TaskSpec& spec, rpc::TaskStatus state);
-  /// The attempt ended with `error` (a retry follows, or the worker's error is final).
-  void Failed(const rpc::TaskSpec& spec, std::string error);
   /// Whether `spec` has ObjectRef arguments (it is PENDING_ARGS_AVAIL first).
   static bool HasRefArgs(const rpc::TaskSpec& spec);
   /// A state change of `spec`'s attempt; `node`/`worker` are binary ids ("" if none).
   void Record(const rpc::TaskSpec& spec, rpc::TaskStatus state, const std::string& node = "",
               const std::string& worker = "");
+  /// The attempt ended with `error` (a retry follows, or the worker's error is final).
+  void Failed(const rpc::TaskSpec& spec, std::string error);
   /// The attempt ended: FINISHED, or FAILED with the error its caller sees (`error`, or
   /// the error in `result`'s returns). A result also says when its worker ran it
   /// (RUNNING, and the end, at the worker's times).
   void Ended(const rpc::TaskSpec& spec, const rpc::TaskResult* result, const ObjectPtr& error);
   /// Moves what is buffered into `request`; false when there is nothing to send.
   bool TakeBatch(rpc::AddTaskEventsRequest* request);
+  /// Whether events wait to be sent.
+  bool HasBuffered();
 
  private:
-  struct Event {
+  // One state change, recorded as it happens: a fixed-size record (names point into the
+  // period's interned strings), so that recording allocates nothing. The flush merges a
+  // period's records into one event per attempt.
+  struct Change {
     TaskId task;
     int32_t attempt = 0;
     rpc::TaskStatus state = rpc::TASK_STATUS_NIL;
-    int64_t time_us = 0;
-    std::string node;    // binary
-    std::string worker;  // binary
-    std::string error;
-    bool described = false;  // the owner's first event: the fields below are set
+    bool described = false;  // Submitted: the fields below are set
+    bool located = false;    // node and worker are set
     rpc::TaskDescription::Type type = rpc::TaskDescription::NORMAL_TASK;
-    std::string name;
-    std::string function_name;
-    std::string job_id;
-    std::string actor_id;
-    std::string parent_task_id;
+    int64_t time_us = 0;
+    int64_t start_us = 0;    // an end that says when its worker started it (RUNNING)
+    int32_t error = -1;      // into errors_
+    NodeId node;
+    WorkerId worker;
+    const std::string* name = nullptr;           // interned
+    const std::string* function_name = nullptr;  // interned; null: the same as name
+    ActorId actor;
+    TaskId parent;
   };
-  void Push(Event event);
+  void Push(Change change) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  const std::string* Intern(const std::string& text) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   const bool enabled_;
   const WorkerId worker_;
+  const JobId job_;
   Mutex mutex_;
-  std::vector<Event> buffer_ ABSL_GUARDED_BY(mutex_);
+  std::vector<Change> changes_ ABSL_GUARDED_BY(mutex_);
+  std::vector<std::string> errors_ ABSL_GUARDED_BY(mutex_);
+  // This period's names (node-based: the pointers in changes_ stay valid).
+  absl::node_hash_set<std::string> names_ ABSL_GUARDED_BY(mutex_);
+  std::vector<Change> spare_ ABSL_GUARDED_BY(mutex_);  // the last period's, for its capacity
   uint64_t dropped_since_flush_ ABSL_GUARDED_BY(mutex_) = 0;
 };
 

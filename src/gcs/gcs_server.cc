@@ -394,7 +394,11 @@ void GcsServer::HandleCreateActor(const rpc::CreateActorRequest& request,
                                   rpc::CreateActorReply*, rpc::Done done) {
   loop_.Post([this, request, done] {
     absl::Status created = actors_.Create(request.actor_id(), request.creation_task());
-    if (created.ok()) RecordCreation(request.creation_task(), rpc::PENDING_NODE_ASSIGNMENT);
+    if (created.ok()) {
+      rpc::TaskSpec creation = request.creation_task();
+      creation.mutable_actor_creation()->set_actor_id(request.actor_id());
+      RecordCreation(creation, rpc::PENDING_NODE_ASSIGNMENT);
+    }
     done(created);
   });
 }

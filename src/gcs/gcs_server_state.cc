@@ -31,21 +31,25 @@ const char* IdColumn(const std::string& resource) {
   return "";
 }
 
+template <typename Id>
+std::string IdHex(const Id& id) {
+  return id.IsNil() ? "" : id.Hex();
+}
+
 json TaskRow(const TaskEventTable::Attempt& attempt) {
-  const rpc::TaskDescription& description = attempt.description;
   json row;
-  row["task_id"] = Hex(attempt.task_id);
+  row["task_id"] = attempt.task.Hex();
   row["attempt_number"] = attempt.attempt;
-  row["name"] = description.name();
-  row["func_name"] = description.function_name();
-  row["type"] = rpc::TaskDescription::Type_Name(description.type());
+  row["name"] = *attempt.name;
+  row["func_name"] = *attempt.function_name;
+  row["type"] = rpc::TaskDescription::Type_Name(attempt.type);
   row["state"] = rpc::TaskStatus_Name(attempt.state);
-  row["job_id"] = Hex(description.job_id());
-  row["actor_id"] = Hex(description.actor_id());
-  row["parent_task_id"] = Hex(description.parent_task_id());
-  row["owner_worker_id"] = Hex(description.owner_worker_id());
-  row["node_id"] = Hex(attempt.node_id);
-  row["worker_id"] = Hex(attempt.worker_id);
+  row["job_id"] = IdHex(attempt.job);
+  row["actor_id"] = IdHex(attempt.actor);
+  row["parent_task_id"] = IdHex(attempt.parent);
+  row["owner_worker_id"] = IdHex(attempt.owner);
+  row["node_id"] = IdHex(attempt.node);
+  row["worker_id"] = IdHex(attempt.worker);
   row["error_message"] = attempt.error;
   const auto& times = attempt.time_us;
   int64_t created = 0;
@@ -68,19 +72,18 @@ json TaskRow(const TaskEventTable::Attempt& attempt) {
 
 // A task column's text for filters, without building the row.
 std::string TaskColumn(const TaskEventTable::Attempt& attempt, const std::string& column) {
-  const rpc::TaskDescription& description = attempt.description;
   if (column == "state") return rpc::TaskStatus_Name(attempt.state);
-  if (column == "name") return description.name();
-  if (column == "type") return rpc::TaskDescription::Type_Name(description.type());
-  if (column == "task_id") return Hex(attempt.task_id);
+  if (column == "name") return *attempt.name;
+  if (column == "type") return rpc::TaskDescription::Type_Name(attempt.type);
+  if (column == "task_id") return attempt.task.Hex();
   if (column == "attempt_number") return std::to_string(attempt.attempt);
-  if (column == "func_name") return description.function_name();
-  if (column == "job_id") return Hex(description.job_id());
-  if (column == "actor_id") return Hex(description.actor_id());
-  if (column == "parent_task_id") return Hex(description.parent_task_id());
-  if (column == "owner_worker_id") return Hex(description.owner_worker_id());
-  if (column == "node_id") return Hex(attempt.node_id);
-  if (column == "worker_id") return Hex(attempt.worker_id);
+  if (column == "func_name") return *attempt.function_name;
+  if (column == "job_id") return IdHex(attempt.job);
+  if (column == "actor_id") return IdHex(attempt.actor);
+  if (column == "parent_task_id") return IdHex(attempt.parent);
+  if (column == "owner_worker_id") return IdHex(attempt.owner);
+  if (column == "node_id") return IdHex(attempt.node);
+  if (column == "worker_id") return IdHex(attempt.worker);
   if (column == "error_message") return attempt.error;
   return "";
 }
@@ -114,46 +117,50 @@ StateReply Reply(const StateRequest& request, StatePage& page,
 
 void GcsServer::HandleAddTaskEvents(const rpc::AddTaskEventsRequest& request,
                                     rpc::AddTaskEventsReply*, rpc::Done done) {
-  loop_.Post([this, request, done] {
-    task_events_.Add(request);
-    done(absl::OkStatus());
-  });
+  // Decoded here, on the RPC's thread; the loop only merges.
+  auto batch = std::make_shared<TaskEventTable::Batch>(TaskEventTable::Decode(request));
+  done(absl::OkStatus());
+  loop_.Post([this, batch] { task_events_.Apply(std::move(*batch)); });
 }
 
 void GcsServer::RecordCreation(const rpc::TaskSpec& creation, rpc::TaskStatus state,
                                const std::string& node_id, const std::string& worker_id,
                                const rpc::TaskResult* result) {
-  rpc::AddTaskEventsRequest request;
-  auto add = [&](rpc::TaskStatus status, int64_t time_us) {
-    rpc::TaskEvent* event = request.add_events();
-    event->set_task_id(creation.task_id());
-    event->set_attempt(creation.attempt());
-    event->set_state(status);
-    event->set_time_us(time_us > 0 ? time_us : WallMicros());
-    event->set_node_id(node_id);
-    event->set_worker_id(worker_id);
-    return event;
-  };
+  TaskEventTable::Batch batch;
+  batch.job = JobId::FromBinary(creation.job_id());
+  TaskEventTable::Batch::Event& event = batch.events.emplace_back();
+  event.task = TaskId::FromBinary(creation.task_id());
+  event.attempt = creation.attempt();
+  if (!node_id.empty() || !worker_id.empty()) {
+    batch.locations.emplace_back(NodeId::FromBinary(node_id), WorkerId::FromBinary(worker_id));
+    event.location = 0;
+  }
   if (result == nullptr) {
-    rpc::TaskEvent* event = add(state, 0);
-    rpc::TaskDescription* description = event->mutable_description();
-    description->set_type(rpc::TaskDescription::ACTOR_CREATION_TASK);
-    description->set_name(creation.name().empty() ? creation.function_name() : creation.name());
-    description->set_function_name(creation.function_name());
-    description->set_job_id(creation.job_id());
-    description->set_actor_id(creation.actor_creation().actor_id());
-    description->set_parent_task_id(creation.parent_task_id());
+    event.state = state;
+    event.times[state] = WallMicros();
+    if (state == rpc::PENDING_NODE_ASSIGNMENT) {
+      event.described = true;
+      event.type = rpc::TaskDescription::ACTOR_CREATION_TASK;
+      batch.names.push_back(creation.name().empty() ? creation.function_name()
+                                                    : creation.name());
+      batch.names.push_back(creation.function_name());
+      event.name = 0;
+      event.function_name = 1;
+      event.actor = ActorId::FromBinary(creation.actor_creation().actor_id());
+      event.parent = TaskId::FromBinary(creation.parent_task_id());
+    }
   } else {
-    if (result->start_time_us() > 0) add(rpc::RUNNING, result->start_time_us());
     bool failed = result->returns_size() > 0 && result->returns(0).is_error();
-    rpc::TaskEvent* end = add(failed ? rpc::FAILED : rpc::FINISHED, result->end_time_us());
+    event.state = failed ? rpc::FAILED : rpc::FINISHED;
+    if (result->start_time_us() > 0) event.times[rpc::RUNNING] = result->start_time_us();
+    event.times[event.state] = result->end_time_us() > 0 ? result->end_time_us() : WallMicros();
     if (failed) {
       const rpc::ErrorInfo& error = result->returns(0).error();
-      end->set_error(error.type_name().empty() ? error.message()
-                                               : error.type_name() + ": " + error.message());
+      event.error = error.type_name().empty() ? error.message()
+                                              : error.type_name() + ": " + error.message();
     }
   }
-  task_events_.Add(request);
+  task_events_.Apply(std::move(batch));
 }
 
 void GcsServer::HandleQueryState(const rpc::QueryStateRequest& request,
@@ -232,7 +239,8 @@ StateReply GcsServer::ListTasks(const StateRequest& request) {
   StatePage page(request, kTaskColumns);
   if (absl::Status ok = page.Check(); !ok.ok()) return ErrorReply(400, std::string(ok.message()));
   for (const auto& [key, attempt] : task_events_.attempts()) {
-    page.Offer(key, [&attempt = attempt] { return TaskRow(attempt); },
+    page.Offer(std::string(reinterpret_cast<const char*>(key.data()), key.size()),
+               [&attempt = attempt] { return TaskRow(attempt); },
                [&attempt = attempt](const std::string& column) {
                  return TaskColumn(attempt, column);
                });
@@ -247,9 +255,9 @@ StateReply GcsServer::SummarizeTasks(const StateRequest& request) {
   uint64_t total = 0;
   for (const auto& [key, attempt] : task_events_.attempts()) {
     ++total;
-    json& entry = by_name[attempt.description.name()];
+    json& entry = by_name[*attempt.name];
     if (entry.is_null()) {
-      entry["type"] = rpc::TaskDescription::Type_Name(attempt.description.type());
+      entry["type"] = rpc::TaskDescription::Type_Name(attempt.type);
       entry["state_counts"] = json::object();
     }
     json& count = entry["state_counts"][rpc::TaskStatus_Name(attempt.state)];

@@ -96,57 +96,76 @@ TEST(StateQueryTest, PagingReturnsEveryRowOnce) {
   EXPECT_EQ(seen, (std::vector<int>{1, 5, 7, 9}));
 }
 
-rpc::TaskEvent Event(const std::string& task, int attempt, rpc::TaskStatus state, int64_t time) {
+rpc::TaskEvent Event(const TaskId& task, int attempt, rpc::TaskStatus state, int64_t time) {
   rpc::TaskEvent event;
-  event.set_task_id(task);
+  event.set_task_id(task.Binary());
   event.set_attempt(attempt);
   event.set_state(state);
-  event.set_time_us(time);
+  event.mutable_state_times_us()->Resize(rpc::TaskStatus_ARRAYSIZE, 0);
+  event.set_state_times_us(state, time);
   return event;
 }
 
 TEST(TaskEventTableTest, MergesEventsInAnyOrder) {
   TaskEventTable table;
-  rpc::AddTaskEventsRequest worker;
-  *worker.add_events() = Event("t1", 0, rpc::FINISHED, 300);
-  *worker.add_events() = Event("t1", 0, rpc::RUNNING, 200);
-  table.Add(worker);
-  rpc::AddTaskEventsRequest owner;
-  rpc::TaskEvent submitted = Event("t1", 0, rpc::PENDING_NODE_ASSIGNMENT, 100);
-  submitted.mutable_description()->set_name("f");
-  *owner.add_events() = submitted;
-  rpc::TaskEvent sent = Event("t1", 0, rpc::SUBMITTED_TO_WORKER, 150);
-  sent.set_node_id("node");
-  *owner.add_events() = sent;
-  *owner.add_events() = Event("t1", 1, rpc::PENDING_NODE_ASSIGNMENT, 400);
-  owner.set_dropped(3);
-  table.Add(owner);
+  TaskId task = TaskId::FromRandom();
+  NodeId node = NodeId::FromRandom();
+  // The owner's later flush arrives first: RUNNING and FINISHED.
+  rpc::AddTaskEventsRequest later;
+  rpc::TaskEvent ended = Event(task, 0, rpc::FINISHED, 300);
+  ended.set_state_times_us(rpc::RUNNING, 200);
+  *later.add_events() = ended;
+  table.Add(later);
+  rpc::AddTaskEventsRequest earlier;
+  earlier.set_job_id(JobId::FromInt(7).Binary());
+  earlier.add_names("f");
+  rpc::TaskLocation* where = earlier.add_locations();
+  where->set_node_id(node.Binary());
+  rpc::TaskEvent submitted = Event(task, 0, rpc::SUBMITTED_TO_WORKER, 150);
+  submitted.set_state_times_us(rpc::PENDING_NODE_ASSIGNMENT, 100);
+  submitted.mutable_description()->set_name(1);
+  submitted.set_location(1);
+  *earlier.add_events() = submitted;
+  *earlier.add_events() = Event(task, 1, rpc::PENDING_NODE_ASSIGNMENT, 400);
+  rpc::TaskEvent malformed = Event(task, 2, rpc::FINISHED, 500);
+  malformed.set_task_id("short");
+  *earlier.add_events() = malformed;
+  earlier.set_dropped(3);
+  table.Add(earlier);
 
   ASSERT_EQ(table.attempts().size(), 2u);
-  const auto& first = table.attempts().at(TaskEventTable::KeyOf("t1", 0));
+  const auto& first = table.attempts().at(TaskEventTable::KeyOf(task, 0));
   EXPECT_EQ(first.state, rpc::FINISHED);  // the furthest, whatever arrived last
-  EXPECT_EQ(first.description.name(), "f");
-  EXPECT_EQ(first.node_id, "node");
+  EXPECT_EQ(*first.name, "f");
+  EXPECT_EQ(*first.function_name, "f");
+  EXPECT_EQ(first.job, JobId::FromInt(7));
+  EXPECT_EQ(first.node, node);
   EXPECT_EQ(first.time_us[rpc::RUNNING], 200);
   EXPECT_EQ(first.time_us[rpc::PENDING_NODE_ASSIGNMENT], 100);
-  EXPECT_EQ(table.attempts().at(TaskEventTable::KeyOf("t1", 1)).state,
+  EXPECT_EQ(table.attempts().at(TaskEventTable::KeyOf(task, 1)).state,
             rpc::PENDING_NODE_ASSIGNMENT);
   EXPECT_EQ(table.dropped_at_workers(), 3u);
-  // Attempts sort by task, then by attempt number.
-  EXPECT_LT(TaskEventTable::KeyOf("t1", 1), TaskEventTable::KeyOf("t1", 256));
+  // Attempts sort by task, then by attempt number, as their bytes do (the paging token
+  // compares them as strings of bytes).
+  EXPECT_LT(TaskEventTable::KeyOf(task, 1), TaskEventTable::KeyOf(task, 256));
+  TaskId low = TaskId::FromBinary(std::string(16, '\x7f'));
+  TaskId high = TaskId::FromBinary(std::string(16, '\x80'));
+  EXPECT_LT(TaskEventTable::KeyOf(low, 0), TaskEventTable::KeyOf(high, 0));
 }
 
 TEST(TaskEventTableTest, EvictsTheOldestPastItsLimit) {
   TaskEventTable table(3);
+  std::vector<TaskId> tasks;
   for (int i = 0; i < 5; ++i) {
+    tasks.push_back(TaskId::FromRandom());
     rpc::AddTaskEventsRequest request;
-    *request.add_events() = Event("task" + std::to_string(i), 0, rpc::FINISHED, i + 1);
+    *request.add_events() = Event(tasks.back(), 0, rpc::FINISHED, i + 1);
     table.Add(request);
   }
   EXPECT_EQ(table.attempts().size(), 3u);
   EXPECT_EQ(table.evicted(), 2u);
-  EXPECT_FALSE(table.attempts().contains(TaskEventTable::KeyOf("task0", 0)));
-  EXPECT_TRUE(table.attempts().contains(TaskEventTable::KeyOf("task4", 0)));
+  EXPECT_FALSE(table.attempts().contains(TaskEventTable::KeyOf(tasks[0], 0)));
+  EXPECT_TRUE(table.attempts().contains(TaskEventTable::KeyOf(tasks[4], 0)));
 }
 
 }  // namespace
