@@ -48,6 +48,15 @@ const std::string* TaskEvents::Intern(const std::string& text) {
   return &*names_.insert(text).first;
 }
 
+TaskEvents::Change TaskEvents::ChangeOf(const rpc::TaskSpec& spec, rpc::TaskStatus state) {
+  Change change;
+  change.task = TaskId::FromBinary(spec.task_id());
+  change.attempt = spec.attempt();
+  change.state = state;
+  change.time_us = WallMicros();
+  return change;
+}
+
 void TaskEvents::Push(Change change) {
   if (changes_.size() >= kMaxBuffered) {
     ++dropped_since_flush_;
@@ -58,11 +67,7 @@ void TaskEvents::Push(Change change) {
 
 void TaskEvents::Submitted(const rpc::TaskSpec& spec, rpc::TaskStatus state) {
   if (!enabled_) return;
-  Change change;
-  change.task = TaskId::FromBinary(spec.task_id());
-  change.attempt = spec.attempt();
-  change.state = state;
-  change.time_us = WallMicros();
+  Change change = ChangeOf(spec, state);
   change.described = true;
   change.type = spec.has_actor_creation()   ? rpc::TaskDescription::ACTOR_CREATION_TASK
                 : !spec.actor_id().empty() ? rpc::TaskDescription::ACTOR_TASK
@@ -80,11 +85,7 @@ void TaskEvents::Submitted(const rpc::TaskSpec& spec, rpc::TaskStatus state) {
 void TaskEvents::Record(const rpc::TaskSpec& spec, rpc::TaskStatus state,
                         const std::string& node, const std::string& worker) {
   if (!enabled_) return;
-  Change change;
-  change.task = TaskId::FromBinary(spec.task_id());
-  change.attempt = spec.attempt();
-  change.state = state;
-  change.time_us = WallMicros();
+  Change change = ChangeOf(spec, state);
   if (!node.empty() || !worker.empty()) {
     change.located = true;
     change.node = NodeId::FromBinary(node);
@@ -96,11 +97,7 @@ void TaskEvents::Record(const rpc::TaskSpec& spec, rpc::TaskStatus state,
 
 void TaskEvents::Failed(const rpc::TaskSpec& spec, std::string error) {
   if (!enabled_) return;
-  Change change;
-  change.task = TaskId::FromBinary(spec.task_id());
-  change.attempt = spec.attempt();
-  change.state = rpc::FAILED;
-  change.time_us = WallMicros();
+  Change change = ChangeOf(spec, rpc::FAILED);
   MutexLock lock(&mutex_);
   change.error = int32_t(errors_.size());
   errors_.push_back(std::move(error));
@@ -117,12 +114,8 @@ void TaskEvents::Ended(const rpc::TaskSpec& spec, const rpc::TaskResult* result,
     const rpc::ErrorInfo& info = result->returns(0).error();
     text = DescribeError(ErrorKind(info.kind()), info.type_name(), info.message());
   }
-  Change change;
-  change.task = TaskId::FromBinary(spec.task_id());
-  change.attempt = spec.attempt();
-  change.state = text.empty() ? rpc::FINISHED : rpc::FAILED;
-  change.time_us = result != nullptr && result->end_time_us() > 0 ? result->end_time_us()
-                                                                  : WallMicros();
+  Change change = ChangeOf(spec, text.empty() ? rpc::FINISHED : rpc::FAILED);
+  if (result != nullptr && result->end_time_us() > 0) change.time_us = result->end_time_us();
   if (result != nullptr) change.start_us = result->start_time_us();
   MutexLock lock(&mutex_);
   if (!text.empty()) {

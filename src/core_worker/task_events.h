@@ -77,6 +77,8 @@ class TaskEvents {
     ActorId actor;
     TaskId parent;
   };
+  /// A change of `spec`'s attempt to `state`, now.
+  static Change ChangeOf(const rpc::TaskSpec& spec, rpc::TaskStatus state);
   void Push(Change change) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   const std::string* Intern(const std::string& text) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
