@@ -21,6 +21,11 @@ int Noop() { return 0; }
 std::string WhoAmI() { return lumen::GetRuntimeContext().TaskId(); }
 int Fail() { throw std::runtime_error("boom from Fail"); }
 int CrashWorker() { _exit(3); }
+int SlowSeven(int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return 7;
+}
+int PlusOne(int x) { return x + 1; }
 
 class Tally {
  public:
@@ -33,7 +38,8 @@ class Tally {
 
 }  // namespace
 
-LUMEN_REMOTE(Square, Noop, WhoAmI, Fail, CrashWorker, Tally::Create, &Tally::Add);
+LUMEN_REMOTE(Square, Noop, WhoAmI, Fail, CrashWorker, SlowSeven, PlusOne, Tally::Create,
+             &Tally::Add);
 
 namespace lumen::test {
 namespace {
@@ -82,6 +88,26 @@ TEST_F(StateTest, TasksShowTheirStatesWorkersAndErrors) {
   // Case-insensitive, and != filters.
   auto others = state::ListTasks({.filters = {"state!=finished"}});
   for (const auto& task : others.rows) EXPECT_NE(task.state, "FINISHED");
+}
+
+TEST_F(StateTest, ATaskWaitingForItsArgumentsSaysSo) {
+  auto seven = Task(SlowSeven).Remote(4000);
+  auto eight = Task(PlusOne).Remote(seven);
+  // While SlowSeven runs, PlusOne waits for its argument, and SlowSeven shows RUNNING.
+  ASSERT_TRUE(WaitUntil([] {
+    auto waiting = state::ListTasks({.filters = {"name=PlusOne"}});
+    return waiting.rows.size() == 1 && waiting.rows[0].state == "PENDING_ARGS_AVAIL";
+  })) << "PlusOne never showed as waiting for its argument";
+  EXPECT_EQ(*Get(eight), 8);
+  auto done = TasksWhen({"state=FINISHED"}, [](int64_t n) { return n == 2; });
+  ASSERT_EQ(done.rows.size(), 2u);
+  const state::TaskState& slow = done.rows[0].name == "SlowSeven" ? done.rows[0] : done.rows[1];
+  const state::TaskState& plus = done.rows[0].name == "PlusOne" ? done.rows[0] : done.rows[1];
+  EXPECT_EQ(slow.name, "SlowSeven");
+  EXPECT_EQ(plus.name, "PlusOne");
+  // It ran only once its argument was made.
+  EXPECT_GE(plus.start_time_us, slow.end_time_us);
+  EXPECT_GE(slow.end_time_us - slow.start_time_us, 3'900'000);
 }
 
 TEST_F(StateTest, GetTaskFindsATaskByTheIdItSeesItself) {

@@ -1,13 +1,12 @@
 #include "core_worker/task_executor.h"
 
-#include "common/clock.h"
-
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <optional>
 #include <typeinfo>
 
+#include "common/clock.h"
 #include "common/demangle.h"
 #include "common/ids.h"
 #include "core_worker/task_deps.h"

@@ -42,7 +42,10 @@ void TaskSubmitter::Submit(rpc::TaskSpec spec, int max_retries, bool retry_excep
     MutexLock lock(&mutex_);
     pending_[TaskId::FromBinary(task->spec.task_id())] = task;
   }
-  if (deps_.events != nullptr) deps_.events->Submitted(task->spec);
+  if (deps_.events != nullptr) {
+    task->waits_for_args = TaskEvents::HasRefArgs(task->spec);
+    deps_.events->Submitted(task->spec);
+  }
 
   // Pin every by-reference argument; wait for the ones owned here and inline them.
   Task* raw = task.get();
@@ -79,7 +82,8 @@ std::string TaskSubmitter::PreferredNode(const rpc::TaskSpec& spec) const {
 }
 
 void TaskSubmitter::Enqueue(TaskPtr task) {
-  if (deps_.events != nullptr && TaskEvents::HasRefArgs(task->spec)) {
+  if (deps_.events != nullptr && task->waits_for_args) {
+    // Its arguments are ready (the owned ones inlined by now).
     deps_.events->Record(task->spec, rpc::PENDING_NODE_ASSIGNMENT);
   }
   if (task->spec.scheduling().kind() == rpc::SchedulingStrategy::DEFAULT) {

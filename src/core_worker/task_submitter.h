@@ -111,6 +111,7 @@ class TaskSubmitter {
     // Sent in a batch of its own: it holds nested refs (it may block on a task queued
     // behind it), or its batch died with a worker and the culprit is not known yet.
     bool isolate = false;
+    bool waits_for_args = false;  // it had ObjectRef arguments at submission (task events)
     // Under the submitter's mutex:
     std::string key;               // its scheduling key once queued
     std::shared_ptr<Lease> lease;  // while sent to a worker
