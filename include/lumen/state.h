@@ -14,10 +14,10 @@ namespace lumen::state {
 struct ListOptions {
   /// "key=value" or "key!=value" (case-insensitive), all of which a row must match; the
   /// keys are the row's fields below (ConfigError names the known ones).
-  std::vector<std::string> filters;
+  std::vector<std::string> filters{};
   /// Rows per call, 1..10000.
   size_t limit = 100;
-  std::string continuation_token;
+  std::string continuation_token{};
 };
 
 template <typename Row>
