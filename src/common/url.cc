@@ -46,4 +46,15 @@ absl::StatusOr<std::string> UrlDecode(std::string_view text) {
   return out;
 }
 
+absl::StatusOr<std::string> HexDecode(std::string_view hex) {
+  if (hex.size() % 2 != 0) return absl::InvalidArgumentError("malformed hex");
+  std::string out;
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    int high = HexValue(hex[i]), low = HexValue(hex[i + 1]);
+    if (high < 0 || low < 0) return absl::InvalidArgumentError("malformed hex");
+    out.push_back(char(high * 16 + low));
+  }
+  return out;
+}
+
 }  // namespace lumen

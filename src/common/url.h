@@ -13,4 +13,7 @@ std::string UrlEncode(std::string_view text);
 /// %XX and '+' (a space) decoded; InvalidArgument when a % is not followed by two hex digits.
 absl::StatusOr<std::string> UrlDecode(std::string_view text);
 
+/// Hex digits (either case) to bytes; InvalidArgument when not an even number of them.
+absl::StatusOr<std::string> HexDecode(std::string_view hex);
+
 }  // namespace lumen

@@ -11,24 +11,6 @@ namespace {
 
 constexpr std::string_view kPrefix = "/api/v0/";
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-absl::StatusOr<std::string> HexDecode(std::string_view hex) {
-  if (hex.size() % 2 != 0) return absl::InvalidArgumentError("malformed token");
-  std::string out;
-  for (size_t i = 0; i < hex.size(); i += 2) {
-    int high = HexValue(hex[i]), low = HexValue(hex[i + 1]);
-    if (high < 0 || low < 0) return absl::InvalidArgumentError("malformed token");
-    out.push_back(char(high * 16 + low));
-  }
-  return out;
-}
-
 absl::Status AddParameter(std::string_view name, const std::string& value,
                           StateRequest* request) {
   if (name == "filter") {
